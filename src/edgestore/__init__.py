@@ -1,0 +1,71 @@
+"""edgestore: an edge-ready data layer on SQLite.
+
+The public API is exactly ``__all__``; everything else is private and may change.
+Importing this package does not import the web stack, click or an ASGI server.
+"""
+
+from ._version import __version__
+from .config import Settings
+from .errors import (
+    AuthError,
+    CacheError,
+    ConfigError,
+    ConstraintViolation,
+    DatabaseBusyError,
+    DatabaseError,
+    EdgestoreError,
+    InvalidRequest,
+    MigrationError,
+    MissingExtraError,
+    NoSuchColumnError,
+    NoSuchTableError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDenied,
+    PoolTimeout,
+    ProtocolError,
+    ReadOnlyError,
+    ReplicationError,
+    SchemaError,
+    SnapshotError,
+    SourceError,
+    SQLSyntaxError,
+    StatementTimeout,
+    StoreClosedError,
+    TransactionTimeout,
+    ValidationFailed,
+    ValueTooLarge,
+)
+
+__all__ = [
+    "AuthError",
+    "CacheError",
+    "ConfigError",
+    "ConstraintViolation",
+    "DatabaseBusyError",
+    "DatabaseError",
+    "EdgestoreError",
+    "InvalidRequest",
+    "MigrationError",
+    "MissingExtraError",
+    "NoSuchColumnError",
+    "NoSuchTableError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDenied",
+    "PoolTimeout",
+    "ProtocolError",
+    "ReadOnlyError",
+    "ReplicationError",
+    "SQLSyntaxError",
+    "SchemaError",
+    "Settings",
+    "SnapshotError",
+    "SourceError",
+    "StatementTimeout",
+    "StoreClosedError",
+    "TransactionTimeout",
+    "ValidationFailed",
+    "ValueTooLarge",
+    "__version__",
+]

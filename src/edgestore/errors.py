@@ -1,0 +1,209 @@
+"""Every error edgestore raises on purpose.
+
+All of them derive from :class:`EdgestoreError`, which carries a human-readable ``detail``
+(safe to show to a client) and, where there is one, the original exception as ``__cause__``.
+The web layer maps each class to one HTTP status in a single place (``edgestore.web.errors``);
+the Hrana layer maps them to libSQL error codes.
+
+The tree::
+
+    EdgestoreError
+    ├── ConfigError                  invalid settings, config file or environment variable
+    ├── MissingExtraError            an optional feature used without its pip extra installed
+    ├── StoreClosedError             the store (or a transaction) was used after close()
+    ├── PoolTimeout                  no connection became free within the pool timeout
+    ├── TransactionTimeout           an explicit transaction outlived its time bound
+    ├── DatabaseError                SQLite said no; carries ``code`` (extended code name)
+    │   ├── SQLSyntaxError           the statement does not parse / is not one statement
+    │   ├── NoSuchTableError         a table or view that does not exist
+    │   ├── NoSuchColumnError        a column that does not exist
+    │   ├── ConstraintViolation      UNIQUE, NOT NULL, CHECK, FOREIGN KEY, PRIMARY KEY
+    │   ├── DatabaseBusyError        the database stayed locked past busy_timeout
+    │   ├── ReadOnlyError            a write sent where only reads are allowed
+    │   ├── StatementTimeout         a statement was interrupted after its time bound
+    │   └── SchemaError              a schema file failed to apply (names the file)
+    ├── CacheError
+    │   └── ValueTooLarge            a value larger than the whole cache budget
+    ├── OverloadedError              refused under memory pressure; retry after ``retry_after``
+    ├── AuthError                    missing or invalid credentials
+    │   └── PermissionDenied         valid credentials, insufficient role
+    ├── NotFoundError                an unknown table, row, key or resource
+    ├── InvalidRequest               a request that is well-formed but not acceptable
+    ├── ProtocolError                a libSQL (Hrana) protocol violation; carries ``code``
+    ├── ReplicationError             the sync protocol or a replica could not proceed
+    └── MigrationError               the Postgres pipeline could not proceed
+        ├── SourceError              the source database is unreachable or refuses us
+        ├── SnapshotError            a snapshot is corrupt, incomplete or of a newer format
+        └── ValidationFailed         source and target differ (the report says where)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "CacheError",
+    "ConfigError",
+    "ConstraintViolation",
+    "DatabaseBusyError",
+    "DatabaseError",
+    "EdgestoreError",
+    "InvalidRequest",
+    "MigrationError",
+    "MissingExtraError",
+    "NoSuchColumnError",
+    "NoSuchTableError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDenied",
+    "PoolTimeout",
+    "ProtocolError",
+    "ReadOnlyError",
+    "ReplicationError",
+    "SQLSyntaxError",
+    "SchemaError",
+    "SnapshotError",
+    "SourceError",
+    "StatementTimeout",
+    "StoreClosedError",
+    "TransactionTimeout",
+    "ValidationFailed",
+    "ValueTooLarge",
+]
+
+
+class EdgestoreError(Exception):
+    """Base of every edgestore error. ``detail`` is a message safe to show to clients."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ConfigError(EdgestoreError):
+    """A setting, config file or ``EDGESTORE_*`` variable is invalid."""
+
+
+class MissingExtraError(EdgestoreError):
+    """An optional feature was used without its extra installed; the message names the extra."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install 'edgestore[{extra}]'")
+        self.extra = extra
+
+
+class StoreClosedError(EdgestoreError):
+    """The store or transaction was used after it was closed."""
+
+
+class PoolTimeout(EdgestoreError):
+    """No connection became available within the pool's ``timeout``."""
+
+
+class TransactionTimeout(EdgestoreError):
+    """An explicit transaction was open longer than its bound and was rolled back."""
+
+
+class DatabaseError(EdgestoreError):
+    """SQLite refused a statement.
+
+    ``code`` is SQLite's extended result code name (for example ``SQLITE_CONSTRAINT_UNIQUE``);
+    ``base_code`` is the primary code name (``SQLITE_CONSTRAINT``), which is what libSQL clients
+    expect to see.
+    """
+
+    def __init__(self, detail: str, *, code: str = "SQLITE_ERROR", base_code: str | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.base_code = base_code or code
+
+
+class SQLSyntaxError(DatabaseError):
+    """The SQL does not parse, or more than one statement was given where one is expected."""
+
+
+class NoSuchTableError(DatabaseError):
+    """The statement names a table or view that does not exist."""
+
+
+class NoSuchColumnError(DatabaseError):
+    """The statement names a column that does not exist."""
+
+
+class ConstraintViolation(DatabaseError):
+    """A UNIQUE, NOT NULL, CHECK, PRIMARY KEY or FOREIGN KEY constraint failed."""
+
+
+class DatabaseBusyError(DatabaseError):
+    """The database stayed locked for longer than ``busy_timeout``."""
+
+
+class ReadOnlyError(DatabaseError):
+    """A write was attempted where only reads are allowed (a read-only path or role)."""
+
+
+class StatementTimeout(DatabaseError):
+    """A statement ran past its time bound and was interrupted."""
+
+
+class SchemaError(DatabaseError):
+    """A schema file failed to apply; ``detail`` names the file."""
+
+
+class CacheError(EdgestoreError):
+    """A cache operation could not be done."""
+
+
+class ValueTooLarge(CacheError):
+    """The value is larger than the whole cache budget and was refused; the cache is untouched."""
+
+
+class OverloadedError(EdgestoreError):
+    """Non-essential work refused under memory pressure; retry after ``retry_after`` seconds."""
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class AuthError(EdgestoreError):
+    """Credentials are missing or invalid."""
+
+
+class PermissionDenied(AuthError):
+    """The credentials are valid but their role does not allow this."""
+
+
+class NotFoundError(EdgestoreError):
+    """An unknown table, row, cache key or resource."""
+
+
+class InvalidRequest(EdgestoreError):
+    """The request is well-formed but cannot be accepted (bad filter, unknown column, ...)."""
+
+
+class ProtocolError(EdgestoreError):
+    """A libSQL (Hrana) protocol violation; ``code`` is the libSQL error code."""
+
+    def __init__(self, detail: str, *, code: str = "PROTOCOL_ERROR") -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class ReplicationError(EdgestoreError):
+    """The sync protocol or a replica could not proceed."""
+
+
+class MigrationError(EdgestoreError):
+    """The Postgres pipeline could not proceed."""
+
+
+class SourceError(MigrationError):
+    """The source database is unreachable, refused the credentials or lacks a permission."""
+
+
+class SnapshotError(MigrationError):
+    """A snapshot is corrupt, incomplete, or written by a newer format version."""
+
+
+class ValidationFailed(MigrationError):
+    """Source and target differ; the validation report says which tables and keys."""
