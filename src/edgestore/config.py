@@ -101,6 +101,11 @@ class Settings:
     """Largest request body accepted."""
     max_rows: int = 10_000
     """Most rows in one response; more are cut and the response says it was truncated."""
+    access_log: bool = True
+    """Write one structured (JSON) access-log line per HTTP request to stderr."""
+    shutdown_timeout: float = 30.0
+    """Seconds ``edgestore serve`` waits for in-flight requests and the final checkpoint on
+    SIGTERM before it kills its workers."""
 
     # --- libSQL protocol ---------------------------------------------------------------
     stream_idle_timeout: float = 10.0
@@ -252,6 +257,7 @@ def _validate(s: Settings) -> None:
     need(s.workers >= 1, "workers", "must be >= 1")
     need(s.max_body_bytes > 0, "max_body_bytes", "must be > 0")
     need(s.max_rows > 0, "max_rows", "must be > 0")
+    need(s.shutdown_timeout > 0, "shutdown_timeout", "must be > 0")
     need(s.stream_idle_timeout > 0, "stream_idle_timeout", "must be > 0")
     need(s.sync_interval > 0, "sync_interval", "must be > 0")
     for token in s.auth_tokens:

@@ -31,6 +31,11 @@ The tree::
     ├── InvalidRequest               a request that is well-formed but not acceptable
     ├── ProtocolError                a libSQL (Hrana) protocol violation; carries ``code``
     ├── ReplicationError             the sync protocol or a replica could not proceed
+    │   ├── EndOfGeneration          sync pull: no more frames in that generation (a protocol
+    │   │                            answer: 400 + {"generation": N}, as libSQL servers send)
+    │   ├── SyncPushRefused          POST /sync (libsql offline-write push) is not supported
+    │   └── ReplicaLagging           a replica is further behind than allowed, or did not reach
+    │                                a requested replication position in time
     └── MigrationError               the Postgres pipeline could not proceed
         ├── SourceError              the source database is unreachable or refuses us
         ├── SnapshotError            a snapshot is corrupt, incomplete or of a newer format
@@ -47,6 +52,7 @@ __all__ = [
     "DatabaseBusyError",
     "DatabaseError",
     "EdgestoreError",
+    "EndOfGeneration",
     "InvalidRequest",
     "MigrationError",
     "MissingExtraError",
@@ -58,6 +64,7 @@ __all__ = [
     "PoolTimeout",
     "ProtocolError",
     "ReadOnlyError",
+    "ReplicaLagging",
     "ReplicationError",
     "SQLSyntaxError",
     "SchemaError",
@@ -65,6 +72,7 @@ __all__ = [
     "SourceError",
     "StatementTimeout",
     "StoreClosedError",
+    "SyncPushRefused",
     "TransactionTimeout",
     "ValidationFailed",
     "ValueTooLarge",
@@ -191,6 +199,36 @@ class ProtocolError(EdgestoreError):
 
 class ReplicationError(EdgestoreError):
     """The sync protocol or a replica could not proceed."""
+
+
+class EndOfGeneration(ReplicationError):  # noqa: N818 - names the protocol answer
+    """Sync pull: nothing after the requested frame in that generation.
+
+    ``generation`` is the primary's current generation; the web layer answers status 400 with
+    body ``{"generation": N}``, which is how libSQL clients learn to move to the next one.
+    """
+
+    def __init__(self, current_generation: int) -> None:
+        super().__init__(f"no more frames; the current generation is {current_generation}")
+        self.generation = current_generation
+
+
+class SyncPushRefused(ReplicationError):
+    """``POST /sync/...`` (libsql offline-write push) is not supported by edgestore."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "edgestore does not accept pushed WAL frames (libsql offline writes); open the "
+            "replica without offline mode so that its writes are sent to the primary over Hrana"
+        )
+
+
+class ReplicaLagging(ReplicationError):
+    """A replica is behind by more than allowed, or did not reach a requested position in time."""
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class MigrationError(EdgestoreError):

@@ -1,0 +1,157 @@
+"""CompressedLRU get/set throughput against a bare ``cachetools.LRUCache(getsizeof=len)``.
+
+Workload per value size: 20,000 keys of realistic JSON values (records with ids, dates,
+amounts, free text), a 25 MiB cap, keys drawn from a Zipf-like distribution (s=1.1; caches
+serve skewed traffic), 90% gets / 10% sets; plus get-only and set-only runs of the same key
+sequence. Every op count is the same for both sides. Prints medians of 5 runs and the ratio
+ours/bare (ops/s). Targets: >= 0.5x for 200-byte values, >= 0.3x for 4 KiB values (mixed).
+
+    .venv/bin/python bench/bench_cache_ops.py
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import cachetools
+
+from edgestore.cache import CompressedLRU
+
+MiB = 1024 * 1024
+CAP = 25 * MiB
+KEYS = 20_000
+OPS = 200_000
+RUNS = 5
+
+WORDS = (
+    "order shipped pending refunded express standard customer invoice paid overdue berlin "
+    "paris tokyo lisbon warehouse priority return exchange gift coupon loyalty premium"
+).split()
+
+
+def record(rng: random.Random, i: int, size: int) -> bytes:
+    """A JSON record of about ``size`` bytes, shaped like an API row."""
+    rec = {
+        "id": i,
+        "uuid": f"{rng.getrandbits(128):032x}",
+        "customer": f"Customer {rng.randint(1, 10**6)}",
+        "email": f"user{rng.randint(1, 10**6)}@example.com",
+        "created_at": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
+        f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z",
+        "status": rng.choice(WORDS),
+        "amount": round(rng.random() * 1000, 2),
+        "items": [],
+        "note": "",
+    }
+    items: list[dict[str, object]] = rec["items"]  # type: ignore[assignment]
+    out = json.dumps(rec).encode()
+    while len(out) < size:
+        if rng.random() < 0.7:
+            items.append(
+                {
+                    "sku": f"SKU-{rng.randint(1000, 9999)}",
+                    "qty": rng.randint(1, 5),
+                    "price": round(rng.random() * 100, 2),
+                }
+            )
+        else:
+            rec["note"] = (str(rec["note"]) + " " + " ".join(rng.choices(WORDS, k=4))).strip()
+        out = json.dumps(rec).encode()
+    return out
+
+
+def zipf_keys(rng: random.Random, n_keys: int, n: int, s: float = 1.1) -> list[int]:
+    weights = [1.0 / (k + 1) ** s for k in range(n_keys)]
+    cum = []
+    total = 0.0
+    for w in weights:
+        total += w
+        cum.append(total)
+    perm = list(range(n_keys))
+    rng.shuffle(perm)
+    return [perm[bisect.bisect_left(cum, rng.random() * total)] for _ in range(n)]
+
+
+def run(
+    get: Callable[[str], object], put: Callable[[str, bytes], None], plan: list[tuple[bool, int]]
+) -> float:
+    keys, values = KEY_NAMES, VALUES
+    t0 = time.perf_counter()
+    for is_get, i in plan:
+        if is_get:
+            get(keys[i])
+        else:
+            put(keys[i], values[i])
+    return time.perf_counter() - t0
+
+
+KEY_NAMES: list[str] = []
+VALUES: list[bytes] = []
+
+
+def bench(size: int) -> dict[str, float]:
+    rng = random.Random(size)
+    KEY_NAMES[:] = [f"obj:{i}" for i in range(KEYS)]
+    VALUES[:] = [record(rng, i, size) for i in range(KEYS)]
+    seq = zipf_keys(rng, KEYS, OPS)
+    plans = {
+        "mixed 90/10": [(rng.random() < 0.9, i) for i in seq],
+        "get only": [(True, i) for i in seq],
+        "set only": [(False, i) for i in seq],
+    }
+    bare: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(CAP, getsizeof=len)
+    ours = CompressedLRU(CAP)
+    for i in range(KEYS):  # warm: fill, let the dictionary train, fill again
+        bare[KEY_NAMES[i]] = VALUES[i]
+        ours.set(KEY_NAMES[i], VALUES[i])
+    time.sleep(0.5)
+    for i in seq[:50_000]:
+        bare[KEY_NAMES[i]] = VALUES[i]
+        ours.set(KEY_NAMES[i], VALUES[i])
+
+    def bare_put(k: str, v: bytes) -> None:
+        bare[k] = v
+
+    ratios = {}
+    for name, plan in plans.items():
+        tb, to = [], []
+        for _ in range(RUNS):
+            tb.append(run(bare.get, bare_put, plan))
+            to.append(run(ours.get, ours.set, plan))
+        mb, mo = statistics.median(tb), statistics.median(to)
+        ratio = mb / mo
+        ratios[name] = ratio
+        print(
+            f"{size:>5} B  {name:<12} bare {len(plan) / mb:>11,.0f} ops/s   "
+            f"ours {len(plan) / mo:>11,.0f} ops/s   ratio {ratio:.2f}x"
+        )
+    st = ours.stats()
+    print(
+        f"        ours: {st['entries']} entries, {st['bytes'] / MiB:.1f} MiB charged, "
+        f"value/stored ratio {st['ratio']}, hot {st['hot_entries']}, "
+        f"hit rate {st['hit_rate']}, dictionary {st['compression']['dictionary_id']}; "
+        f"bare holds {len(bare)} entries"
+    )
+    return ratios
+
+
+def main() -> int:
+    print(f"cap {CAP // MiB} MiB, {KEYS} keys, {OPS} ops per run, median of {RUNS} runs")
+    small = bench(200)
+    big = bench(4096)
+    ok = small["mixed 90/10"] >= 0.5 and big["mixed 90/10"] >= 0.3
+    print(
+        f"targets (mixed): 200 B {small['mixed 90/10']:.2f}x >= 0.5x, "
+        f"4 KiB {big['mixed 90/10']:.2f}x >= 0.3x: {'MET' if ok else 'NOT MET'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

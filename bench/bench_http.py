@@ -1,0 +1,319 @@
+"""HTTP benchmarks for `edgestore serve`; each figure is a ratio against a baseline of the same run.
+
+Load generator: ``wrk`` (Debian package) on loopback. Servers: ``edgestore serve`` and a bare
+Litestar app (bench/http_baseline_app.py), both under granian with one worker, access logs off.
+
+1. cached: GET /api/v1/tables/items/rows/1 (query-cache hit) vs a constant-dict route
+   (target >= 0.85x rps; p99 <= 1.3x the constant route's p99).
+2. uncached: the same row read with the query cache off vs a route doing the same point
+   select with inline stdlib sqlite3 (target >= 0.7x rps).
+3. mixed: 1,000 concurrent keep-alive clients for 30 s, 90% row reads / 10% inserts, with the
+   25 MiB cache filled first: errors, p99, peak RSS, RSS drift over the run.
+4. idle: RSS of edgestore serve after the idle disconnect next to the bare Litestar app.
+
+Medians of RUNS runs. Run all, or name sections:
+
+    .venv/bin/python bench/bench_http.py [cached] [uncached] [mixed] [idle]
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+RUNS = 3
+DURATION = 5  # seconds per wrk run in the rps sections
+CONNECTIONS = 32
+ROWS = 10_000
+MIXED_CLIENTS = 1_000
+MIXED_SECONDS = 30
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], cwd: Path, health: str) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    full = [c.replace("{port}", str(port)) for c in cmd]
+    log = (cwd / f"server-{port}.log").open("wb")
+    proc = subprocess.Popen(full, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + health, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"server did not start: {full}")
+        server.pid = proc.pid  # type: ignore[attr-defined]
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
+def edgestore_env(db: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGESTORE_")}
+    env.update({"EDGESTORE_ACCESS_LOG": "false", "EDGESTORE_DB_PATH": str(db)})
+    env.update(extra)
+    return env
+
+
+def edgestore_cmd(db: Path) -> list[str]:
+    return [
+        sys.executable, "-c", "from edgestore.cli import main; main()", "serve",
+        "--port", "{port}", "--db", str(db), "--schemas", str(REPO / "schemas"),
+    ]
+
+
+def baseline_cmd() -> list[str]:
+    return [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+        "--host", "127.0.0.1", "--port", "{port}", "--working-dir", str(BENCH),
+        "--no-log", "http_baseline_app:create_app",
+    ]
+
+
+def seed(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    with conn:
+        conn.execute("DELETE FROM items")
+        conn.executemany(
+            "INSERT INTO items(id, name, price, created_at) VALUES (?, ?, ?, ?)",
+            ((i, f"item-{i}", i * 10, "2026-01-01T00:00:00.000Z") for i in range(1, ROWS + 1)),
+        )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def wrk(url: str, *, connections: int = CONNECTIONS, seconds: int = DURATION,
+        script: Path | None = None, threads: int = 1) -> dict[str, float]:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+           "--timeout", "10s"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    assert p99 is not None, out
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    return {
+        "rps": rps,
+        "p99": float(p99.group(1)) * _UNITS[p99.group(2)],
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": float(sum(int(g) for g in sock.groups())) if sock else 0.0,
+        "requests": float(requests.group(1)) if requests else 0.0,
+    }
+
+
+def tree_rss(pid: int) -> int:
+    """RSS of the server process and its workers."""
+    proc = psutil.Process(pid)
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def worker_rss(pid: int) -> int:
+    children = psutil.Process(pid).children(recursive=True)
+    return max((c.memory_info().rss for c in children), default=0)
+
+
+def fmt_ratio(name: str, ours: float, base: float, target: str) -> str:
+    return f"{name:<44} baseline {base:>10.1f}  ours {ours:>10.1f}  ratio {ours / base:5.2f}x  ({target})"
+
+
+def section_rps(work: Path, cached: bool) -> None:
+    db = work / "bench.db"
+    our_path = "/api/v1/tables/items/rows/1"
+    base_path = "/const" if cached else "/point/1"
+    env = edgestore_env(db) if cached else edgestore_env(db, EDGESTORE_QUERY_CACHE="false")
+    base_env = dict(os.environ, BENCH_DB=str(db))
+    ours_rps: list[float] = []
+    base_rps: list[float] = []
+    ours_p99: list[float] = []
+    base_p99: list[float] = []
+    with server(edgestore_cmd(db), env, work, "/health") as ours, \
+            server(baseline_cmd(), base_env, work, "/const") as base:
+        for url in (ours + our_path, base + base_path):  # warm up both
+            wrk(url, seconds=1)
+        for _ in range(RUNS):
+            a = wrk(ours + our_path)
+            b = wrk(base + base_path)
+            assert a["non2xx"] == 0 and b["non2xx"] == 0, (a, b)
+            ours_rps.append(a["rps"])
+            base_rps.append(b["rps"])
+            ours_p99.append(a["p99"] * 1000)
+            base_p99.append(b["p99"] * 1000)
+    label = "cached row read" if cached else "uncached point read"
+    peer = "constant-dict route" if cached else "inline sqlite3 route"
+    print(f"\n[{label}] vs bare Litestar {peer}; granian 1 worker; wrk -c{CONNECTIONS} "
+          f"{DURATION}s x {RUNS}")
+    print(f"  runs rps ours {[round(v) for v in ours_rps]} baseline {[round(v) for v in base_rps]}")
+    print("  " + fmt_ratio("requests/s (median)", statistics.median(ours_rps),
+                           statistics.median(base_rps), ">= 0.85x" if cached else ">= 0.7x"))
+    if cached:
+        print("  " + fmt_ratio("p99 latency ms (median; lower is better)",
+                               statistics.median(ours_p99), statistics.median(base_p99),
+                               "<= 1.3x"))
+
+
+MIXED_LUA = """
+local n = {rows}
+request = function()
+  if math.random() < 0.9 then
+    return wrk.format("GET", "/api/v1/tables/items/rows/" .. math.random(1, n))
+  end
+  return wrk.format("POST", "/api/v1/tables/items/rows",
+    {{["Content-Type"] = "application/json"}}, '{{"name": "bench", "price": 1}}')
+end
+"""
+
+
+def fill_cache(url: str) -> float:
+    """PUT incompressible values until the cache reports ~its 25 MiB budget; returns bytes."""
+    value = base64.b64encode(os.urandom(12_000)).decode()
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i in range(4_000):
+            http.put(f"/api/v1/cache/fill-{i}", json=value + str(i))
+        text = http.get("/metrics").text
+    m = re.search(r"^edgestore_cache_bytes ([\d.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def section_mixed(work: Path) -> None:
+    db = work / "bench.db"
+    script = work / "mixed.lua"
+    script.write_text(MIXED_LUA.format(rows=ROWS))
+    if (soft := _raise_nofile()) < MIXED_CLIENTS + 100:
+        print(f"\n[mixed] skipped: open-file limit {soft} < {MIXED_CLIENTS + 100}")
+        return
+    with server(edgestore_cmd(db), edgestore_env(db), work, "/health") as url:
+        pid = server.pid  # type: ignore[attr-defined]
+        cache_bytes = fill_cache(url)
+        samples: list[int] = []
+        proc = subprocess.Popen(
+            ["wrk", "-t2", f"-c{MIXED_CLIENTS}", f"-d{MIXED_SECONDS}s", "--latency",
+             "--timeout", "10s", "-s", str(script), url],
+            stdout=subprocess.PIPE, text=True,
+        )
+        while proc.poll() is None:
+            samples.append(tree_rss(pid))
+            time.sleep(0.5)
+        out = proc.stdout.read() if proc.stdout else ""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)", out, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    third = max(1, len(samples) // 3)
+    early = statistics.mean(samples[third: 2 * third]) if len(samples) >= 3 else samples[0]
+    late = statistics.mean(samples[-third:])
+    print(f"\n[mixed] {MIXED_CLIENTS} keep-alive clients, {MIXED_SECONDS}s, 90% reads / 10% "
+          f"inserts, cache filled to {cache_bytes / 2**20:.1f} MiB first")
+    print(f"  requests/s {rps:.0f}; p99 {p99.group(1)}{p99.group(2) if p99 else ''}")  # type: ignore[union-attr]
+    print(f"  errors: non-2xx {non2xx.group(1) if non2xx else 0}; socket "
+          f"{sock.groups() if sock else (0, 0, 0, 0)}")
+    print(f"  RSS (server + worker): peak {max(samples) / 2**20:.1f} MiB; middle third "
+          f"{early / 2**20:.1f} MiB, last third {late / 2**20:.1f} MiB "
+          f"(drift {100 * (late - early) / early:+.1f}%)")
+
+
+def _raise_nofile() -> int:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def section_idle(work: Path) -> None:
+    db = work / "bench.db"
+    env = edgestore_env(db, EDGESTORE_IDLE_TIMEOUT="1", EDGESTORE_MEMORY_SAMPLE_INTERVAL="1")
+    ours_rss: list[int] = []
+    base_rss: list[int] = []
+    for _ in range(RUNS):
+        with server(edgestore_cmd(db), env, work, "/health") as url:
+            pid = server.pid  # type: ignore[attr-defined]
+            wrk(url + "/api/v1/tables/items/rows/1", seconds=2)
+            time.sleep(3)  # past idle_timeout: connections and page caches closed
+            ready = httpx.get(url + "/health/ready").json()
+            ours_rss.append(worker_rss(pid))
+        with server(baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), work, "/const") as url:
+            pid = server.pid  # type: ignore[attr-defined]
+            wrk(url + "/const", seconds=2)
+            time.sleep(3)
+            base_rss.append(worker_rss(pid))
+    print("\n[idle] worker RSS after load then idle (edgestore: idle_timeout=1s)")
+    print(f"  pool after idle: connections_open={ready['pool'].get('connections_open')} "
+          "(reported by /health/ready, which itself just reconnected)")
+    print("  " + fmt_ratio("idle RSS MiB (median; lower is better)",
+                           statistics.median(ours_rss) / 2**20,
+                           statistics.median(base_rss) / 2**20, "report"))
+
+
+def main(argv: list[str]) -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    sections = argv or ["cached", "uncached", "mixed", "idle"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        db = work / "bench.db"
+        # Let edgestore create the file (WAL, schema), then seed it directly.
+        with server(edgestore_cmd(db), edgestore_env(db), work, "/health"):
+            pass
+        seed(db)
+        print(f"edgestore HTTP benchmarks: {ROWS} rows; {os.cpu_count()} CPUs; medians of {RUNS}")
+        if "cached" in sections:
+            section_rps(work, cached=True)
+        if "uncached" in sections:
+            section_rps(work, cached=False)
+        if "mixed" in sections:
+            section_mixed(work)
+        if "idle" in sections:
+            section_idle(work)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

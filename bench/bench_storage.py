@@ -1,0 +1,285 @@
+"""Storage benchmarks; every figure is a ratio against a baseline measured in the same run.
+
+1. point: primary-key lookups through ``await store.query`` (async Store, inline fast path)
+   vs plain stdlib ``sqlite3`` inline on the same file (target >= 0.5x), with aiosqlite (one
+   thread hop per call) as a reference peer.
+2. group: 1,000 concurrent single-row inserts through group commit vs one transaction per
+   insert on the same writer (the same Store code path with group_commit_max=1), for
+   synchronous=NORMAL and FULL (target >= 5x).
+3. idle: RSS of a process with an open, warmed-up store before and after the idle disconnect.
+4. import: ``import edgestore`` cost (RSS and wall time) against a bare interpreter
+   (target: < 15 MB RSS above bare).
+
+Medians of RUNS runs. Run all, or name sections:
+
+    .venv/bin/python bench/bench_storage.py [point] [group] [idle] [import]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import edgestore
+
+RUNS = 5
+LOOKUPS = 20_000
+ROWS = 10_000
+INSERTS = 1_000
+
+
+def rss_kib() -> int:
+    """Resident set size of this process in KiB (from /proc)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def make_db(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, email TEXT, score INT)")
+    con.executemany(
+        "INSERT INTO users VALUES (?, ?, ?, ?)",
+        [(i, f"user{i}", f"user{i}@example.com", i % 100) for i in range(1, ROWS + 1)],
+    )
+    con.commit()
+    con.close()
+
+
+# -- 1. point selects ------------------------------------------------------------------------
+
+SQL = "SELECT id, name, email, score FROM users WHERE id = ?"
+
+
+def bench_point(tmp: Path) -> None:
+    path = tmp / "point.db"
+    make_db(path)
+    keys = [random.Random(i).randint(1, ROWS) for i in range(LOOKUPS)]
+
+    def sqlite3_inline() -> float:
+        con = sqlite3.connect(path)
+        start = time.perf_counter()
+        for k in keys:
+            con.execute(SQL, (k,)).fetchall()
+        elapsed = time.perf_counter() - start
+        con.close()
+        return LOOKUPS / elapsed
+
+    async def ours() -> float:
+        store = await edgestore.open(path, schemas_dir=None, idle_timeout=0)
+        await store.query(SQL, [1])
+        start = time.perf_counter()
+        for k in keys:
+            await store.query(SQL, [k])
+        elapsed = time.perf_counter() - start
+        await store.close()
+        return LOOKUPS / elapsed
+
+    async def ours_concurrent() -> float:
+        # 3 concurrent clients, as a server would see them.
+        store = await edgestore.open(path, schemas_dir=None, idle_timeout=0)
+        await store.query(SQL, [1])
+
+        async def client(part: list[int]) -> None:
+            for k in part:
+                await store.query(SQL, [k])
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(keys[i::3]) for i in range(3)))
+        elapsed = time.perf_counter() - start
+        await store.close()
+        return LOOKUPS / elapsed
+
+    async def aiosqlite_hop() -> float:
+        import aiosqlite
+
+        n = LOOKUPS // 4  # it is slow; fewer lookups, same rate
+        async with aiosqlite.connect(path) as con:
+            start = time.perf_counter()
+            for k in keys[:n]:
+                async with con.execute(SQL, (k,)) as cur:
+                    await cur.fetchall()
+            elapsed = time.perf_counter() - start
+        return n / elapsed
+
+    base, mine, conc, peer = [], [], [], []
+    for _ in range(RUNS):
+        base.append(sqlite3_inline())
+        mine.append(asyncio.run(ours()))
+        conc.append(asyncio.run(ours_concurrent()))
+        with contextlib.suppress(ImportError):
+            peer.append(asyncio.run(aiosqlite_hop()))
+    b, m, c = statistics.median(base), statistics.median(mine), statistics.median(conc)
+    print(f"point select by PK, {LOOKUPS} lookups, median of {RUNS} runs")
+    print(f"  baseline sqlite3 inline      {b:>10,.0f} /s  ({1e6 / b:6.1f} us)")
+    print(f"  edgestore Store.query        {m:>10,.0f} /s  ({1e6 / m:6.1f} us)  ratio {m / b:.2f}x")
+    print(f"  edgestore, 3 clients         {c:>10,.0f} /s  ({1e6 / c:6.1f} us)  ratio {c / b:.2f}x")
+    if peer:
+        p = statistics.median(peer)
+        print(
+            f"  aiosqlite (thread hop)       {p:>10,.0f} /s  ({1e6 / p:6.1f} us)  "
+            f"ratio {p / b:.2f}x"
+        )
+    print(f"  target >= 0.5x: {'met' if m / b >= 0.5 else 'NOT met'}")
+
+
+# -- 2. group commit -------------------------------------------------------------------------
+
+
+def bench_group(tmp: Path) -> None:
+    async def run(synchronous: str, group_max: int) -> float:
+        path = tmp / f"group-{synchronous}-{group_max}-{time.monotonic_ns()}.db"
+        store = await edgestore.open(
+            path, schemas_dir=None, synchronous=synchronous, group_commit_max=group_max
+        )
+        await store.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+        await store.execute("INSERT INTO t(v) VALUES ('warm')")
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(store.execute("INSERT INTO t(v) VALUES (?)", [f"v{i}"]) for i in range(INSERTS))
+        )
+        elapsed = time.perf_counter() - start
+        stats = store.pool.stats()
+        await store.close()
+        path.unlink()
+        assert stats.grouped_writes == INSERTS + 2
+        return INSERTS / elapsed
+
+    print(f"{INSERTS} concurrent single-row inserts, median of {RUNS} runs")
+    for synchronous in ("NORMAL", "FULL"):
+        per, grouped = [], []
+        for _ in range(RUNS):
+            per.append(asyncio.run(run(synchronous, 1)))
+            grouped.append(asyncio.run(run(synchronous, 512)))
+        p, g = statistics.median(per), statistics.median(grouped)
+        print(f"  synchronous={synchronous}")
+        print(f"    baseline: one transaction per insert  {p:>9,.0f} inserts/s")
+        print(
+            f"    group commit                          {g:>9,.0f} inserts/s  ratio {g / p:.1f}x"
+            f"  (target >= 5x: {'met' if g / p >= 5 else 'NOT met'})"
+        )
+
+
+# -- 3. idle RSS -------------------------------------------------------------------------------
+
+
+def bench_idle(tmp: Path) -> None:
+    path = tmp / "idle.db"
+    # Built in a child process: building it here would leave a fragmented heap behind that
+    # SQLite's page caches then reuse, hiding what closing them gives back.
+    build = (
+        "import sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1]); con.execute('PRAGMA journal_mode=WAL')\n"
+        "con.execute('CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, email TEXT,"
+        " score INT)')\n"
+        "con.executemany('INSERT INTO users VALUES (?, ?, ?, ?)', ((i, f'user{i}' * 8,"
+        " f'user{i}@example.com' * 4, i % 100) for i in range(1, 200_001)))\n"
+        "con.commit()\n"
+    )
+    subprocess.run([sys.executable, "-c", build, str(path)], check=True)
+
+    async def run() -> tuple[int, int, int]:
+        import edgestore.storage  # code loaded before the baseline: only the store is measured
+
+        gc.collect()
+        before_open = rss_kib()
+        store = await edgestore.open(path, schemas_dir=None, idle_timeout=0.5)
+
+        async def scan(i: int) -> None:
+            sql = "SELECT count(*), sum(length(name)) FROM users WHERE score = ?"
+            await store.query(sql, [i % 100])
+
+        # Fill every connection's page cache (results stay small: only the store is measured).
+        for _ in range(3):
+            await asyncio.gather(*(scan(i) for i in range(6)))
+        await store.execute("UPDATE users SET score = score + 1 WHERE id % 7 = 0")
+        gc.collect()
+        warm = rss_kib()
+        for _ in range(100):  # bounded: idle_timeout is 0.5 s
+            if not store.pool.stats().connections_open:
+                break
+            await asyncio.sleep(0.1)
+        gc.collect()
+        idle = rss_kib()
+        await store.close()
+        return before_open, warm, idle
+
+    before, warm, idle = asyncio.run(run())
+    print("RSS of a process with an open store (KiB)")
+    print(
+        f"  before open {before:,}   warmed up (3 connections) {warm:,}   after idle close {idle:,}"
+    )
+    held = max(1, warm - before)
+    print(f"  idle disconnect released {warm - idle:,} KiB ({(warm - idle) / held:.0%} of growth)")
+
+
+# -- 4. import cost ----------------------------------------------------------------------------
+
+_MEASURE = (
+    "import time, sys; t = time.perf_counter(); {stmt}; d = time.perf_counter() - t\n"
+    "rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1]\n"
+    "print(rss, d)"
+)
+
+
+def bench_import() -> None:
+    def measure(stmt: str) -> tuple[float, float]:
+        rss, secs = [], []
+        for _ in range(RUNS):
+            out = subprocess.run(
+                [sys.executable, "-c", _MEASURE.format(stmt=stmt)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            rss.append(float(out[0]))
+            secs.append(float(out[1]))
+        return statistics.median(rss), statistics.median(secs)
+
+    bare_rss, _ = measure("pass")
+    rss, secs = measure("import edgestore")
+    used_rss, used_secs = measure("import edgestore; edgestore.Store")
+    extra = (rss - bare_rss) / 1024
+    print(f"import edgestore, median of {RUNS} fresh interpreters")
+    print(f"  bare interpreter RSS {bare_rss / 1024:.1f} MiB; after import {rss / 1024:.1f} MiB")
+    print(
+        f"  import cost: +{extra:.1f} MiB RSS, {secs * 1000:.0f} ms"
+        f"  (target < 15 MB: {'met' if extra * 1.048576 < 15 else 'NOT met'})"
+    )
+    print(
+        f"  with the storage layer loaded (first use of edgestore.open/Store, pulls asyncio):"
+        f" +{(used_rss - bare_rss) / 1024:.1f} MiB RSS, {used_secs * 1000:.0f} ms"
+    )
+
+
+SECTIONS: dict[str, Callable[[Path], None]] = {
+    "point": bench_point,
+    "group": bench_group,
+    "idle": bench_idle,
+    "import": lambda tmp: bench_import(),
+}
+
+
+def main(argv: list[str]) -> None:
+    chosen = argv or list(SECTIONS)
+    with tempfile.TemporaryDirectory(prefix="edgestore-bench-") as tmp:
+        for name in chosen:
+            SECTIONS[name](Path(tmp))
+            print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,524 @@
+"""CompressedLRU: a byte-capped, thread-safe LRU of bytes values on cachetools, zstd inside.
+
+Memory accounting. The charge of an entry is what it really holds: the stored bytes object
+(header included), the key object, and the bookkeeping of ``cachetools.LRUCache`` (its data
+dict and its OrderedDict of recency) -- ``ENTRY_OVERHEAD``, measured with tracemalloc on
+CPython 3.11 and re-measured by tests/cache/test_memory_bound.py. cachetools counts entries
+here (no ``getsizeof``): its per-entry size dict would cost ~70 more bytes per entry, so the
+byte budget is enforced by this class, evicting through ``LRUCache.popitem``.
+
+Compression. Values of at least ``compress_threshold`` bytes are compressed when memory asks
+for it, not on arrival: while the cache is under its cap they stay raw; when it reaches the cap,
+the least recently used raw values are compressed before anything is evicted, down to a hot
+floor (``maxsize // HOT_FRACTION`` bytes) that stays raw so that the hottest values are served
+without decompressing. A compressed value read again goes back to raw on every fourth read (a
+cheap frequency filter: a scan does not churn the hot set). Values of 16 KiB or more are
+compressed when stored, by :meth:`prepare`, which async callers run on a thread. Compression
+and decompression run outside the lock except for demoting a (small) raw value.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import cachetools
+import zstandard
+
+from ..errors import ValueTooLarge
+from .codec import Codec, UnknownDictionary
+
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "HOT_OVERHEAD",
+    "TTL_OVERHEAD",
+    "CompressedLRU",
+    "Key",
+]
+
+Key = str | bytes
+
+# Bookkeeping bytes per entry beyond the value's and the key's own objects: one slot in
+# cachetools' data dict and in its recency OrderedDict (entry, node, index, spare capacity).
+ENTRY_OVERHEAD = 144
+# A value in the hot set is also a slot in the hot OrderedDict.
+HOT_OVERHEAD = 96
+# A TTL wraps the value in a small object and adds an (expires, key) tuple to the expiry heap.
+TTL_OVERHEAD = 176
+_BYTES_HEADER = sys.getsizeof(b"")
+_Z_HEADER = _BYTES_HEADER + 16  # a bytes subclass instance is GC-tracked
+HOT_VALUE_MAX = 16 * 1024
+HOT_FRACTION = 8
+_PROMOTE_EVERY = 4
+
+
+class _Z(bytes):
+    """A zstd frame (the type tells a compressed value from a raw one, for free)."""
+
+    __slots__ = ()
+
+
+class _Entry:
+    """A value with an expiry time."""
+
+    __slots__ = ("data", "expires")
+
+    def __init__(self, data: bytes, expires: float) -> None:
+        self.data = data
+        self.expires = expires
+
+
+_Stored = bytes | _Entry
+_peek = cachetools.Cache.__getitem__  # read without touching the recency order
+_replace = cachetools.Cache.__setitem__  # replace a value without touching the order
+
+
+def _size_of(key: Key, v: _Stored) -> int:
+    if type(v) is _Entry:
+        return _size_of(key, v.data) + TTL_OVERHEAD
+    header = _Z_HEADER if type(v) is _Z else _BYTES_HEADER
+    return len(v) + header + sys.getsizeof(key) + ENTRY_OVERHEAD  # type: ignore[arg-type]
+
+
+def _raw_len(v: bytes) -> int:
+    if type(v) is _Z:
+        n = zstandard.frame_content_size(v)
+        return int(n) if n >= 0 else len(v)
+    return len(v)
+
+
+class CompressedLRU:
+    """Byte-capped LRU cache of ``bytes`` values, keyed by ``str`` or ``bytes``.
+
+    Values of at least ``compress_threshold`` bytes are kept zstd-compressed (at ``level``, with
+    a trained dictionary when ``dictionary`` is true) once they leave the hot set. A value whose
+    entry alone would not fit in ``maxsize`` raises :class:`~edgestore.errors.ValueTooLarge` and
+    leaves the cache as it was. ``ttl`` (seconds) bounds an entry's life; ``timer`` is
+    injectable so that tests control time.
+    """
+
+    def __init__(
+        self,
+        maxsize: int,
+        *,
+        compress_threshold: int = 1024,
+        level: int = 1,
+        dictionary: bool = True,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        self._lock = threading.Lock()
+        self._timer = timer
+        self._maxsize = maxsize
+        self._bytes = 0
+        self.threshold = compress_threshold
+        self.codec = Codec(
+            level=level,
+            dictionary=dictionary,
+            sample_budget=max(64 * 1024, min(1024 * 1024, maxsize // 32)),
+        )
+        self._lru: cachetools.LRUCache[Key, _Stored] = cachetools.LRUCache(sys.maxsize)
+        self._getitem = self._lru.__getitem__
+        self._hot: OrderedDict[Key, int] = OrderedDict()  # key -> raw length
+        self._hot_bytes = 0
+        self._hot_floor = maxsize // HOT_FRACTION
+        self._tick = 0
+        self._heap: list[tuple[float, Key]] = []
+        self._value_bytes = 0  # logical (uncompressed) bytes of the values held
+        self._stored_bytes = 0  # bytes of their stored forms
+        self._compressed_entries = 0
+        self.hits = 0
+        self.misses = 0
+        self.sets = 0
+        self.evictions = 0
+        self.expirations = 0
+        self.rejections = 0
+        self.deletes = 0
+        self.compressions = 0
+        self.promotions = 0
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, key: Key, default: bytes | None = None) -> bytes | None:
+        """The value for ``key`` (marked recently used), or ``default``."""
+        with self._lock:
+            try:
+                v = self._getitem(key)
+            except KeyError:
+                self.misses += 1
+                return default
+            if type(v) is bytes:
+                self.hits += 1
+                if len(v) >= self.threshold and key in self._hot:
+                    self._hot.move_to_end(key)
+                return v
+            if type(v) is _Entry:
+                if v.expires <= self._timer():
+                    self._remove(key, v)
+                    self.expirations += 1
+                    self.misses += 1
+                    return default
+                data = v.data
+                if type(data) is not _Z:
+                    self.hits += 1
+                    if key in self._hot:
+                        self._hot.move_to_end(key)
+                    return data
+            else:
+                data = v
+            self.hits += 1
+            self._tick += 1
+            promote = self._tick % _PROMOTE_EVERY == 0 and len(data) < HOT_VALUE_MAX
+        out = self._decompress(key, data)
+        if out is not None and promote:
+            self._promote(key, v, out)
+        return out if out is not None else default
+
+    def peek_stored(self, key: Key) -> bytes | None:
+        """Like :meth:`get`, but a compressed value comes back still compressed.
+
+        Pair with :meth:`is_compressed` / :meth:`decompress` to decompress big values off the
+        event loop.
+        """
+        with self._lock:
+            try:
+                v = self._getitem(key)
+            except KeyError:
+                self.misses += 1
+                return None
+            if type(v) is _Entry:
+                if v.expires <= self._timer():
+                    self._remove(key, v)
+                    self.expirations += 1
+                    self.misses += 1
+                    return None
+                v = v.data
+            elif type(v) is bytes and len(v) >= self.threshold and key in self._hot:
+                self._hot.move_to_end(key)
+            self.hits += 1
+            return v
+
+    @staticmethod
+    def is_compressed(stored: bytes) -> bool:
+        return type(stored) is _Z
+
+    def decompress(self, key: Key, stored: bytes) -> bytes | None:
+        """Decompress what :meth:`peek_stored` returned (None: the entry became unreadable)."""
+        return self._decompress(key, stored) if type(stored) is _Z else stored
+
+    def __contains__(self, key: object) -> bool:
+        """Presence of a live entry, without touching the recency order or the counters."""
+        with self._lock:
+            try:
+                v = _peek(self._lru, key)
+            except KeyError:
+                return False
+            return not (type(v) is _Entry and v.expires <= self._timer())
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def keys(self) -> list[Key]:
+        """A snapshot of the keys."""
+        with self._lock:
+            return list(self._lru)
+
+    # --- writing ----------------------------------------------------------------------
+
+    def prepare(self, value: bytes) -> bytes:
+        """Compress a value that is too big for the hot set (thread-safe, no cache lock).
+
+        :meth:`set` does this itself; async callers run it on a thread for big values and
+        pass the result to :meth:`set`.
+        """
+        if type(value) is not bytes:
+            if type(value) is _Z:
+                return value
+            value = bytes(value)
+        if len(value) >= HOT_VALUE_MAX and len(value) >= self.threshold:
+            frame = self.codec.compress(value)
+            if frame is not None:
+                self.compressions += 1
+                return _Z(frame)
+        return value
+
+    def set(self, key: Key, value: bytes, ttl: float | None = None) -> None:
+        """Store ``value``; raises ValueTooLarge (cache untouched) if it cannot fit at all."""
+        if type(value) is not bytes or len(value) >= HOT_VALUE_MAX:
+            value = self.prepare(value)
+        n = len(value)
+        size = n + _BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
+        stored: _Stored = value
+        if type(value) is _Z:
+            size += _Z_HEADER - _BYTES_HEADER
+        elif n >= self.threshold:
+            size += HOT_OVERHEAD
+        if ttl is not None:
+            if ttl <= 0:
+                raise ValueError("ttl must be > 0 seconds")
+            stored = _Entry(value, self._timer() + ttl)
+            size += TTL_OVERHEAD
+        with self._lock:
+            if size > self._maxsize:
+                self.rejections += 1
+                raise ValueTooLarge(
+                    f"a cache entry of {size} bytes does not fit in the whole cache "
+                    f"({self._maxsize} bytes)"
+                )
+            if self._heap and self._heap[0][0] <= self._timer():
+                self._purge(self._timer())
+            lru = self._lru
+            try:
+                old = _peek(lru, key)
+            except KeyError:
+                pass
+            else:
+                self._forget(key, old)
+            # Assign first (the key becomes the most recent), then make room: eviction takes
+            # the least recent entries, never this one, since it fits in the cap alone.
+            lru[key] = stored
+            self._bytes += size
+            if type(value) is _Z:
+                self._stored_bytes += n
+                self._value_bytes += _raw_len(value)
+                self._compressed_entries += 1
+            else:
+                self._stored_bytes += n
+                self._value_bytes += n
+                if n >= self.threshold:
+                    self._hot[key] = n
+                    self._hot_bytes += n
+            if self._bytes > self._maxsize:
+                self._make_room()
+            self.sets += 1
+            if ttl is not None:
+                assert type(stored) is _Entry
+                heapq.heappush(self._heap, (stored.expires, key))
+                if len(self._heap) > 2 * len(lru) + 1024:
+                    self._rebuild_heap()
+
+    def delete(self, key: Key) -> bool:
+        """Remove ``key``; True if it was there."""
+        with self._lock:
+            try:
+                v = _peek(self._lru, key)
+            except KeyError:
+                return False
+            self._remove(key, v)
+            self.deletes += 1
+            return True
+
+    def delete_where(self, predicate: Callable[[Key], bool]) -> int:
+        """Remove every key for which ``predicate`` is true; returns how many."""
+        with self._lock:
+            doomed = [k for k in self._lru if predicate(k)]
+            for k in doomed:
+                self._remove(k, _peek(self._lru, k))
+            self.deletes += len(doomed)
+            return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lru.clear()
+            self._hot.clear()
+            self._heap.clear()
+            self._bytes = self._hot_bytes = 0
+            self._value_bytes = self._stored_bytes = self._compressed_entries = 0
+
+    def expire(self) -> int:
+        """Drop every expired entry now; returns how many."""
+        with self._lock:
+            before = self.expirations
+            self._purge(self._timer())
+            return self.expirations - before
+
+    def resize(self, maxsize: int) -> None:
+        """Change the byte cap; shrinking evicts least recently used entries at once."""
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        with self._lock:
+            self._maxsize = maxsize
+            self._hot_floor = maxsize // HOT_FRACTION
+            self._make_room()
+
+    # --- figures ----------------------------------------------------------------------
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @property
+    def currsize(self) -> int:
+        """Bytes charged for the entries held (see the module docstring)."""
+        return self._bytes
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and sizes, JSON-friendly."""
+        with self._lock:
+            c = self.codec.stats()
+            lookups = self.hits + self.misses
+            return {
+                "entries": len(self._lru),
+                "bytes": self._bytes,
+                "max_bytes": self._maxsize,
+                "value_bytes": self._value_bytes,
+                "stored_bytes": self._stored_bytes,
+                "ratio": round(self._value_bytes / self._stored_bytes, 3)
+                if self._stored_bytes
+                else 1.0,
+                "compressed_entries": self._compressed_entries,
+                "hot_entries": len(self._hot),
+                "hot_bytes": self._hot_bytes,
+                "overhead_bytes": self.codec.overhead_bytes(),
+                "hits": self.hits,
+                "misses": self.misses,
+                "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
+                "sets": self.sets,
+                "evictions": self.evictions,
+                "expirations": self.expirations,
+                "rejections": self.rejections,
+                "deletes": self.deletes,
+                "compression": {
+                    "threshold": self.threshold,
+                    "level": self.codec.level,
+                    "compressions": self.compressions,
+                    "promotions": self.promotions,
+                    "ratio": c.ratio,
+                    "dictionary": self.codec.dictionary,
+                    "dictionary_id": c.dictionary_id,
+                    "dictionary_bytes": c.dictionary_bytes,
+                    "dictionaries_loaded": c.dictionaries_loaded,
+                    "dictionary_ratio": c.dictionary_ratio,
+                    "trainings": c.trainings,
+                    "sample_bytes": c.sample_bytes,
+                },
+            }
+
+    def audit(self) -> int:
+        """Recompute the charged bytes from the entries (tests check it equals ``currsize``)."""
+        with self._lock:
+            total = sum(_size_of(k, _peek(self._lru, k)) for k in self._lru)
+            return total + HOT_OVERHEAD * len(self._hot)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _decompress(self, key: Key, frame: bytes) -> bytes | None:
+        try:
+            return self.codec.decompress(frame)
+        except UnknownDictionary:
+            # Written with a dictionary unloaded since: as good as evicted.
+            with self._lock:
+                v = _peek_or_none(self._lru, key)
+                if v is not None and (v is frame or (type(v) is _Entry and v.data is frame)):
+                    self._remove(key, v)
+                    self.evictions += 1
+                self.hits -= 1
+                self.misses += 1
+            return None
+
+    def _promote(self, key: Key, v: _Stored, raw: bytes) -> None:
+        """Store a re-read value raw again (it is hot)."""
+        with self._lock:
+            if _peek_or_none(self._lru, key) is not v:
+                return  # replaced or removed meanwhile
+            new: _Stored = raw if type(v) is not _Entry else _Entry(raw, v.expires)
+            self._account(key, v, -1)
+            _replace(self._lru, key, new)
+            self._account(key, new, 1)
+            self._hot[key] = len(raw)
+            self._hot_bytes += len(raw)
+            self._bytes += HOT_OVERHEAD
+            self.promotions += 1
+            if self._bytes > self._maxsize:
+                self._make_room()
+
+    def _demote_one(self) -> None:
+        """Compress the least recently used raw value (lock held)."""
+        key, n = self._hot.popitem(last=False)
+        self._hot_bytes -= n
+        self._bytes -= HOT_OVERHEAD
+        lru = self._lru
+        v = _peek(lru, key)
+        raw = v.data if type(v) is _Entry else v
+        assert type(raw) is bytes
+        frame = self.codec.compress(raw)
+        if frame is None:
+            return  # does not compress: stays raw, no longer a candidate
+        self.compressions += 1
+        new: _Stored = _Z(frame) if type(v) is not _Entry else _Entry(_Z(frame), v.expires)
+        self._account(key, v, -1)
+        _replace(lru, key, new)
+        self._account(key, new, 1)
+
+    def _account(self, key: Key, v: _Stored, sign: int) -> None:
+        self._bytes += sign * _size_of(key, v)
+        data = v.data if type(v) is _Entry else v
+        assert isinstance(data, bytes)
+        self._stored_bytes += sign * len(data)
+        self._value_bytes += sign * _raw_len(data)
+        if type(data) is _Z:
+            self._compressed_entries += sign
+
+    def _make_room(self) -> None:
+        """Get back under the cap: compress raw values first, then evict (lock held).
+
+        Raw values are compressed, least recently used first, only when the cap is reached,
+        and only down to the hot floor (``maxsize // HOT_FRACTION`` bytes stay raw so that the
+        hottest values are served without decompressing); after that, the least recently used
+        entries are evicted.
+        """
+        lru = self._lru
+        while self._bytes > self._maxsize:
+            if self._hot_bytes > self._hot_floor and self._hot:
+                self._demote_one()
+                continue
+            if not len(lru):
+                break
+            key, v = lru.popitem()
+            self._forget(key, v)
+            self.evictions += 1
+
+    def _forget(self, key: Key, v: _Stored) -> None:
+        self._account(key, v, -1)
+        n = self._hot.pop(key, None)
+        if n is not None:
+            self._hot_bytes -= n
+            self._bytes -= HOT_OVERHEAD
+
+    def _remove(self, key: Key, v: _Stored) -> None:
+        del self._lru[key]
+        self._forget(key, v)
+
+    def _purge(self, now: float) -> None:
+        heap = self._heap
+        lru = self._lru
+        while heap and heap[0][0] <= now:
+            expires, key = heapq.heappop(heap)
+            v = _peek_or_none(lru, key)
+            # The heap may hold stale items for keys replaced or removed since.
+            if type(v) is _Entry and v.expires == expires:
+                self._remove(key, v)
+                self.expirations += 1
+
+    def _rebuild_heap(self) -> None:
+        lru = self._lru
+        heap = []
+        for key in lru:
+            v = _peek(lru, key)
+            if type(v) is _Entry:
+                heap.append((v.expires, key))
+        heapq.heapify(heap)
+        self._heap = heap
+
+
+def _peek_or_none(lru: cachetools.LRUCache[Key, _Stored], key: Key) -> _Stored | None:
+    try:
+        return _peek(lru, key)
+    except KeyError:
+        return None

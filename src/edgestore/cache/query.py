@@ -1,0 +1,254 @@
+"""QueryCache: read results keyed by normalised SQL + parameters, checked against a version stamp.
+
+The stamp comes from the store's table versions for the tables the statement reads (from
+SQLite's authorizer) and is taken *before* the read runs: a write that commits while the read
+runs moves the versions past it, so the entry is stale at once. An entry is stored as
+``len(stamp) | stamp | payload`` where the payload is MessagePack of (columns, rows, truncated):
+lossless for every SQLite value (None, int, float, str, bytes), no pickle. A lookup compares
+the stamp bytes before decoding anything, and drops a stale entry on sight.
+
+Concurrent misses on the same key *and the same stamp* run the query once (single flight);
+a caller whose stamp differs (a write happened in between) never joins an older run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any
+
+import msgspec
+
+from ..errors import ValueTooLarge
+from ..storage.results import Column, Params, Result, Value
+from .lru import HOT_VALUE_MAX, CompressedLRU
+
+__all__ = ["QueryCache", "is_volatile", "normalize_sql"]
+
+_encode = msgspec.msgpack.Encoder(order="sorted").encode
+# Rows decode as tuples of Any: MessagePack keeps int, float, str, bin (bytes) and nil apart.
+_Payload = tuple[list[tuple[str, str | None]], list[tuple[Any, ...]], bool]
+_decode_payload = msgspec.msgpack.Decoder(_Payload).decode
+
+# Encoding and compressing a result of more cells than this runs on a thread.
+OFFLOAD_CELLS = 4096
+
+_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\])""")
+_SPACE = re.compile(r"\s+")
+# Functions whose result changes without any table changing: never cache such statements.
+_VOLATILE = re.compile(
+    r"\b(?:random|randomblob|changes|total_changes|last_insert_rowid|"
+    r"current_timestamp|current_date|current_time)\b"
+    r"|\b(?:date|time|datetime|julianday|unixepoch|strftime|timediff)\s*\(\s*\)",
+    re.IGNORECASE,
+)
+_NORMALISED_MAX = 4096
+
+
+def normalize_sql(sql: str) -> str:
+    """Collapse whitespace outside quoted strings/identifiers and drop a trailing ``;``."""
+    parts = _QUOTED.split(sql)
+    for i in range(0, len(parts), 2):  # even parts are outside quotes
+        parts[i] = _SPACE.sub(" ", parts[i])
+    return "".join(parts).strip().rstrip(";").rstrip()
+
+
+def is_volatile(sql: str) -> bool:
+    """True if ``sql`` calls a function whose value changes by itself (random(), 'now', ...)."""
+    if "'now'" in sql.lower():
+        return True
+    return _VOLATILE.search(_QUOTED.sub("''", sql)) is not None
+
+
+class QueryCache:
+    """Cached read results on a :class:`CompressedLRU` (keys are ``bytes``)."""
+
+    def __init__(self, lru: CompressedLRU, *, default_ttl: float | None = None) -> None:
+        self.lru = lru
+        self.default_ttl = default_ttl
+        self._normalised: dict[str, bytes] = {}
+        self._volatile: dict[str, bool] = {}
+        self._inflight: dict[tuple[bytes, Hashable], asyncio.Future[Result]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.stale = 0
+        self.stores = 0
+        self.too_large = 0
+        self.coalesced = 0
+        self.uncacheable = 0
+
+    # --- keys -------------------------------------------------------------------------
+
+    def key(self, sql: str, params: Params = None, max_rows: int | None = None) -> bytes:
+        """The cache key of (SQL, parameters, row limit)."""
+        head = self._normalised.get(sql)
+        if head is None:
+            if len(self._normalised) >= _NORMALISED_MAX:
+                self._normalised.clear()
+            head = self._normalised[sql] = normalize_sql(sql).encode()
+        tail = b"" if params is None else _encode(_plain(params))
+        if max_rows is None:
+            return head + b"\x00" + tail
+        return head + b"\x00" + tail + b"\x00" + str(max_rows).encode()
+
+    def cacheable(self, sql: str, reads: frozenset[str]) -> bool:
+        """Statements reading no table, or calling volatile functions, are not cached."""
+        if not reads:
+            self.uncacheable += 1
+            return False
+        volatile = self._volatile.get(sql)
+        if volatile is None:
+            if len(self._volatile) >= _NORMALISED_MAX:
+                self._volatile.clear()
+            volatile = self._volatile[sql] = is_volatile(sql)
+        if volatile:
+            self.uncacheable += 1
+        return not volatile
+
+    # --- lookups ----------------------------------------------------------------------
+
+    async def get(self, key: bytes, stamp: Hashable) -> Result | None:
+        """The cached result for ``key`` if it was stored under ``stamp``; else None."""
+        lru = self.lru
+        stored = lru.peek_stored(key)
+        if stored is None:
+            self.misses += 1
+            return None
+        if len(stored) >= HOT_VALUE_MAX:
+            raw = await asyncio.to_thread(lru.decompress, key, stored)
+        else:
+            raw = lru.decompress(key, stored)
+        if raw is None:
+            self.misses += 1
+            return None
+        want = _encode(stamp)
+        n = raw[0]
+        if raw[1 : 1 + n] != want:
+            # Written before a write to one of its tables (or an external change): stale.
+            lru.delete(key)
+            self.stale += 1
+            self.misses += 1
+            return None
+        body = memoryview(raw)[1 + n :]
+        if len(body) >= HOT_VALUE_MAX:
+            payload = await asyncio.to_thread(_decode_payload, body)
+        else:
+            payload = _decode_payload(body)
+        self.hits += 1
+        return _result(payload, cached=True)
+
+    async def put(
+        self, key: bytes, stamp: Hashable, result: Result, ttl: float | None = None
+    ) -> bool:
+        """Store ``result`` as valid for ``stamp``; False if it cannot fit in the cache."""
+        ttl = ttl if ttl is not None else self.default_ttl
+        cells = len(result.values) * max(1, len(result.columns))
+        try:
+            if cells >= OFFLOAD_CELLS:
+                data = await asyncio.to_thread(self._encode_prepared, stamp, result)
+            else:
+                data = _encode_entry(stamp, result)
+            self.lru.set(key, data, ttl)
+        except ValueTooLarge:
+            self.too_large += 1
+            return False
+        self.stores += 1
+        return True
+
+    async def fetch(
+        self,
+        key: bytes,
+        stamp_of: Callable[[], Hashable],
+        run: Callable[[], Awaitable[Result]],
+        ttl: float | None = None,
+    ) -> Result:
+        """The cached result, or ``run()``'s, stored for next time; one run per key and stamp.
+
+        ``stamp_of()`` gives the current stamp of the statement's tables; it is taken before
+        ``run()`` starts, and the result is only stored if the stamp did not move meanwhile.
+        """
+        stamp = stamp_of()
+        hit = await self.get(key, stamp)
+        if hit is not None:
+            return hit
+        flight = (key, stamp)
+        pending = self._inflight.get(flight)
+        if pending is not None:
+            self.coalesced += 1
+            try:
+                shared = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if pending.cancelled():  # the leader was cancelled, not us: run it ourselves
+                    return await run()
+                raise
+            return _result(_payload_of(shared), cached=True)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
+        try:
+            result = await run()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" noise without waiters
+            raise
+        finally:
+            if self._inflight.get(flight) is future:
+                del self._inflight[flight]
+        future.set_result(result)
+        if stamp_of() == stamp:
+            await self.put(key, stamp, result, ttl)
+        return result
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def clear(self) -> int:
+        """Drop every cached result (key/value entries stay); returns how many."""
+        return self.lru.delete_where(lambda k: type(k) is bytes)
+
+    def stats(self) -> dict[str, Any]:
+        lookups = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
+            "stale": self.stale,
+            "stores": self.stores,
+            "too_large": self.too_large,
+            "coalesced": self.coalesced,
+            "uncacheable": self.uncacheable,
+            "inflight": len(self._inflight),
+        }
+
+    def _encode_prepared(self, stamp: Hashable, result: Result) -> bytes:
+        return self.lru.prepare(_encode_entry(stamp, result))
+
+
+def _plain(params: Params) -> Any:
+    if isinstance(params, Mapping):
+        return dict(params)
+    return list(params) if params is not None else None
+
+
+def _payload_of(result: Result) -> _Payload:
+    cols = [(c.name, c.decltype) for c in result.columns]
+    return cols, result.values, result.truncated
+
+
+def _encode_entry(stamp: Hashable, result: Result) -> bytes:
+    head = _encode(stamp)
+    if len(head) > 255:
+        raise ValueError("query cache stamps must encode to at most 255 bytes")
+    return bytes((len(head),)) + head + _encode(_payload_of(result))
+
+
+def _result(payload: _Payload, *, cached: bool) -> Result:
+    cols, values, truncated = payload
+    return Result(
+        tuple(Column(name, decltype) for name, decltype in cols),
+        list(values),
+        truncated=truncated,
+        cached=cached,
+    )

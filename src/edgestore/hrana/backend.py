@@ -1,0 +1,79 @@
+"""What the Hrana layer needs from storage, as structural types.
+
+These mirror the Store/Session contract in the team brief; ``edgestore.storage.Store`` and
+its ``Session`` satisfy them. Typing against the shape (not the class) keeps this package
+importable and testable on its own and documents the exact surface Hrana relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from ..config import Settings
+from .values import Value
+
+__all__ = [
+    "ColumnLike",
+    "DepsLike",
+    "DescriptionLike",
+    "Params",
+    "ResultLike",
+    "SessionLike",
+    "StoreLike",
+]
+
+Params = Sequence[Value] | Mapping[str, Value] | None
+
+
+class ColumnLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def decltype(self) -> str | None: ...
+
+
+class ResultLike(Protocol):
+    @property
+    def columns(self) -> Sequence[ColumnLike]: ...
+    @property
+    def values(self) -> Sequence[Sequence[Value]]: ...
+    @property
+    def rows_affected(self) -> int: ...
+    @property
+    def last_insert_rowid(self) -> int | None: ...
+    @property
+    def truncated(self) -> bool: ...
+
+
+class DescriptionLike(Protocol):
+    @property
+    def columns(self) -> Sequence[ColumnLike]: ...
+    @property
+    def params(self) -> Sequence[str | None]: ...
+    @property
+    def is_readonly(self) -> bool: ...
+    @property
+    def is_explain(self) -> bool: ...
+
+
+class DepsLike(Protocol):
+    @property
+    def readonly(self) -> bool: ...
+
+
+class SessionLike(Protocol):
+    @property
+    def is_autocommit(self) -> bool: ...
+    async def execute(
+        self, sql: str, params: Params = None, *, max_rows: int | None = None
+    ) -> ResultLike: ...
+    async def close(self) -> None: ...
+
+
+class StoreLike(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    async def session(self) -> SessionLike: ...
+    async def describe(self, sql: str) -> DescriptionLike: ...
+    def deps(self, sql: str) -> DepsLike: ...

@@ -1,0 +1,130 @@
+"""Hrana over HTTP, framework-free: request bodies in, response bodies out.
+
+* v1 (``/v1/execute``, ``/v1/batch``): one stateless stream per request.
+* v2/v3 pipeline: ``{"baton", "requests"}`` -> ``{"baton", "base_url", "results"}``; every
+  request runs even when an earlier one failed; batons come from :class:`StreamRegistry`.
+* v3 cursor: newline-delimited JSON, the first line carrying the next baton, then the entries
+  of each step as that step finishes (written a few hundred rows per chunk).
+
+Request-level failures (malformed JSON, a bad baton) raise :class:`ProtocolError`; the web
+layer turns them into an error status with the Hrana error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import msgspec
+
+from ..errors import ProtocolError
+from .backend import StoreLike
+from .batons import Entry, StreamRegistry
+from .errors import error_of
+from .stream import Stream, chunked
+
+__all__ = ["HranaHttp", "decode_body"]
+
+_encode = msgspec.json.Encoder().encode
+_decoder = msgspec.json.Decoder()
+
+
+def decode_body(body: bytes) -> Mapping[str, Any]:
+    """The JSON object of a request body; ProtocolError when it is not one."""
+    try:
+        obj = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("the request body must be a JSON object")
+    return obj
+
+
+class HranaHttp:
+    """The HTTP side of Hrana for one store; owns the registry of baton streams."""
+
+    def __init__(self, store: StoreLike, *, idle_timeout: float | None = None) -> None:
+        self.store = store
+        timeout = store.settings.stream_idle_timeout if idle_timeout is None else idle_timeout
+        self.registry = StreamRegistry(store, idle_timeout=timeout)
+
+    async def close(self) -> None:
+        """Close every open stream (their transactions roll back)."""
+        await self.registry.close()
+
+    # --- v1 ------------------------------------------------------------------------------
+    async def v1_execute(self, body: bytes, *, readonly: bool) -> bytes:
+        """``POST /v1/execute``: ``{"stmt"}`` -> ``{"result": StmtResult}``; errors raise."""
+        req = decode_body(body)
+        stmt = req.get("stmt")
+        if not isinstance(stmt, Mapping):
+            raise ProtocolError("the request needs a stmt object")
+        stream = Stream(self.store, readonly=readonly)
+        try:
+            result = await stream.execute(stmt)
+        finally:
+            await stream.close()
+        return _encode({"result": result})
+
+    async def v1_batch(self, body: bytes, *, readonly: bool) -> bytes:
+        """``POST /v1/batch``: ``{"batch"}`` -> ``{"result": BatchResult}``."""
+        req = decode_body(body)
+        stream = Stream(self.store, readonly=readonly)
+        try:
+            result = await stream.batch(req.get("batch"))
+        finally:
+            await stream.close()
+        return _encode({"result": result})
+
+    # --- v2 / v3 pipeline ----------------------------------------------------------------
+    async def pipeline(self, body: bytes, *, owner: str, readonly: bool) -> bytes:
+        """``POST /v2/pipeline`` and ``/v3/pipeline``."""
+        req = decode_body(body)
+        requests = req.get("requests")
+        if not isinstance(requests, list):
+            raise ProtocolError("the request needs a requests array")
+        entry = self.registry.take(req.get("baton"), owner=owner, readonly=readonly)
+        failed = True
+        try:
+            stream = entry.stream
+            results: list[dict[str, Any]] = []
+            async with stream.lock:
+                for item in requests:
+                    try:
+                        response = await stream.request(item)
+                        results.append({"type": "ok", "response": response})
+                    except Exception as exc:
+                        results.append({"type": "error", "error": error_of(exc)})
+            failed = False
+        finally:
+            self.registry.release(entry, failed=failed)
+        baton = self.registry.baton_for(entry)
+        return _encode({"baton": baton, "base_url": None, "results": results})
+
+    # --- v3 cursor -----------------------------------------------------------------------
+    def cursor(self, body: bytes, *, owner: str, readonly: bool) -> AsyncIterator[bytes]:
+        """``POST /v3/cursor``. Checks the request and the baton now (so failures become an
+        error status); the returned iterator produces the body as the batch runs."""
+        req = decode_body(body)
+        batch = req.get("batch")
+        if not isinstance(batch, Mapping):
+            raise ProtocolError("the request needs a batch object")
+        entry = self.registry.take(req.get("baton"), owner=owner, readonly=readonly)
+        return self._cursor_body(entry, batch)
+
+    async def _cursor_body(self, entry: Entry, batch: Mapping[str, Any]) -> AsyncIterator[bytes]:
+        failed = True
+        try:
+            stream = entry.stream
+            async with stream.lock:
+                # The next baton goes first; the stream stays busy (unusable) until the end.
+                head = {"baton": self.registry.baton_for(entry), "base_url": None}
+                yield _encode(head) + b"\n"
+                try:
+                    async for group in chunked(stream.cursor(batch)):
+                        yield b"".join(_encode(e) + b"\n" for e in group)
+                except ProtocolError as exc:
+                    yield _encode({"type": "error", "error": error_of(exc)}) + b"\n"
+            failed = False
+        finally:
+            self.registry.release(entry, failed=failed)

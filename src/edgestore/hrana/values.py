@@ -1,0 +1,130 @@
+"""Hrana values: SQLite values to and from their JSON form.
+
+Integers travel as decimal strings so that 64-bit values survive JavaScript; blobs as base64,
+sent unpadded (the Rust client's form) and accepted with or without padding (JS and Python pad).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ProtocolError
+
+__all__ = ["Value", "decode_args", "decode_value", "encode_row", "encode_value"]
+
+Value = None | int | float | str | bytes
+
+I64_MIN = -(2**63)
+I64_MAX = 2**63 - 1
+NULL: dict[str, Any] = {"type": "null"}
+
+
+def encode_value(value: Value) -> dict[str, Any]:
+    """The Hrana JSON object for one SQLite value."""
+    if value is None:
+        return NULL
+    if isinstance(value, int):
+        # bool is an int subclass; SQLite has no bool, so it is 0/1 like sqlite3 does.
+        return {"type": "integer", "value": str(int(value))}
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            # JSON has no inf/nan; SQLite turns nan into NULL anyway and inf only arises from
+            # overflow, which libSQL reports as a float the client cannot parse either.
+            return NULL if math.isnan(value) else {"type": "float", "value": _big(value)}
+        return {"type": "float", "value": value}
+    if isinstance(value, str):
+        return {"type": "text", "value": value}
+    return {"type": "blob", "base64": base64.b64encode(value).decode("ascii").rstrip("=")}
+
+
+def _big(value: float) -> float:
+    return 1.7976931348623157e308 if value > 0 else -1.7976931348623157e308
+
+
+def encode_row(row: Sequence[Value]) -> list[dict[str, Any]]:
+    """One result row as a list of Hrana values."""
+    return [encode_value(v) for v in row]
+
+
+def decode_value(obj: Any) -> Value:
+    """A Python value from a Hrana JSON value; ARGS_INVALID when it is not one."""
+    if not isinstance(obj, Mapping):
+        raise ProtocolError(f"a value must be an object, got {_kind(obj)}", code="ARGS_INVALID")
+    kind = obj.get("type")
+    if kind == "null":
+        return None
+    if kind == "integer":
+        raw = obj.get("value")
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise ProtocolError("integer value must be a decimal string", code="ARGS_INVALID")
+        try:
+            number = int(raw)
+        except ValueError:
+            raise ProtocolError(f"invalid integer value {raw!r}", code="ARGS_INVALID") from None
+        if not I64_MIN <= number <= I64_MAX:
+            raise ProtocolError(f"integer {raw} does not fit in 64 bits", code="ARGS_INVALID")
+        return number
+    if kind == "float":
+        raw = obj.get("value")
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ProtocolError("float value must be a number", code="ARGS_INVALID")
+        try:
+            return float(raw)
+        except ValueError:
+            raise ProtocolError(f"invalid float value {raw!r}", code="ARGS_INVALID") from None
+    if kind == "text":
+        raw = obj.get("value")
+        if not isinstance(raw, str):
+            raise ProtocolError("text value must be a string", code="ARGS_INVALID")
+        return raw
+    if kind == "blob":
+        raw = obj.get("base64")
+        if not isinstance(raw, str):
+            raise ProtocolError("blob value needs a base64 string", code="ARGS_INVALID")
+        return _b64decode(raw)
+    raise ProtocolError(f"unknown value type {kind!r}", code="ARGS_INVALID")
+
+
+def _b64decode(text: str) -> bytes:
+    stripped = text.rstrip("=")
+    try:
+        return base64.b64decode(stripped + "=" * (-len(stripped) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("blob value is not valid base64", code="ARGS_INVALID") from None
+
+
+def decode_args(stmt: Mapping[str, Any]) -> list[Value] | dict[str, Value] | None:
+    """The parameters of a Hrana Stmt: a list, a dict (names without prefix) or None."""
+    args = stmt.get("args")
+    named = stmt.get("named_args")
+    if args is not None and not isinstance(args, list):
+        raise ProtocolError("args must be an array", code="ARGS_INVALID")
+    if named is not None and not isinstance(named, list):
+        raise ProtocolError("named_args must be an array", code="ARGS_INVALID")
+    if args and named:
+        raise ProtocolError(
+            "a statement takes positional or named arguments, not both",
+            code="ARGS_BOTH_POSITIONAL_AND_NAMED",
+        )
+    if named:
+        out: dict[str, Value] = {}
+        for item in named:
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                raise ProtocolError("named_args entries need a name", code="ARGS_INVALID")
+            name: str = item["name"]
+            # Clients send names with or without their ':' / '@' / '$' prefix.
+            if name[:1] in (":", "@", "$"):
+                name = name[1:]
+            out[name] = decode_value(item.get("value"))
+        return out
+    if args:
+        return [decode_value(v) for v in args]
+    return None
+
+
+def _kind(obj: Any) -> str:
+    return type(obj).__name__

@@ -1,0 +1,332 @@
+"""Hrana over WebSocket (``hrana1``, ``hrana2``, ``hrana3``, JSON text frames), framework-free.
+
+The web layer accepts the socket with the negotiated subprotocol, feeds each text frame to
+:meth:`WsConnection.handle` and calls :meth:`WsConnection.close` when the socket ends.
+Responses go out through the ``send`` callback, possibly out of order across streams.
+
+Ordering: requests on one stream run one after another in arrival order (each stream's FIFO
+lock, taken by a task created in arrival order); different streams run concurrently, so one
+stream waiting for the writer never blocks another stream's COMMIT. SQL ids (store_sql) and
+cursor ids belong to the connection and are resolved when a message arrives, which keeps
+store/close_sql ordered with the requests around them.
+
+A client error that breaks the protocol (not JSON, unknown message, a request before hello)
+raises :class:`ProtocolError`; the caller closes the socket with ``CLOSE_PROTOCOL_ERROR``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from ..errors import AuthError, EdgestoreError, ProtocolError
+from .backend import StoreLike
+from .errors import error_of
+from .stream import Stream, close_sql, resolve_batch, store_sql, with_sql
+
+__all__ = [
+    "CLOSE_NORMAL",
+    "CLOSE_PROTOCOL_ERROR",
+    "CLOSE_TOO_BIG",
+    "SUBPROTOCOLS",
+    "WsConnection",
+    "choose_subprotocol",
+]
+
+log = logging.getLogger("edgestore.hrana")
+
+SUBPROTOCOLS: dict[str, int] = {"hrana3": 3, "hrana2": 2, "hrana1": 1}
+"""WebSocket subprotocols we speak, with their Hrana version (JSON encoding only)."""
+
+# WebSocket close codes (RFC 6455), not HTTP statuses.
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+"""For a client that broke the protocol."""
+CLOSE_TOO_BIG = 1009
+"""For a message larger than ``max_body_bytes``."""
+
+MAX_STREAMS = 128
+"""Most streams one WebSocket connection may have open."""
+
+_encode = msgspec.json.Encoder().encode
+_decoder = msgspec.json.Decoder()
+
+Authenticate = Callable[[str | None], bool]
+"""Checks a JWT from ``hello``; returns True for a read-only caller, raises AuthError."""
+
+
+def choose_subprotocol(offered: list[str]) -> str | None:
+    """The best subprotocol the client offered; None when it offered none (Hrana 1 then),
+    or raises ProtocolError when it offered only ones we do not speak."""
+    if not offered:
+        return None
+    for name in SUBPROTOCOLS:
+        if name in offered:
+            return name
+    raise ProtocolError(
+        f"none of the offered subprotocols {offered} is supported; use hrana3, hrana2 or hrana1"
+    )
+
+
+class _Cursor:
+    def __init__(self, stream: Stream, entries: AsyncIterator[dict[str, Any]]) -> None:
+        self.stream = stream
+        self.entries = entries
+        self.done = False
+
+    async def fetch(self, max_count: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while len(out) < max_count and not self.done:
+            try:
+                out.append(await anext(self.entries))
+            except StopAsyncIteration:
+                self.done = True
+        return out
+
+    async def close(self) -> None:
+        self.done = True
+        aclose = getattr(self.entries, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class WsConnection:
+    """One Hrana WebSocket connection: its streams, stored SQL, cursors and pending work."""
+
+    def __init__(
+        self,
+        store: StoreLike,
+        *,
+        version: int,
+        authenticate: Authenticate,
+        send: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.version = version
+        self._authenticate = authenticate
+        self._send = send
+        self._send_lock = asyncio.Lock()
+        self._readonly: bool | None = None  # None until a successful hello
+        self._streams: dict[int, Stream] = {}
+        self._sqls: dict[int, str] = {}
+        self._cursors: dict[int, _Cursor] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False
+
+    # --- framing -------------------------------------------------------------------------
+    async def _emit(self, msg: Mapping[str, Any]) -> None:
+        async with self._send_lock:
+            await self._send(_encode(msg).decode())
+
+    async def handle(self, text: str | bytes) -> None:
+        """Handle one client message. Raises ProtocolError when the socket must close."""
+        if isinstance(text, bytes):
+            raise ProtocolError("binary frames are not supported; use JSON text frames")
+        try:
+            msg = _decoder.decode(text)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"message is not valid JSON: {exc}") from None
+        if not isinstance(msg, dict):
+            raise ProtocolError("message must be a JSON object")
+        kind = msg.get("type")
+        if kind == "hello":
+            await self._hello(msg)
+        elif kind == "request":
+            if self._readonly is None:
+                raise ProtocolError("the first message must be hello")
+            self._request(msg)
+        else:
+            raise ProtocolError(f"unknown message type {kind!r}")
+
+    async def _hello(self, msg: Mapping[str, Any]) -> None:
+        if self._readonly is not None and self.version < 2:
+            raise ProtocolError("hello can be sent only once in hrana1")
+        jwt = msg.get("jwt")
+        if jwt is not None and not isinstance(jwt, str):
+            raise ProtocolError("hello.jwt must be a string or null")
+        try:
+            self._readonly = self._authenticate(jwt)
+        except AuthError as exc:
+            self._readonly = None
+            self.closing = True
+            await self._emit({"type": "hello_error", "error": error_of(exc)})
+            return
+        await self._emit({"type": "hello_ok"})
+
+    # --- requests ------------------------------------------------------------------------
+    def _request(self, msg: Mapping[str, Any]) -> None:
+        request_id = msg.get("request_id")
+        req = msg.get("request")
+        if isinstance(request_id, bool) or not isinstance(request_id, int):
+            raise ProtocolError("request_id must be an integer")
+        if not isinstance(req, Mapping):
+            raise ProtocolError("request must be an object")
+        try:
+            stream, work = self._prepare(req)
+        except EdgestoreError as exc:
+            self._spawn(self._respond_error(request_id, exc))
+            return
+        if stream is None:
+            self._spawn(self._respond(request_id, work))
+        else:
+            self._spawn(self._respond_on(stream, request_id, work))
+
+    def _stream(self, req: Mapping[str, Any]) -> Stream:
+        sid = req.get("stream_id")
+        stream = self._streams.get(sid) if isinstance(sid, int) else None
+        if stream is None:
+            raise ProtocolError(f"no open stream with id {sid!r}", code="STREAM_NOT_FOUND")
+        return stream
+
+    def _prepare(
+        self, req: Mapping[str, Any]
+    ) -> tuple[Stream | None, Callable[[], Awaitable[dict[str, Any]]]]:
+        """Everything order-sensitive happens here, synchronously, when the message arrives;
+        the returned callable does the rest on the stream's turn."""
+        kind = req.get("type")
+        if kind == "open_stream":
+            sid = req.get("stream_id")
+            if isinstance(sid, bool) or not isinstance(sid, int):
+                raise ProtocolError("open_stream needs an integer stream_id")
+            if sid in self._streams:
+                raise ProtocolError(f"stream {sid} is already open")
+            if len(self._streams) >= MAX_STREAMS:
+                raise ProtocolError(
+                    f"at most {MAX_STREAMS} streams per connection", code="STREAMS_EXHAUSTED"
+                )
+            assert self._readonly is not None
+            self._streams[sid] = Stream(self.store, readonly=self._readonly, sqls=self._sqls)
+            return None, _const({"type": "open_stream"})
+        if kind == "close_stream":
+            stream = self._stream(req)
+            del self._streams[req["stream_id"]]
+            for cid, cur in list(self._cursors.items()):
+                if cur.stream is stream:
+                    del self._cursors[cid]
+
+            async def close_stream() -> dict[str, Any]:
+                await stream.close()
+                return {"type": "close_stream"}
+
+            return stream, close_stream
+        if kind == "store_sql":
+            store_sql(self._sqls, req)
+            return None, _const({"type": "store_sql"})
+        if kind == "close_sql":
+            close_sql(self._sqls, req)
+            return None, _const({"type": "close_sql"})
+        if kind in ("execute", "batch", "sequence", "describe", "get_autocommit"):
+            stream = self._stream(req)
+            resolved: dict[str, Any] = dict(req)
+            if kind == "execute":
+                stmt = req.get("stmt")
+                if not isinstance(stmt, Mapping):
+                    raise ProtocolError("execute needs a stmt object")
+                resolved["stmt"] = with_sql(stmt, self._sqls)
+            elif kind == "batch":
+                resolved["batch"] = resolve_batch(req.get("batch"), self._sqls)
+            elif kind in ("sequence", "describe"):
+                resolved = with_sql(req, self._sqls)
+            return stream, lambda: stream.request(resolved)
+        if kind in ("open_cursor", "fetch_cursor", "close_cursor") and self.version >= 3:
+            return self._prepare_cursor(kind, req)
+        raise ProtocolError(f"unknown request type {kind!r}", code="UNKNOWN_REQUEST")
+
+    def _prepare_cursor(
+        self, kind: str, req: Mapping[str, Any]
+    ) -> tuple[Stream | None, Callable[[], Awaitable[dict[str, Any]]]]:
+        cid = req.get("cursor_id")
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            raise ProtocolError(f"{kind} needs an integer cursor_id")
+        if kind == "open_cursor":
+            stream = self._stream(req)
+            if cid in self._cursors:
+                raise ProtocolError(f"cursor {cid} is already open")
+            batch = resolve_batch(req.get("batch"), self._sqls)
+            self._cursors[cid] = _Cursor(stream, stream.cursor(batch))
+            return stream, _const({"type": "open_cursor"})
+        cursor = self._cursors.get(cid)
+        if cursor is None:
+            raise ProtocolError(f"no open cursor with id {cid}", code="CURSOR_NOT_FOUND")
+        if kind == "close_cursor":
+            del self._cursors[cid]
+
+            async def close_cursor() -> dict[str, Any]:
+                await cursor.close()
+                return {"type": "close_cursor"}
+
+            return cursor.stream, close_cursor
+        max_count = req.get("max_count")
+        if isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0:
+            raise ProtocolError("fetch_cursor needs a non-negative integer max_count")
+
+        async def fetch() -> dict[str, Any]:
+            entries = await cursor.fetch(min(max_count, 10_000))
+            return {"type": "fetch_cursor", "entries": entries, "done": cursor.done}
+
+        return cursor.stream, fetch
+
+    async def _respond_on(
+        self, stream: Stream, request_id: int, work: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> None:
+        async with stream.lock:  # first await: keeps arrival order per stream
+            await self._respond(request_id, work)
+
+    async def _respond(
+        self, request_id: int, work: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> None:
+        try:
+            response = await work()
+        except Exception as exc:
+            await self._respond_error(request_id, exc)
+            return
+        await self._emit({"type": "response_ok", "request_id": request_id, "response": response})
+
+    async def _respond_error(self, request_id: int, exc: BaseException) -> None:
+        await self._emit(
+            {"type": "response_error", "request_id": request_id, "error": error_of(exc)}
+        )
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, coro: Awaitable[None]) -> None:
+        try:
+            await coro
+        except Exception:
+            # The socket went away while we answered: nothing to tell anyone.
+            log.debug("dropping a Hrana response for a closed socket", exc_info=True)
+
+    async def close(self) -> None:
+        """The socket ended: stop pending work, close cursors and streams (rolling back)."""
+        self.closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for cursor in list(self._cursors.values()):
+            try:
+                await cursor.close()
+            except Exception:
+                log.debug("closing a cursor failed", exc_info=True)
+        self._cursors.clear()
+        streams = list(self._streams.values())
+        self._streams.clear()
+        for stream in streams:
+            try:
+                await stream.close()
+            except Exception:
+                log.exception("closing a Hrana stream failed")
+
+
+def _const(response: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def done() -> dict[str, Any]:
+        return response
+
+    return done

@@ -1,0 +1,35 @@
+"""SQLite storage: the Store, its pool, results, and the blocking facade.
+
+``open()`` / ``connect()`` are the entry points; see the README section "The library".
+"""
+
+from __future__ import annotations
+
+from .pool import Hold, Pool, PoolStats
+from .results import Column, Description, Params, Result, Row, TableDeps, Value
+from .store import Store, open
+from .sync import SyncSession, SyncStore, SyncTransaction, connect
+from .transaction import Session, Transaction
+from .versions import TableVersions
+
+__all__ = [
+    "Column",
+    "Description",
+    "Hold",
+    "Params",
+    "Pool",
+    "PoolStats",
+    "Result",
+    "Row",
+    "Session",
+    "Store",
+    "SyncSession",
+    "SyncStore",
+    "SyncTransaction",
+    "TableDeps",
+    "TableVersions",
+    "Transaction",
+    "Value",
+    "connect",
+    "open",
+]

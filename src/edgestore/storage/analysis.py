@@ -1,0 +1,276 @@
+"""What a statement does, learned from SQLite itself at prepare time (never by parsing SQL).
+
+The statement is prepared with an authorizer that records every action and an exec tracer
+that aborts before the first step, so nothing runs. The result is cached per SQL text; the
+cache is cleared whenever the schema may have changed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import apsw
+
+from ..errors import DatabaseError, SQLSyntaxError
+from .results import Column, TableDeps
+from .sqlerrors import translate
+
+__all__ = ["Analysis", "AnalysisCache", "analyze"]
+
+# Tables whose "writes" are the schema itself; a schema change is reported on its own.
+_INTERNAL = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema"})
+
+_SCHEMA_ACTIONS = frozenset(
+    {
+        apsw.SQLITE_CREATE_INDEX,
+        apsw.SQLITE_CREATE_TABLE,
+        apsw.SQLITE_CREATE_TEMP_INDEX,
+        apsw.SQLITE_CREATE_TEMP_TABLE,
+        apsw.SQLITE_CREATE_TEMP_TRIGGER,
+        apsw.SQLITE_CREATE_TEMP_VIEW,
+        apsw.SQLITE_CREATE_TRIGGER,
+        apsw.SQLITE_CREATE_VIEW,
+        apsw.SQLITE_DROP_INDEX,
+        apsw.SQLITE_DROP_TABLE,
+        apsw.SQLITE_DROP_TEMP_INDEX,
+        apsw.SQLITE_DROP_TEMP_TABLE,
+        apsw.SQLITE_DROP_TEMP_TRIGGER,
+        apsw.SQLITE_DROP_TEMP_VIEW,
+        apsw.SQLITE_DROP_TRIGGER,
+        apsw.SQLITE_DROP_VIEW,
+        apsw.SQLITE_ALTER_TABLE,
+        apsw.SQLITE_CREATE_VTABLE,
+        apsw.SQLITE_DROP_VTABLE,
+    }
+)
+_WRITE_ACTIONS = frozenset({apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE})
+
+Kind = Literal["read", "write", "standalone", "begin", "end", "savepoint", "refused"]
+"""How the store routes a statement.
+
+read: read-only, may run on a reader. write: runs on the writer inside group commit.
+standalone: changes something without naming a table (VACUUM, PRAGMA x=y): runs alone on the
+writer outside any transaction. begin/end/savepoint: transaction control. refused: never run
+(``Analysis.refusal`` says why).
+"""
+
+# PRAGMAs that configure the connection itself: edgestore sets them in one place
+# (connection.py) and relies on them; changing them through SQL is refused. Reading is fine.
+MANAGED_PRAGMAS = frozenset(
+    {
+        "journal_mode",
+        "locking_mode",
+        "synchronous",
+        "foreign_keys",
+        "query_only",
+        "busy_timeout",
+        "cache_size",
+        "writable_schema",
+        "wal_autocheckpoint",
+        "mmap_size",
+        "read_uncommitted",
+        "trusted_schema",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything the store needs to know about one SQL text."""
+
+    sql: str
+    deps: TableDeps
+    kind: Kind
+    columns: tuple[Column, ...]
+    description: tuple[tuple[str, str | None], ...]
+    params: tuple[str | None, ...]
+    is_explain: bool
+    stmt_readonly: bool
+    """sqlite3_stmt_readonly(): what Hrana's describe reports."""
+    inserts: bool
+    txn_op: str | None
+    """For begin/end/savepoint: BEGIN, COMMIT, ROLLBACK (savepoints: BEGIN, RELEASE, ROLLBACK)."""
+    refusal: str | None = None
+    """Why a ``refused`` statement is not run."""
+
+
+class _Abort(Exception):
+    pass
+
+
+def _prepare(db: apsw.Connection, sql: str, record: bool) -> tuple[dict[str, Any], list[Any]]:
+    info: dict[str, Any] = {}
+    actions: list[tuple[int, str | None, str | None]] = []
+
+    def tracer(cursor: apsw.Cursor, first: str, bindings: Any) -> bool:
+        if not cursor.has_vdbe:
+            # An empty statement (a lone ';' or only a comment): nothing to run, step over it.
+            info["skipped"] = info.get("skipped", 0) + len(first)
+            return True
+        info["first"] = first
+        if record:
+            info["readonly"] = cursor.is_readonly
+            info["explain"] = cursor.is_explain
+            info["names"] = cursor.bindings_names
+            info["description"] = cursor.get_description()
+        return False
+
+    def authorizer(code: int, a: str | None, b: str | None, db_name: str | None, _t: Any) -> int:
+        if code == apsw.SQLITE_PRAGMA and b is not None and (a or "").lower() in MANAGED_PRAGMAS:
+            # Denied here because SQLite applies such a PRAGMA while *preparing* it: merely
+            # analysing it would reconfigure the connection.
+            info["refusal"] = (
+                f"PRAGMA {a} is managed by edgestore (see Settings) and cannot be changed"
+            )
+            return apsw.SQLITE_DENY
+        actions.append((code, a, b))
+        return apsw.SQLITE_OK
+
+    cursor = db.cursor()
+    cursor.exec_trace = tracer
+    previous = db.authorizer
+    if record:
+        db.authorizer = authorizer
+    try:
+        cursor.execute(sql, apsw._null_bindings, can_cache=False)  # type: ignore[attr-defined]
+    except apsw.ExecTraceAbort:
+        pass
+    except apsw.Error as exc:
+        if "refusal" in info:
+            raise DatabaseError(info["refusal"], code="SQLITE_AUTH") from exc
+        raise translate(exc) from exc
+    finally:
+        if record:
+            db.authorizer = previous
+        cursor.exec_trace = None
+        cursor.close()
+    return info, actions
+
+
+def _param_names(sql: str, names: tuple[str | None, ...]) -> tuple[str | None, ...]:
+    # apsw reports names without their prefix; Hrana wants them with it. The prefix is the
+    # one that appears before the name in the statement text (':' when several do).
+    out: list[str | None] = []
+    for name in names:
+        if name is None:
+            out.append(None)
+            continue
+        for prefix in (":", "@", "$"):
+            if prefix + name in sql:
+                out.append(prefix + name)
+                break
+        else:
+            out.append(":" + name)
+    return tuple(out)
+
+
+def analyze(db: apsw.Connection, sql: str) -> Analysis:
+    """Prepare ``sql`` on ``db`` without running it and classify it.
+
+    Raises SQLSyntaxError for an empty text or for more than one statement.
+    """
+    # Preparing uses the connection's cached schema, which SQLite only re-checks when a
+    # statement runs (or a name is missing): a trigger created since would go unseen.
+    # Running a trivial statement reloads a stale schema first.
+    try:
+        db.execute("SELECT 1 FROM sqlite_schema LIMIT 0").fetchall()
+    except apsw.Error as exc:
+        raise translate(exc) from exc
+    info, actions = _prepare(db, sql, True)
+    first = info.get("first")
+    if first is None:
+        raise SQLSyntaxError("no SQL statement given", code="SQLITE_ERROR")
+    rest = sql[info.get("skipped", 0) + len(first) :]
+    if rest.strip():
+        try:
+            more, _ = _prepare(db, rest, False)
+        except SQLSyntaxError:
+            more = {"first": rest}
+        if "first" in more:
+            raise SQLSyntaxError(
+                "only one SQL statement is allowed here (use batch() for several)",
+                code="SQLITE_ERROR",
+            )
+    reads: set[str] = set()
+    writes: set[str] = set()
+    schema_change = False
+    inserts = False
+    txn_kind: Kind | None = None
+    txn_op: str | None = None
+    refusal: str | None = None
+    for code, a, _b in actions:
+        if code == apsw.SQLITE_READ and a:
+            reads.add(a)
+        elif code in _WRITE_ACTIONS and a:
+            if a not in _INTERNAL:
+                writes.add(a)
+            if code == apsw.SQLITE_INSERT:
+                inserts = True
+        elif code in _SCHEMA_ACTIONS:
+            schema_change = True
+        elif code == apsw.SQLITE_TRANSACTION:
+            txn_op = a
+            txn_kind = "begin" if a == "BEGIN" else "end"
+        elif code == apsw.SQLITE_SAVEPOINT:
+            txn_op = a
+            txn_kind = "savepoint"
+        elif code in (apsw.SQLITE_ATTACH, apsw.SQLITE_DETACH):
+            refusal = "ATTACH and DETACH are not allowed"
+    reads -= _INTERNAL
+    readonly = bool(info["readonly"]) and txn_kind is None and refusal is None
+    kind: Kind
+    if refusal is not None:
+        kind = "refused"
+    elif txn_kind is not None:
+        kind = txn_kind
+    elif readonly:
+        kind = "read"
+    elif writes or schema_change:
+        kind = "write"
+    else:
+        kind = "standalone"
+    description = tuple(info["description"])
+    return Analysis(
+        sql=sql,
+        deps=TableDeps(
+            reads=frozenset(reads),
+            writes=frozenset(writes),
+            readonly=readonly,
+            schema_change=schema_change,
+        ),
+        kind=kind,
+        columns=tuple(Column(name, decl) for name, decl in description),
+        description=description,
+        params=_param_names(first, tuple(info["names"])),
+        is_explain=bool(info["explain"]),
+        stmt_readonly=bool(info["readonly"]),
+        inserts=inserts,
+        txn_op=txn_op,
+        refusal=refusal,
+    )
+
+
+class AnalysisCache:
+    """Analyses by SQL text; the oldest entry is dropped when full."""
+
+    def __init__(self, maxsize: int = 2048) -> None:
+        self._data: OrderedDict[str, Analysis] = OrderedDict()
+        self._maxsize = maxsize
+        self.generation = 0
+
+    def get(self, sql: str) -> Analysis | None:
+        return self._data.get(sql)
+
+    def put(self, analysis: Analysis, generation: int) -> None:
+        # An analysis made before a schema change (generation moved on) is not kept.
+        if generation != self.generation:
+            return
+        self._data[analysis.sql] = analysis
+        if len(self._data) > self._maxsize:
+            self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.generation += 1

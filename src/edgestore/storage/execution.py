@@ -1,0 +1,179 @@
+"""Running statements on a connection: one statement, a group-commit batch, a script.
+
+Everything here is synchronous and runs on whichever thread owns the connection at that
+moment (the event loop thread for inline reads, a pool thread otherwise).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+
+from ..errors import EdgestoreError
+from .analysis import Analysis
+from .connection import Conn
+from .results import Column, Params, Result, Value
+from .sqlerrors import translate
+
+__all__ = ["Outcome", "WriteJob", "pragma_data_version", "run_alone", "run_group", "run_statement"]
+
+_NO_PARAMS: tuple[Value, ...] = ()
+
+
+def _columns(cursor: apsw.Cursor, analysis: Analysis) -> tuple[Column, ...]:
+    try:
+        description = cursor.get_description()
+    except apsw.ExecutionCompleteError:
+        return analysis.columns
+    if description == analysis.description:
+        return analysis.columns
+    # The schema changed under a cached analysis (SELECT * after ALTER TABLE elsewhere).
+    return tuple(Column(name, decl) for name, decl in description)
+
+
+def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
+    """Run one analysed statement on ``conn`` and collect its rows. Raises apsw errors."""
+    db = conn.db
+    cursor = db.cursor()
+    cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+    columns = _columns(cursor, analysis)
+    if max_rows is None:
+        values: list[tuple[Any, ...]] = cursor.fetchall()
+        truncated = False
+    elif analysis.kind == "read":
+        values = list(itertools.islice(cursor, max_rows + 1))
+        truncated = len(values) > max_rows
+        if truncated:
+            del values[max_rows:]
+            cursor.close(force=True)
+    else:
+        # A write runs to completion whatever is returned.
+        values = cursor.fetchall()
+        truncated = len(values) > max_rows
+        del values[max_rows:]
+    if analysis.kind == "read":
+        return Result(columns, values, truncated=truncated)
+    writes = bool(analysis.deps.writes) and not analysis.deps.schema_change
+    return Result(
+        columns,
+        values,
+        rows_affected=db.changes() if writes else 0,
+        last_insert_rowid=db.last_insert_rowid() if analysis.inserts and writes else None,
+        truncated=truncated,
+    )
+
+
+@dataclass(slots=True)
+class WriteJob:
+    """One caller's write request: a statement, or several for an atomic batch."""
+
+    statements: Sequence[tuple[Analysis, Params]]
+    max_rows: int | None = None
+    single: bool = True
+    results: list[Result] = field(default_factory=list)
+    error: EdgestoreError | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a group commit did: tables written, whether the schema changed, external writes."""
+
+    written: set[str] = field(default_factory=set)
+    schema_change: bool = False
+    external: bool = False
+    committed: bool = False
+
+
+def _run_job(conn: Conn, job: WriteJob, timeout: float) -> None:
+    db = conn.db
+    db.execute("SAVEPOINT edgestore_job")
+    conn.guard.start_thread(timeout)
+    try:
+        job.results = []
+        for index, (analysis, params) in enumerate(job.statements):
+            try:
+                job.results.append(run_statement(conn, analysis, params, job.max_rows))
+            except apsw.Error as exc:
+                err = translate(exc, timeout=conn.guard.timed_out)
+                if not job.single:
+                    err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
+                    err.args = (err.detail,)
+                raise err from exc
+    except EdgestoreError as err:
+        conn.guard.stop()
+        job.error = err
+        job.results = []
+        if db.in_transaction:
+            db.execute("ROLLBACK TO edgestore_job; RELEASE edgestore_job")
+        return
+    conn.guard.stop()
+    db.execute("RELEASE edgestore_job")
+
+
+def pragma_data_version(db: apsw.Connection) -> int:
+    """PRAGMA data_version: changes only when *another* connection committed."""
+    row = db.execute("PRAGMA data_version").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def run_group(conn: Conn, jobs: list[WriteJob], timeout: float) -> Outcome:
+    """Group commit: every job in its own SAVEPOINT inside one IMMEDIATE transaction.
+
+    A failing job is rolled back to its savepoint and fails alone. If a statement ends the
+    whole transaction (``INSERT OR ROLLBACK``, ``RAISE(ROLLBACK)``), the others are run again
+    in a fresh transaction without it. Raises only if BEGIN or COMMIT itself fails (then
+    every job failed). A change of the writer's PRAGMA data_version since its last check means
+    another process wrote (``Outcome.external``).
+    """
+    db = conn.db
+    outcome = Outcome()
+    pending = [j for j in jobs if j.error is None]
+    while pending:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            dv = pragma_data_version(db)
+            if dv != conn.last_dv:
+                outcome.external = True
+            conn.last_dv = dv
+            lost = False
+            for job in pending:
+                _run_job(conn, job, timeout)
+                if not db.in_transaction:
+                    lost = True  # this job rolled back the whole transaction
+                    break
+            if lost:
+                pending = [j for j in pending if j.error is None]
+                for j in pending:
+                    j.results = []
+                continue
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        for job in pending:
+            for analysis, _ in job.statements:
+                outcome.written |= analysis.deps.writes
+                outcome.schema_change |= analysis.deps.schema_change
+        outcome.committed = True
+        break
+    return outcome
+
+
+def run_alone(conn: Conn, job: WriteJob, timeout: float) -> Outcome:
+    """Run a statement that cannot share a transaction (VACUUM, PRAGMA x = y) by itself."""
+    analysis, params = job.statements[0]
+    conn.guard.start_thread(timeout)
+    try:
+        job.results = [run_statement(conn, analysis, params, job.max_rows)]
+    except apsw.Error as exc:
+        job.error = translate(exc, timeout=conn.guard.timed_out)
+    finally:
+        conn.guard.stop()
+    # Unclassified changes: treat them as touching everything.
+    return Outcome(schema_change=True, committed=job.error is None)

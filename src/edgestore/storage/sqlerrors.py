@@ -1,0 +1,89 @@
+"""Translate apsw exceptions into the edgestore error tree, in one place.
+
+Every error keeps SQLite's extended result code name in ``code`` (``SQLITE_CONSTRAINT_UNIQUE``)
+and the primary one in ``base_code`` (``SQLITE_CONSTRAINT``), and is raised ``from`` the apsw
+exception so the original stays attached as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import apsw
+
+from ..errors import (
+    ConstraintViolation,
+    DatabaseBusyError,
+    DatabaseError,
+    EdgestoreError,
+    NoSuchColumnError,
+    NoSuchTableError,
+    ReadOnlyError,
+    SQLSyntaxError,
+    StatementTimeout,
+    StoreClosedError,
+)
+
+__all__ = ["code_names", "translate"]
+
+_BY_CLASS: dict[type[BaseException], type[DatabaseError]] = {
+    apsw.ConstraintError: ConstraintViolation,
+    apsw.BusyError: DatabaseBusyError,
+    apsw.LockedError: DatabaseBusyError,
+    apsw.ReadOnlyError: ReadOnlyError,
+    apsw.InterruptError: StatementTimeout,
+}
+
+# SQLite reports these as plain SQLITE_ERROR; the message is the only distinction it offers.
+_BY_MESSAGE: tuple[tuple[str, type[DatabaseError]], ...] = (
+    ("no such table", NoSuchTableError),
+    ("no such view", NoSuchTableError),
+    ("no such column", NoSuchColumnError),
+    ("syntax error", SQLSyntaxError),
+    ("incomplete input", SQLSyntaxError),
+    ("unrecognized token", SQLSyntaxError),
+)
+
+
+def code_names(exc: BaseException) -> tuple[str, str]:
+    """``(extended code name, primary code name)`` of an apsw exception."""
+    result = getattr(exc, "result", None)
+    extended = getattr(exc, "extendedresult", None)
+    base = apsw.mapping_result_codes.get(result, "SQLITE_ERROR") if result is not None else None
+    if base is None:
+        base = "SQLITE_RANGE" if isinstance(exc, apsw.BindingsError) else "SQLITE_ERROR"
+    ext = apsw.mapping_extended_result_codes.get(extended, base) if extended is not None else base
+    return str(ext), str(base)
+
+
+def translate(exc: BaseException, *, timeout: bool = False) -> EdgestoreError:
+    """The edgestore error for ``exc`` (already-translated errors pass through).
+
+    ``timeout`` tells that an interrupt came from the statement time bound (as opposed to an
+    explicit interrupt), which only changes the message.
+    """
+    if isinstance(exc, EdgestoreError):
+        return exc
+    if isinstance(exc, apsw.ConnectionClosedError | apsw.CursorClosedError):
+        err: EdgestoreError = StoreClosedError("the store is closed")
+        err.__cause__ = exc
+        return err
+    message = str(exc) or type(exc).__name__
+    code, base = code_names(exc)
+    cls: type[DatabaseError] = DatabaseError
+    for klass in type(exc).__mro__:
+        if klass in _BY_CLASS:
+            cls = _BY_CLASS[klass]
+            break
+    else:
+        if isinstance(exc, apsw.BindingsError):
+            message = f"bad parameters: {message}"
+        else:
+            low = message.lower()
+            for needle, klass2 in _BY_MESSAGE:
+                if needle in low:
+                    cls = klass2
+                    break
+    if cls is StatementTimeout:
+        message = "statement timed out and was interrupted" if timeout else "interrupted"
+    err = cls(message, code=code, base_code=base)
+    err.__cause__ = exc
+    return err

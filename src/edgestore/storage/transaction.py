@@ -1,0 +1,371 @@
+"""Explicit transactions and stateful sessions: both pin one connection until they end.
+
+A :class:`Transaction` (``async with store.transaction()``) holds the writer from BEGIN
+IMMEDIATE to COMMIT/ROLLBACK. A :class:`Session` follows the SQL it is given: in autocommit it
+holds nothing and behaves like the store; BEGIN (or a first SAVEPOINT) pins the writer, or a
+reader for ``BEGIN TRANSACTION READONLY``, until the transaction ends. Either is rolled back
+once older than its time bound; the next call then raises TransactionTimeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
+
+import apsw
+
+from ..errors import (
+    DatabaseError,
+    InvalidRequest,
+    ReadOnlyError,
+    StoreClosedError,
+    TransactionTimeout,
+)
+from .analysis import Analysis, analyze
+from .connection import Conn
+from .execution import Outcome, run_statement
+from .pool import Hold
+from .results import Params, Result
+from .sqlerrors import translate
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["Session", "Transaction"]
+
+T = TypeVar("T")
+
+
+class _Pin:
+    """One connection held by one transaction, with its time bound and what it wrote."""
+
+    def __init__(
+        self, store: Store, *, hold: Hold | None, reader: Conn | None, timeout: float
+    ) -> None:
+        self.store = store
+        self.hold = hold
+        self.reader = reader
+        self.timeout = timeout
+        self.lock = asyncio.Lock()
+        self.written: set[str] = set()
+        self.schema_change = False
+        self.expired = False
+        self.ended = False
+        self.running = False
+        self._abort_task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = store.loop.call_later(timeout, self._expire)
+
+    async def call(self, fn: Callable[[Conn], T]) -> T:
+        """Run ``fn`` on the pinned connection's thread."""
+        self.running = True
+        try:
+            if self.hold is not None:
+                return await self.hold.run(fn)
+            assert self.reader is not None
+            pool = self.store.pool
+            return await self.store.loop.run_in_executor(pool.reader_executor, fn, self.reader)
+        finally:
+            self.running = False
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.ended:
+            return
+        self.expired = True
+        if self.running:
+            # Stop the statement in flight; the abort below then rolls back.
+            if self.hold is not None:
+                self.hold.interrupt()
+            elif self.reader is not None:
+                self.reader.db.interrupt()
+        self._abort_task = self.store.loop.create_task(self._abort())
+
+    async def _abort(self) -> None:
+        async with self.lock:
+            if not self.ended:
+                await self.finish(rollback=True)
+
+    def timeout_error(self) -> TransactionTimeout:
+        return TransactionTimeout(
+            f"the transaction was open longer than {self.timeout:g}s and was rolled back"
+        )
+
+    def check(self) -> None:
+        if self.ended:
+            if self.expired:
+                raise self.timeout_error()
+            raise StoreClosedError("the transaction has ended")
+
+    async def run_sql(
+        self, sql: str, params: Params, max_rows: int | None, allowed: tuple[str, ...]
+    ) -> tuple[Result, Analysis, bool]:
+        """Analyse and run ``sql`` on the pinned connection.
+
+        Returns the result, the analysis and whether a transaction is still open.
+        """
+        store = self.store
+        cached = store._cached_analysis(sql)
+        generation = store._analysis_generation
+        timeout = store.settings.statement_timeout
+        state: dict[str, bool] = {}
+
+        def work(conn: Conn) -> tuple[Result, Analysis, bool]:
+            # Analysed on this connection: it sees the transaction's own schema changes.
+            analysis = cached if cached is not None else analyze(conn.db, sql)
+            state["analysed"] = cached is None
+            if analysis.kind not in allowed:
+                raise _refused(analysis, allowed)
+            conn.guard.start_thread(timeout)
+            try:
+                result = run_statement(conn, analysis, params, max_rows)
+            except apsw.Error as exc:
+                state["open"] = conn.db.in_transaction
+                raise translate(exc, timeout=conn.guard.timed_out) from exc
+            finally:
+                conn.guard.stop()
+            return result, analysis, conn.db.in_transaction
+
+        try:
+            result, analysis, still_open = await self.call(work)
+        except Exception as exc:
+            if self.expired:
+                raise self.timeout_error() from exc
+            if not state.get("open", True):
+                # The failed statement ended the transaction (OR ROLLBACK, RAISE(ROLLBACK)).
+                await self.finish(rollback=False, committed=False)
+            raise
+        if state.get("analysed"):
+            store._remember(analysis, generation)
+        self.written |= analysis.deps.writes
+        self.schema_change |= analysis.deps.schema_change
+        return result, analysis, still_open
+
+    async def finish(self, *, rollback: bool, committed: bool = False) -> None:
+        """End: optionally ROLLBACK, give the connection back, publish a commit."""
+        if self.ended:
+            return
+        try:
+            if rollback:
+
+                def undo(conn: Conn) -> None:
+                    if conn.db.in_transaction:
+                        conn.db.execute("ROLLBACK")
+
+                await self.call(undo)
+        finally:
+            self.ended = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self.hold is not None:
+                self.hold.release()
+            elif self.reader is not None:
+                self.store.pool.release_reader(self.reader)
+        if committed and (self.written or self.schema_change):
+            self.store._publish(
+                Outcome(written=self.written, schema_change=self.schema_change, committed=True)
+            )
+
+
+def _refused(analysis: Analysis, allowed: tuple[str, ...]) -> Exception:
+    if analysis.kind == "refused":
+        return DatabaseError(analysis.refusal or "not allowed", code="SQLITE_AUTH")
+    if analysis.kind in ("write", "standalone"):
+        return ReadOnlyError("query() runs read-only statements", code="SQLITE_READONLY")
+    return InvalidRequest("BEGIN, COMMIT and ROLLBACK are managed by the transaction itself")
+
+
+class Transaction:
+    """One writer transaction; use as ``async with store.transaction() as tx``."""
+
+    def __init__(self, store: Store, timeout: float) -> None:
+        self._store = store
+        self._timeout = timeout
+        self._pin: _Pin | None = None
+
+    async def __aenter__(self) -> Transaction:
+        store = self._store
+        hold = await store.pool.hold()
+        pin = _Pin(store, hold=hold, reader=None, timeout=self._timeout)
+        try:
+            await pin.call(_begin_immediate)
+        except BaseException:
+            await pin.finish(rollback=False)
+            raise
+        self._pin = pin
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pin = self._pin
+        if pin is None:
+            return
+        async with pin.lock:
+            if pin.ended:
+                if exc_type is None and pin.expired:
+                    raise pin.timeout_error()
+                return
+            if exc_type is not None:
+                await pin.finish(rollback=True)
+                return
+            try:
+                await pin.call(_commit)
+            except BaseException:
+                await pin.finish(rollback=True)
+                raise
+            await pin.finish(rollback=False, committed=True)
+
+    def _live(self) -> _Pin:
+        if self._pin is None:
+            raise InvalidRequest("use the transaction inside 'async with'")
+        self._pin.check()
+        return self._pin
+
+    async def execute(
+        self, sql: str, params: Params = None, *, max_rows: int | None = None
+    ) -> Result:
+        """Run one statement inside the transaction."""
+        pin = self._live()
+        async with pin.lock:
+            pin.check()
+            result, _, still_open = await pin.run_sql(
+                sql, params, max_rows, ("read", "write", "standalone", "savepoint")
+            )
+            if not still_open:
+                await pin.finish(rollback=False)
+                raise DatabaseError(
+                    "the statement ended the transaction; nothing was committed",
+                    code="SQLITE_ABORT",
+                )
+            return result
+
+    async def query(
+        self, sql: str, params: Params = None, *, max_rows: int | None = None
+    ) -> Result:
+        """Run a read-only statement inside the transaction (it sees uncommitted writes)."""
+        pin = self._live()
+        async with pin.lock:
+            pin.check()
+            result, _, _ = await pin.run_sql(sql, params, max_rows, ("read",))
+            return result
+
+
+def _begin_immediate(conn: Conn) -> None:
+    try:
+        conn.db.execute("BEGIN IMMEDIATE")
+    except apsw.Error as exc:
+        raise translate(exc) from exc
+
+
+def _commit(conn: Conn) -> None:
+    try:
+        conn.db.execute("COMMIT")
+    except apsw.Error as exc:
+        raise translate(exc) from exc
+
+
+def _readonly_begin(sql: str) -> bool:
+    # SQLite parses libSQL's "BEGIN TRANSACTION READONLY" as a BEGIN with a transaction name;
+    # the authorizer cannot tell it apart, so look at the words of this one statement.
+    words = sql.replace(";", " ").upper().split()
+    return words == ["BEGIN", "TRANSACTION", "READONLY"]
+
+
+class Session:
+    """A stateful SQL session (one Hrana stream). Holds no connection in autocommit."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pin: _Pin | None = None
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    @property
+    def is_autocommit(self) -> bool:
+        """True when no transaction is open."""
+        return self._pin is None or self._pin.ended
+
+    async def execute(
+        self, sql: str, params: Params = None, *, max_rows: int | None = None
+    ) -> Result:
+        """Run one statement; BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE work as in SQLite."""
+        async with self._lock:
+            if self.closed:
+                raise StoreClosedError("the session is closed")
+            store = self._store
+            pin = self._pin
+            if pin is not None and pin.ended:
+                self._pin = None
+                if pin.expired:
+                    raise pin.timeout_error()
+            if self._pin is None:
+                analysis = await store._analysis(sql)
+                starts = analysis.kind == "begin" or (
+                    analysis.kind == "savepoint" and analysis.txn_op == "BEGIN"
+                )
+                if not starts:
+                    if analysis.kind in ("end", "savepoint"):
+                        raise _no_transaction(analysis)
+                    return await store.execute(sql, params, max_rows=max_rows)
+                self._pin = await self._pin_connection(
+                    analysis.kind == "begin" and _readonly_begin(sql)
+                )
+            pin = self._pin
+            assert pin is not None
+            async with pin.lock:
+                if pin.ended:
+                    self._pin = None
+                    if pin.expired:
+                        raise pin.timeout_error()
+                    raise StoreClosedError("the transaction has ended")
+                result, analysis, still_open = await pin.run_sql(
+                    sql,
+                    params,
+                    max_rows,
+                    ("read", "write", "standalone", "begin", "end", "savepoint"),
+                )
+                if not still_open:
+                    committed = analysis.txn_op in ("COMMIT", "RELEASE")
+                    await pin.finish(rollback=False, committed=committed)
+                    self._pin = None
+            return result
+
+    async def _pin_connection(self, readonly: bool) -> _Pin:
+        store = self._store
+        timeout = store.settings.transaction_timeout
+        if readonly and store.pool.max_readers > 0:
+            reader = await store.pool.acquire_reader()
+            return _Pin(store, hold=None, reader=reader, timeout=timeout)
+        hold = await store.pool.hold()
+        return _Pin(store, hold=hold, reader=None, timeout=timeout)
+
+    async def close(self) -> None:
+        """Roll back any open transaction and release its connection."""
+        async with self._lock:
+            self.closed = True
+            pin = self._pin
+            self._pin = None
+            if pin is not None:
+                async with pin.lock:
+                    await pin.finish(rollback=True)
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _no_transaction(analysis: Analysis) -> DatabaseError:
+    # The messages SQLite itself gives for these statements in autocommit mode.
+    if analysis.kind == "savepoint":
+        return DatabaseError("no such savepoint", code="SQLITE_ERROR")
+    if analysis.txn_op == "ROLLBACK":
+        return DatabaseError("cannot rollback - no transaction is active", code="SQLITE_ERROR")
+    return DatabaseError("cannot commit - no transaction is active", code="SQLITE_ERROR")

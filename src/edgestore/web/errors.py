@@ -1,0 +1,252 @@
+"""The error mapper: the only module of edgestore where HTTP status codes appear.
+
+Every edgestore error class, every exception Litestar raises itself (validation, 404, 405,
+413, ...) and any unexpected exception become one JSON shape::
+
+    {"error": {"type": "NoSuchColumnError", "message": "no such column: nope",
+               "code": "SQLITE_ERROR"}}
+
+``type`` is the edgestore error class name (or a stable name for framework errors), ``message``
+is safe to show to clients, ``code`` is the SQLite extended result code name for database
+errors, the libSQL code for protocol errors, else ``null``.
+
+A route may render errors in its own shape (the Hrana routes use the libSQL one) by setting
+``opt={ERROR_BODY_OPT: fn}`` where ``fn(exc) -> JSON-able body``; the status is still chosen
+here, so the two shapes never disagree on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi import ResponseSpec
+from litestar.types import ExceptionHandlersMap, Scope, Send
+
+from .. import errors as e
+
+__all__ = [
+    "CREATED",
+    "ERROR_BODY_OPT",
+    "NOT_MODIFIED",
+    "NO_CONTENT",
+    "OK",
+    "ErrorBody",
+    "ErrorOut",
+    "asgi_error",
+    "error_body",
+    "exception_handlers",
+    "responses",
+    "status_for",
+]
+
+log = logging.getLogger("edgestore.web")
+
+ERROR_BODY_OPT = "edgestore_error_body"
+"""Route ``opt`` key naming a function ``exc -> body`` that renders that route's errors."""
+
+ErrorBody = Callable[[BaseException], Any]
+
+# Most specific class first: the first isinstance match decides.
+_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (e.PermissionDenied, 403),
+    (e.AuthError, 401),
+    (e.NotFoundError, 404),
+    (e.InvalidRequest, 400),
+    (e.OverloadedError, 503),
+    (e.ValueTooLarge, 413),
+    (e.CacheError, 400),
+    (e.ConstraintViolation, 409),
+    (e.DatabaseBusyError, 503),
+    (e.SchemaError, 500),
+    # A statement that runs past the bound was sent by the client: a client error, not a crash.
+    (e.StatementTimeout, 400),
+    (e.DatabaseError, 400),
+    (e.PoolTimeout, 503),
+    (e.TransactionTimeout, 409),
+    (e.StoreClosedError, 503),
+    (e.ProtocolError, 400),
+    # The sync protocol's "nothing more" answer: libsql clients expect exactly 400.
+    (e.EndOfGeneration, 400),
+    # 4xx, not 5xx: libsql retries 5xx, and a refused push will not succeed on retry.
+    (e.SyncPushRefused, 405),
+    (e.ReplicationError, 503),
+    (e.MissingExtraError, 501),
+    (e.ConfigError, 500),
+    (e.EdgestoreError, 500),
+)
+
+# Framework exceptions, named in the same vocabulary as edgestore errors.
+_FRAMEWORK_TYPES: tuple[tuple[type[HTTPException], str], ...] = (
+    (RequestEntityTooLarge, "RequestTooLarge"),
+    (ValidationException, "InvalidRequest"),
+    (NotFoundException, "NotFoundError"),
+    (MethodNotAllowedException, "MethodNotAllowed"),
+    (NotAuthorizedException, "AuthError"),
+    (PermissionDeniedException, "PermissionDenied"),
+    (TooManyRequestsException, "TooManyRequests"),
+)
+
+# Seconds suggested to clients for transient refusals that carry no retry_after of their own.
+_DEFAULT_RETRY_AFTER = 1
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status for ``exc``."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _type_name(exc: BaseException) -> str:
+    if isinstance(exc, e.EdgestoreError):
+        return type(exc).__name__
+    if isinstance(exc, HTTPException):
+        for cls, name in _FRAMEWORK_TYPES:
+            if isinstance(exc, cls):
+                return name
+        if exc.status_code == 400:
+            return "InvalidRequest"  # malformed JSON and other request-parsing failures
+        return "HTTPError" if exc.status_code < 500 else "InternalError"
+    return "InternalError"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, e.EdgestoreError):
+        return exc.detail
+    if isinstance(exc, ValidationException):
+        return _validation_message(exc)
+    if isinstance(exc, HTTPException):
+        return exc.detail
+    # Never echo internals of an unexpected exception to the client; the log has them.
+    return "internal error"
+
+
+def _validation_message(exc: ValidationException) -> str:
+    """Litestar's validation detail plus the offending fields, in one line."""
+    parts = [exc.detail]
+    if isinstance(exc.extra, list):
+        for item in exc.extra[:5]:
+            if isinstance(item, dict):
+                key = item.get("key")
+                msg = item.get("message")
+                source = item.get("source")
+                where = f"{source} {key}" if source and key else (key or source or "")
+                parts.append(f"{where}: {msg}" if where else str(msg))
+    return "; ".join(str(p) for p in parts if p)
+
+
+def _code(exc: BaseException) -> str | None:
+    if isinstance(exc, e.DatabaseError | e.ProtocolError):
+        return exc.code
+    return None
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The standard JSON error body for ``exc``."""
+    return {"error": {"type": _type_name(exc), "message": _message(exc), "code": _code(exc)}}
+
+
+def _headers(exc: BaseException, status: int) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, HTTPException) and exc.headers:
+        headers.update(exc.headers)
+    if isinstance(exc, e.OverloadedError):
+        headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+    elif status == 503 and "Retry-After" not in headers:
+        headers["Retry-After"] = str(_DEFAULT_RETRY_AFTER)
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="edgestore"')
+    return headers
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status = status_for(exc)
+    if status >= 500 and not isinstance(exc, e.OverloadedError | e.DatabaseBusyError):
+        log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+    render = _renderer(request.scope.get("route_handler"))
+    return Response(
+        content=render(exc),
+        status_code=status,
+        headers=_headers(exc, status),
+        media_type=MediaType.JSON,
+    )
+
+
+def _renderer(handler: Any) -> ErrorBody:
+    opt = getattr(handler, "opt", None)
+    if isinstance(opt, dict) and callable(opt.get(ERROR_BODY_OPT)):
+        return opt[ERROR_BODY_OPT]  # type: ignore[no-any-return]
+    return error_body
+
+
+async def asgi_error(exc: BaseException, send: Send, scope: Scope | None = None) -> None:
+    """Send ``exc`` as a complete JSON error response on a raw ASGI ``send``."""
+    status = status_for(exc)
+    render = _renderer(scope.get("route_handler") if scope is not None else None)
+    body = msgspec.json.encode(render(exc))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _headers(exc, status).items()
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """Handlers for the Litestar app: one function for every exception."""
+    return {Exception: _handle}
+
+
+# Success statuses, named here so that route modules hold no status numbers.
+OK = 200
+CREATED = 201
+NO_CONTENT = 204
+NOT_MODIFIED = 304
+
+
+class ErrorDetail(msgspec.Struct):
+    type: str
+    message: str
+    code: str | None
+
+
+class ErrorOut(msgspec.Struct):
+    """The one error shape of the JSON API."""
+
+    error: ErrorDetail
+
+
+_ERROR_DOCS: dict[int, str] = {
+    400: "Invalid request, malformed JSON or an SQL error (code: the SQLite error code)",
+    401: "Missing or invalid bearer token",
+    403: "The token's role does not allow this",
+    404: "Unknown table, row, key or route",
+    409: "Constraint violation",
+    413: "Request body larger than max_body_bytes",
+    503: "Refused under memory pressure or while the store is unavailable (see Retry-After)",
+}
+
+
+def responses(*extra: int) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the error responses a route can give."""
+    codes = sorted({400, 401, 403, 413, 503, *extra})
+    return {
+        code: ResponseSpec(data_container=ErrorOut, description=_ERROR_DOCS[code]) for code in codes
+    }

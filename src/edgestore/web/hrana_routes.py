@@ -1,0 +1,178 @@
+"""Mounts the libSQL wire protocol (``edgestore.hrana``) on the app.
+
+HTTP: ``POST /v1/execute``, ``/v1/batch``, ``GET /v2``, ``POST /v2/pipeline``, ``GET /v3``,
+``POST /v3/pipeline``, ``POST /v3/cursor`` (streamed NDJSON), ``GET /v3-protobuf`` (404, so
+probing clients fall back to JSON). WebSocket on ``/`` with subprotocols hrana3/2/1.
+
+Errors render in the Hrana shape ``{"message", "code"}`` with ``content-type:
+application/json`` exactly (the JS client only reads error bodies with that type); the status
+comes from the app's error mapper like every other route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import MediaType, Request, Response, WebSocket, get, post, websocket
+from litestar.exceptions import HTTPException, NotAuthorizedException, WebSocketDisconnect
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.response import Stream
+
+from ..auth import Role
+from ..errors import EdgestoreError, NotFoundError, ProtocolError
+from ..hrana import (
+    CLOSE_PROTOCOL_ERROR,
+    SUBPROTOCOLS,
+    HranaHttp,
+    WsConnection,
+    choose_subprotocol,
+    error_of,
+)
+from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
+from .errors import ERROR_BODY_OPT, OK
+from .guard import bearer_token
+from .state import ROLE_OPT, AppState
+
+__all__ = ["hrana_error_body", "route_handlers"]
+
+NDJSON = "application/x-ndjson"
+
+
+def hrana_error_body(exc: BaseException) -> dict[str, Any]:
+    """Hrana's error shape for request-level failures (including the framework's own)."""
+    if isinstance(exc, HTTPException):
+        if isinstance(exc, RequestEntityTooLarge):
+            code = "REQUEST_TOO_LARGE"
+        elif isinstance(exc, NotAuthorizedException):
+            code = "UNAUTHORIZED"
+        else:
+            code = "HTTP_ERROR"
+        return {"message": exc.detail, "code": code}
+    return error_of(exc)
+
+
+_OPT: dict[str, Any] = {ROLE_OPT: Role.RO, ERROR_BODY_OPT: hrana_error_body}
+
+
+class _Hrana:
+    """The HranaHttp of the app's current store (the store opens in the lifespan)."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self._http: HranaHttp | None = None
+
+    @property
+    def http(self) -> HranaHttp:
+        store = self.state.store
+        if self._http is None or self._http.store is not store:
+            self._http = HranaHttp(store)
+        return self._http
+
+    def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str]:
+        """(read-only?, owner key for batons) of the request's credentials."""
+        token = bearer_token(request)
+        if token == "None":  # libsql-client sends "Bearer None" when it has no token
+            token = None
+        role = getattr(request.state, "role", None)
+        if role is None:
+            role = self.state.authenticator.authenticate(token)
+        owner = hashlib.sha256((token or "").encode()).hexdigest()
+        return role < Role.RW, owner
+
+
+def route_handlers(state: AppState) -> list[Any]:
+    """The Hrana route handlers of an app built around ``state``."""
+    hrana = _Hrana(state)
+
+    @post("/v1/execute", status_code=OK, opt=_OPT, include_in_schema=False)
+    async def v1_execute(request: Request[Any, Any, Any]) -> Response[bytes]:
+        readonly, _ = hrana.caller(request)
+        body = await hrana.http.v1_execute(await request.body(), readonly=readonly)
+        return Response(body, media_type=MediaType.JSON)
+
+    @post("/v1/batch", status_code=OK, opt=_OPT, include_in_schema=False)
+    async def v1_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
+        readonly, _ = hrana.caller(request)
+        body = await hrana.http.v1_batch(await request.body(), readonly=readonly)
+        return Response(body, media_type=MediaType.JSON)
+
+    @get(["/v2", "/v3"], status_code=OK, opt=_OPT, include_in_schema=False)
+    async def version_probe() -> Response[bytes]:
+        return Response(b"", media_type=MediaType.TEXT)
+
+    @get("/v3-protobuf", opt=_OPT, include_in_schema=False)
+    async def protobuf_probe() -> None:
+        raise NotFoundError("the protobuf encoding is not supported; use /v3 (JSON)")
+
+    @post(["/v2/pipeline", "/v3/pipeline"], status_code=OK, opt=_OPT, include_in_schema=False)
+    async def pipeline(request: Request[Any, Any, Any]) -> Response[bytes]:
+        readonly, owner = hrana.caller(request)
+        body = await hrana.http.pipeline(await request.body(), owner=owner, readonly=readonly)
+        return Response(body, media_type=MediaType.JSON)
+
+    @post("/v3/cursor", status_code=OK, opt=_OPT, include_in_schema=False)
+    async def cursor(request: Request[Any, Any, Any]) -> Stream:
+        readonly, owner = hrana.caller(request)
+        chunks: AsyncIterator[bytes] = hrana.http.cursor(
+            await request.body(), owner=owner, readonly=readonly
+        )
+        return Stream(chunks, media_type=NDJSON)
+
+    # No ROLE_OPT: WebSocket clients authenticate with the JWT in their hello message.
+    @websocket("/", opt={ERROR_BODY_OPT: hrana_error_body})
+    async def hrana_ws(socket: WebSocket[Any, Any, Any]) -> None:
+        offered = [str(p) for p in socket.scope.get("subprotocols", [])]
+        try:
+            subprotocol = choose_subprotocol(offered)
+        except ProtocolError as exc:
+            await socket.close(code=CLOSE_PROTOCOL_ERROR, reason=exc.detail[:120])
+            return
+        await socket.accept(subprotocols=subprotocol)
+        store = state.store
+
+        def authenticate(jwt: str | None) -> bool:
+            return state.authenticator.authenticate(jwt) < Role.RW
+
+        conn = WsConnection(
+            store,
+            version=SUBPROTOCOLS.get(subprotocol or "", 1),
+            authenticate=authenticate,
+            send=socket.send_text,
+        )
+        limit = state.settings.max_body_bytes
+        try:
+            while True:
+                event = await socket.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                text = event.get("text")
+                raw = event.get("bytes")
+                data: str | bytes = (
+                    text if isinstance(text, str) else raw if isinstance(raw, bytes) else b""
+                )
+                if len(data) > limit:
+                    await socket.close(code=CLOSE_TOO_BIG, reason="message too large")
+                    break
+                await conn.handle(data)
+                if conn.closing:
+                    await socket.close(code=CLOSE_NORMAL, reason="authentication failed")
+                    break
+        except WebSocketDisconnect:
+            pass
+        except ProtocolError as exc:
+            await _close_quietly(socket, CLOSE_PROTOCOL_ERROR, exc.detail)
+        except EdgestoreError as exc:
+            await _close_quietly(socket, CLOSE_PROTOCOL_ERROR, exc.detail)
+        finally:
+            await conn.close()
+
+    return [v1_execute, v1_batch, version_probe, protobuf_probe, pipeline, cursor, hrana_ws]
+
+
+async def _close_quietly(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    try:
+        await socket.close(code=code, reason=reason[:120])
+    except Exception:  # the peer may be gone already; closing is best effort
+        return

@@ -1,0 +1,208 @@
+"""The libSQL sync pull protocol over HTTP, served from the primary's WAL.
+
+``GET /info``, ``GET /export/{generation}``, ``GET /sync/{generation}/{start}/{end}`` (what
+``libsql`` embedded replicas and ``@libsql/client`` with ``syncUrl`` speak), the refused
+``POST /sync/...`` (offline-write push), and two edgestore routes:
+``POST /replication/checkpoint`` (admin: end the generation now) and ``GET /replication``.
+
+Pulling needs the ``ro`` role; a replica forwards its writes over Hrana, which needs ``rw``.
+The work is in :mod:`edgestore.storage.replication`; this module only translates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from litestar import MediaType, Response, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from ..auth import Role
+from ..errors import EndOfGeneration, NotFoundError, SyncPushRefused
+from ..storage.replication import POSITION_HEADER, ReplicationPrimary, format_position
+from ..storage.replication.context import (
+    ACCEPT_STALE_HEADER,
+    reset_read_options,
+    set_read_options,
+)
+from .errors import ERROR_BODY_OPT, error_body
+from .state import ROLE_OPT, AppState
+
+__all__ = [
+    "position_header",
+    "replica_headers_middleware",
+    "replication_health",
+    "route_handlers",
+]
+
+_OCTETS = "application/octet-stream"
+
+
+def _sync_error_body(exc: BaseException) -> Any:
+    """libsql reads ``{"generation": N}`` from the "nothing more" answer; else the usual body."""
+    if isinstance(exc, EndOfGeneration):
+        return {"generation": exc.generation}
+    return error_body(exc)
+
+
+async def _chunks(it: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Read file-backed chunks on a worker thread, never on the event loop."""
+    end = object()
+    while True:
+        piece = await asyncio.to_thread(next, it, end)
+        if piece is end:
+            return
+        assert isinstance(piece, bytes)
+        yield piece
+
+
+def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
+    """The sync routes for ``state``'s app (empty list semantics: routes answer 404 when
+    replication is off or this node is itself a replica)."""
+    attach_lock = asyncio.Lock()
+
+    async def primary() -> ReplicationPrimary:
+        settings = state.settings
+        if not settings.replication or settings.replica_of:
+            raise NotFoundError(
+                "this node does not serve replicas (replication is off or it is a replica)"
+            )
+        store = state.store
+        found = ReplicationPrimary.of(store)
+        if found is not None:
+            return found
+        async with attach_lock:
+            found = ReplicationPrimary.of(store)
+            return found if found is not None else await ReplicationPrimary.attach(store)
+
+    ro = {ROLE_OPT: Role.RO, ERROR_BODY_OPT: _sync_error_body}
+
+    @get("/info", opt=ro, media_type=MediaType.JSON, include_in_schema=True)
+    async def info() -> dict[str, int]:
+        """The current generation: ``{"current_generation": N}``."""
+        return (await primary()).info()
+
+    @get("/export/{generation:int}", opt=ro)
+    async def export(generation: int) -> Stream:
+        """The database file as at the start of ``generation`` (the current one)."""
+        chunks = (await primary()).export(generation)
+        first = await asyncio.to_thread(next, chunks, b"")  # raise errors before streaming
+        return Stream(_prepend(first, chunks), media_type=_OCTETS)
+
+    @get("/sync/{generation:int}/{start:int}/{end:int}", opt=ro)
+    async def pull(generation: int, start: int, end: int) -> Response[Any]:
+        """WAL frames ``start..end-1`` of ``generation``, cut at a commit frame; 400 with
+        ``{"generation": N}`` when there is nothing more."""
+        p = await primary()
+        frames = await asyncio.to_thread(p.frames, generation, start, end)
+        headers = {"x-edgestore-frames": str(frames.count)}
+        return Stream(_chunks(frames.chunks), media_type=_OCTETS, headers=headers)
+
+    @post("/sync/{generation:int}/{start:int}/{end:int}", opt=ro, status_code=200)
+    async def push(generation: int, start: int, end: int) -> None:
+        """Refused: edgestore replicas write through Hrana, not by pushing frames."""
+        raise SyncPushRefused()
+
+    @post("/sync/{generation:int}/{start:int}/{end:int}/{baton:str}", opt=ro, status_code=200)
+    async def push_baton(generation: int, start: int, end: int, baton: str) -> None:
+        """Refused, as without a baton."""
+        raise SyncPushRefused()
+
+    @post("/replication/checkpoint", opt={ROLE_OPT: Role.ADMIN}, status_code=200)
+    async def checkpoint() -> dict[str, Any]:
+        """End the current generation now; returns the new generation and position."""
+        p = await primary()
+        generation = await p.checkpoint()
+        return {"generation": generation, "position": format_position(p.position())}
+
+    @get("/replication", opt={ROLE_OPT: Role.RO})
+    async def status() -> dict[str, Any]:
+        """Generation, position, WAL size and archived generations of this primary."""
+        p = await primary()
+        out = await asyncio.to_thread(p.stats)
+        out["position"] = format_position(p.position())
+        return out
+
+    return [info, export, pull, push, push_baton, checkpoint, status]
+
+
+async def _prepend(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for piece in _chunks(rest):
+        yield piece
+
+
+_STALE_KEY = ACCEPT_STALE_HEADER.encode()
+_POSITION_KEY = POSITION_HEADER.encode()
+
+
+def replica_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: a request's ``x-edgestore-accept-stale`` / ``x-edgestore-position``
+    headers become the replica read options of its context (see storage.replication.context)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await app(scope, receive, send)
+            return
+        stale: str | None = None
+        position: str | None = None
+        for key, value in scope.get("headers", ()):
+            if key == _STALE_KEY:
+                stale = value.decode("latin-1")
+            elif key == _POSITION_KEY:
+                position = value.decode("latin-1")
+        if stale is None and position is None:
+            await app(scope, receive, send)
+            return
+        try:
+            token = set_read_options(stale, position)
+        except Exception:  # a malformed position: ignore it rather than fail the request
+            token = set_read_options(stale, None)
+        try:
+            await app(scope, receive, send)
+        finally:
+            reset_read_options(token)
+
+    return middleware
+
+
+def position_header(state: AppState) -> tuple[str, str] | None:
+    """``(name, value)`` of the replication position header for a response, or None.
+
+    On a primary: the position after the latest commit (so after a write, at least that
+    write's); on a replica node: the position it has pulled.
+    """
+    store = state.store_or_none
+    if store is None:
+        return None
+    primary = ReplicationPrimary.of(store)
+    if primary is not None:
+        return POSITION_HEADER, format_position(primary.position())
+    replica_position = getattr(store, "replication_position", None)
+    if callable(replica_position):
+        return POSITION_HEADER, format_position(replica_position())
+    return None
+
+
+async def replication_health(state: AppState) -> dict[str, Any] | None:
+    """Replication part of ``/health/ready``: role, position and, on a replica, the lag.
+
+    ``"ok": False`` on a replica further behind than ``max_replication_lag``.
+    """
+    store = state.store_or_none
+    if store is None:
+        return None
+    follower = getattr(store, "follower", None)
+    if follower is not None:
+        out: dict[str, Any] = await follower.status()
+        lag = out.get("lag_seconds")
+        out["ok"] = lag is not None and lag <= state.settings.max_replication_lag
+        return out
+    primary = ReplicationPrimary.of(store)
+    if primary is None:
+        return None
+    return {"role": "primary", "position": format_position(primary.position()), "ok": True}

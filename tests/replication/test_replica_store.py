@@ -1,0 +1,124 @@
+"""The replica node's store (``open_replica``) against a real primary process.
+
+Reads are local (libsql embedded replica file), writes go to the primary over Hrana, and the
+replica pulls right after each write so the caller reads its own write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from edgestore.config import Settings
+from edgestore.errors import ConstraintViolation, ReplicaLagging, ReplicationError
+from edgestore.storage.replication import parse_position
+from edgestore.storage.replication.context import reset_read_options, set_read_options
+from edgestore.storage.replication.replica_store import open_replica
+
+from .conftest import Node
+from .test_libsql_replica import SCHEMA
+
+
+def _settings(tmp_path: Path, url: str, **kw: object) -> Settings:
+    return Settings(
+        db_path=tmp_path / "replica" / "r.db",
+        replica_of=url,
+        schemas_dir=None,
+        sync_interval=0.1,
+        idle_timeout=0,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_reads_local_writes_forwarded(tmp_path: Path, nodes: list[Node]) -> None:
+    primary = Node(tmp_path / "p.db").start()
+    nodes.append(primary)
+    primary.write(SCHEMA)
+    primary.write("INSERT INTO t (id, v, n) VALUES (1, 'one', 1)")
+
+    store = await open_replica(_settings(tmp_path, primary.url))
+    try:
+        assert (await store.query("SELECT v FROM t")).values == [("one",)]
+
+        # A write goes to the primary and is readable here at once.
+        big = 2**62 + 3  # libsql's own forwarding would turn this into a float
+        result = await store.execute("INSERT INTO t (id, v, n) VALUES (2, 'two', ?)", [big])
+        assert result.rows_affected == 1
+        assert (await store.query("SELECT n FROM t WHERE id = 2")).values == [(big,)]
+        assert primary.rows("SELECT n FROM t WHERE id = 2") == [[big]]
+
+        # Errors of the primary arrive as the same edgestore errors.
+        with pytest.raises(ConstraintViolation):
+            await store.execute("INSERT INTO t (id, v, n) VALUES (2, 'dup', 0)")
+
+        # An atomic batch, and a transaction on a session (a Hrana stream).
+        await store.batch(
+            [
+                ("INSERT INTO t (id, v, n) VALUES (3, 'three', 3)", None),
+                ("UPDATE t SET n = n + 10 WHERE id = 1", None),
+            ]
+        )
+        session = await store.session()
+        await session.execute("BEGIN")
+        await session.execute("INSERT INTO t (id, v, n) VALUES (4, 'four', 4)")
+        inside = await session.execute("SELECT count(*) FROM t")  # on the primary's stream
+        assert inside.values == [(4,)]
+        assert not session.is_autocommit
+        await session.execute("COMMIT")
+        assert session.is_autocommit
+        await session.close()
+        rows = (await store.query("SELECT id, n FROM t ORDER BY id")).values
+        assert rows == [(1, 11), (2, big), (3, 3), (4, 4)]
+    finally:
+        await store.close()
+
+
+async def test_primary_down_then_back(tmp_path: Path, nodes: list[Node]) -> None:
+    primary = Node(tmp_path / "p.db").start()
+    nodes.append(primary)
+    primary.write(SCHEMA)
+    primary.write("INSERT INTO t (id, v, n) VALUES (1, 'one', 1)")
+    store = await open_replica(_settings(tmp_path, primary.url, max_replication_lag=1.0))
+    try:
+        primary.stop()
+        # Reads are served locally while the primary is away ...
+        assert (await store.query("SELECT count(*) FROM t")).values == [(1,)]
+        # ... writes fail cleanly ...
+        with pytest.raises(ReplicationError):
+            await store.execute("INSERT INTO t (id, v, n) VALUES (2, 'two', 2)")
+        # ... and past max_replication_lag reads are refused unless staleness is accepted.
+        await asyncio.sleep(1.5)
+        with pytest.raises(ReplicaLagging):
+            await store.query("SELECT count(*) FROM t")
+        token = set_read_options(True, None)
+        try:
+            assert (await store.query("SELECT count(*) FROM t")).values == [(1,)]
+        finally:
+            reset_read_options(token)
+
+        primary.start()
+        await store.execute("INSERT INTO t (id, v, n) VALUES (2, 'two', 2)")
+        assert (await store.query("SELECT count(*) FROM t")).values == [(2,)]
+    finally:
+        await store.close()
+
+
+async def test_read_waits_for_a_position(tmp_path: Path, nodes: list[Node]) -> None:
+    primary = Node(tmp_path / "p.db").start()
+    nodes.append(primary)
+    primary.write(SCHEMA)
+    # A slow interval: only the position makes the replica pull before the read.
+    settings = _settings(tmp_path, primary.url).replace(sync_interval=3600.0)
+    store = await open_replica(settings)
+    try:
+        resp = primary.write("INSERT INTO t (id, v, n) VALUES (7, 'seven', 7)")
+        header = resp.headers.get("x-edgestore-position") or primary.status()["position"]
+        token = set_read_options(False, parse_position(header))
+        try:
+            assert (await store.query("SELECT v FROM t WHERE id = 7")).values == [("seven",)]
+        finally:
+            reset_read_options(token)
+    finally:
+        await store.close()

@@ -1,0 +1,93 @@
+"""`edgestore serve`: the real server process, its bind policy and its access log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from edgestore.auth import hash_token
+from edgestore.cli import serve as serve_module
+from edgestore.cli.main import main as cli
+from edgestore.cli.serve import is_loopback
+from edgestore.config import Settings
+from tests.server import EdgestoreServer
+
+
+def test_is_loopback() -> None:
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "10.0.0.1", "example.com", "192.168.1.2"):
+        assert not is_loopback(host), host
+
+
+@pytest.fixture
+def captured_run(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """Stop `serve` right before it starts granian; record the settings it would use."""
+    runs: list[Settings] = []
+    monkeypatch.setattr(serve_module, "_run", runs.append)
+    for name in (
+        "EDGESTORE_HOST",
+        "EDGESTORE_AUTH_TOKENS",
+        "EDGESTORE_JWT_PUBLIC_KEY",
+        "EDGESTORE_ALLOW_PUBLIC_WITHOUT_AUTH",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return runs
+
+
+def test_refuses_public_bind_without_auth(captured_run: list[Settings]) -> None:
+    out = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert out.exit_code != 0
+    assert "refusing to bind 0.0.0.0" in out.output
+    assert captured_run == []
+
+
+def test_public_bind_with_override_is_loud(captured_run: list[Settings]) -> None:
+    out = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--allow-public-without-auth"])
+    assert out.exit_code == 0, out.output
+    assert "WITHOUT AUTHENTICATION" in out.output
+    assert captured_run[0].host == "0.0.0.0"
+
+
+def test_public_bind_with_auth_is_fine(
+    captured_run: list[Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGESTORE_AUTH_TOKENS", f"rw:{hash_token('t')}")
+    out = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "9999"])
+    assert out.exit_code == 0, out.output
+    assert "WITHOUT" not in out.output
+    assert captured_run[0].port == 9999
+
+
+def test_bad_option_is_a_clean_error(captured_run: list[Settings]) -> None:
+    out = CliRunner().invoke(cli, ["serve", "--workers", "0"])
+    assert out.exit_code != 0
+    assert "workers" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_real_server_round_trip_and_access_log(tmp_path: Path) -> None:
+    db = tmp_path / "served.db"
+    with EdgestoreServer(db, env={"EDGESTORE_ACCESS_LOG": "true"}) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            r = http.post("/api/v1/tables/items/rows", json={"name": "served", "price": 1})
+            assert r.status_code == 201, r.text
+            rows = http.get("/api/v1/tables/items/rows").json()["rows"]
+            assert [row["name"] for row in rows] == ["served"]
+            assert http.get("/schema/openapi.json").status_code == 200
+            assert http.get("/dashboard").status_code == 200
+        code = server.stop()
+    assert code == 0
+    access: list[dict[str, Any]] = []
+    for line in server.log().splitlines():
+        if line.startswith("{"):
+            access.append(json.loads(line))
+    routes = {(a["method"], a["route"], a["status"]) for a in access}
+    assert ("POST", "/api/v1/tables/{table_name}/rows", 201) in routes
+    assert all({"ts", "method", "path", "status", "ms", "client"} <= set(a) for a in access)
+    assert db.exists()
