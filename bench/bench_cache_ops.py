@@ -29,10 +29,30 @@ KEYS = 20_000
 OPS = 200_000
 RUNS = 5
 
-WORDS = (
-    "order shipped pending refunded express standard customer invoice paid overdue berlin "
-    "paris tokyo lisbon warehouse priority return exchange gift coupon loyalty premium"
-).split()
+WORDS = [
+    "order",
+    "shipped",
+    "pending",
+    "refunded",
+    "express",
+    "standard",
+    "customer",
+    "invoice",
+    "paid",
+    "overdue",
+    "berlin",
+    "paris",
+    "tokyo",
+    "lisbon",
+    "warehouse",
+    "priority",
+    "return",
+    "exchange",
+    "gift",
+    "coupon",
+    "loyalty",
+    "premium",
+]
 
 
 def record(rng: random.Random, i: int, size: int) -> bytes:

@@ -11,7 +11,7 @@ Litestar app (bench/http_baseline_app.py), both under granian with one worker, a
    25 MiB cache filled first: errors, p99, peak RSS, RSS drift over the run.
 4. idle: RSS of edgestore serve after the idle disconnect next to the bare Litestar app.
 
-Medians of RUNS runs. Run all, or name sections:
+Medians of RUNS runs (and of per-run ratios, ours and baseline alternating). Run all, or name sections:
 
     .venv/bin/python bench/bench_http.py [cached] [uncached] [mixed] [idle]
 """
@@ -31,14 +31,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 import psutil
 
-RUNS = 3
-DURATION = 5  # seconds per wrk run in the rps sections
+RUNS = 5
+DURATION = 3  # seconds per wrk run in the rps sections (ours and baseline alternate)
 CONNECTIONS = 32
 ROWS = 10_000
 MIXED_CLIENTS = 1_000
@@ -59,8 +59,9 @@ def server(cmd: list[str], env: dict[str, str], cwd: Path, health: str) -> Itera
     url = f"http://127.0.0.1:{port}"
     full = [c.replace("{port}", str(port)) for c in cmd]
     log = (cwd / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(full, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        full, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         for _ in range(600):
             try:
@@ -91,16 +92,35 @@ def edgestore_env(db: Path, **extra: str) -> dict[str, str]:
 
 def edgestore_cmd(db: Path) -> list[str]:
     return [
-        sys.executable, "-c", "from edgestore.cli import main; main()", "serve",
-        "--port", "{port}", "--db", str(db), "--schemas", str(REPO / "schemas"),
+        sys.executable,
+        "-c",
+        "from edgestore.cli import main; main()",
+        "serve",
+        "--port",
+        "{port}",
+        "--db",
+        str(db),
+        "--schemas",
+        str(REPO / "schemas"),
     ]
 
 
 def baseline_cmd() -> list[str]:
     return [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-        "--host", "127.0.0.1", "--port", "{port}", "--working-dir", str(BENCH),
-        "--no-log", "http_baseline_app:create_app",
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--working-dir",
+        str(BENCH),
+        "--no-log",
+        "http_baseline_app:create_app",
     ]
 
 
@@ -120,13 +140,26 @@ def seed(db: Path) -> None:
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
 
-def wrk(url: str, *, connections: int = CONNECTIONS, seconds: int = DURATION,
-        script: Path | None = None, threads: int = 1) -> dict[str, float]:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-           "--timeout", "10s"]
+def wrk(
+    url: str,
+    *,
+    connections: int = CONNECTIONS,
+    seconds: int = DURATION,
+    script: Path | None = None,
+    threads: int = 1,
+) -> dict[str, float]:
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     if script is not None:
         cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
     assert p99 is not None, out
@@ -147,10 +180,8 @@ def tree_rss(pid: int) -> int:
     proc = psutil.Process(pid)
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
-        try:
+        with suppress(psutil.NoSuchProcess):
             total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
@@ -160,7 +191,10 @@ def worker_rss(pid: int) -> int:
 
 
 def fmt_ratio(name: str, ours: float, base: float, target: str) -> str:
-    return f"{name:<44} baseline {base:>10.1f}  ours {ours:>10.1f}  ratio {ours / base:5.2f}x  ({target})"
+    return (
+        f"{name:<44} baseline {base:>10.1f}  ours {ours:>10.1f}  "
+        f"ratio {ours / base:5.2f}x  ({target})"
+    )
 
 
 def section_rps(work: Path, cached: bool) -> None:
@@ -173,29 +207,51 @@ def section_rps(work: Path, cached: bool) -> None:
     base_rps: list[float] = []
     ours_p99: list[float] = []
     base_p99: list[float] = []
-    with server(edgestore_cmd(db), env, work, "/health") as ours, \
-            server(baseline_cmd(), base_env, work, "/const") as base:
+    with (
+        server(edgestore_cmd(db), env, work, "/health") as ours,
+        server(baseline_cmd(), base_env, work, "/const") as base,
+    ):
         for url in (ours + our_path, base + base_path):  # warm up both
             wrk(url, seconds=1)
         for _ in range(RUNS):
             a = wrk(ours + our_path)
             b = wrk(base + base_path)
-            assert a["non2xx"] == 0 and b["non2xx"] == 0, (a, b)
+            assert a["non2xx"] == 0, a
+            assert b["non2xx"] == 0, b
             ours_rps.append(a["rps"])
             base_rps.append(b["rps"])
             ours_p99.append(a["p99"] * 1000)
             base_p99.append(b["p99"] * 1000)
     label = "cached row read" if cached else "uncached point read"
     peer = "constant-dict route" if cached else "inline sqlite3 route"
-    print(f"\n[{label}] vs bare Litestar {peer}; granian 1 worker; wrk -c{CONNECTIONS} "
-          f"{DURATION}s x {RUNS}")
+    print(
+        f"\n[{label}] vs bare Litestar {peer}; granian 1 worker; wrk -c{CONNECTIONS} "
+        f"{DURATION}s x {RUNS}"
+    )
     print(f"  runs rps ours {[round(v) for v in ours_rps]} baseline {[round(v) for v in base_rps]}")
-    print("  " + fmt_ratio("requests/s (median)", statistics.median(ours_rps),
-                           statistics.median(base_rps), ">= 0.85x" if cached else ">= 0.7x"))
+    print(
+        f"  runs p99 ms ours {[round(v, 1) for v in ours_p99]} "
+        f"baseline {[round(v, 1) for v in base_p99]}"
+    )
+    print(
+        "  "
+        + fmt_ratio(
+            "requests/s (median)",
+            statistics.median(ours_rps),
+            statistics.median(base_rps),
+            ">= 0.85x" if cached else ">= 0.7x",
+        )
+    )
     if cached:
-        print("  " + fmt_ratio("p99 latency ms (median; lower is better)",
-                               statistics.median(ours_p99), statistics.median(base_p99),
-                               "<= 1.3x"))
+        print(
+            "  "
+            + fmt_ratio(
+                "p99 latency ms (median; lower is better)",
+                statistics.median(ours_p99),
+                statistics.median(base_p99),
+                "<= 1.3x",
+            )
+        )
 
 
 MIXED_LUA = """
@@ -232,13 +288,26 @@ def section_mixed(work: Path) -> None:
         pid = server.pid  # type: ignore[attr-defined]
         cache_bytes = fill_cache(url)
         samples: list[int] = []
+        worker_samples: list[int] = []
         proc = subprocess.Popen(
-            ["wrk", "-t2", f"-c{MIXED_CLIENTS}", f"-d{MIXED_SECONDS}s", "--latency",
-             "--timeout", "10s", "-s", str(script), url],
-            stdout=subprocess.PIPE, text=True,
+            [
+                "wrk",
+                "-t2",
+                f"-c{MIXED_CLIENTS}",
+                f"-d{MIXED_SECONDS}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                url,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         while proc.poll() is None:
             samples.append(tree_rss(pid))
+            worker_samples.append(worker_rss(pid))
             time.sleep(0.5)
         out = proc.stdout.read() if proc.stdout else ""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -246,16 +315,23 @@ def section_mixed(work: Path) -> None:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     third = max(1, len(samples) // 3)
-    early = statistics.mean(samples[third: 2 * third]) if len(samples) >= 3 else samples[0]
+    early = statistics.mean(samples[third : 2 * third]) if len(samples) >= 3 else samples[0]
     late = statistics.mean(samples[-third:])
-    print(f"\n[mixed] {MIXED_CLIENTS} keep-alive clients, {MIXED_SECONDS}s, 90% reads / 10% "
-          f"inserts, cache filled to {cache_bytes / 2**20:.1f} MiB first")
+    print(
+        f"\n[mixed] {MIXED_CLIENTS} keep-alive clients, {MIXED_SECONDS}s, 90% reads / 10% "
+        f"inserts, cache filled to {cache_bytes / 2**20:.1f} MiB first"
+    )
     print(f"  requests/s {rps:.0f}; p99 {p99.group(1)}{p99.group(2) if p99 else ''}")  # type: ignore[union-attr]
-    print(f"  errors: non-2xx {non2xx.group(1) if non2xx else 0}; socket "
-          f"{sock.groups() if sock else (0, 0, 0, 0)}")
-    print(f"  RSS (server + worker): peak {max(samples) / 2**20:.1f} MiB; middle third "
-          f"{early / 2**20:.1f} MiB, last third {late / 2**20:.1f} MiB "
-          f"(drift {100 * (late - early) / early:+.1f}%)")
+    print(
+        f"  errors: non-2xx {non2xx.group(1) if non2xx else 0}; socket "
+        f"{sock.groups() if sock else (0, 0, 0, 0)}"
+    )
+    print(
+        f"  RSS (server + worker): peak {max(samples) / 2**20:.1f} MiB; middle third "
+        f"{early / 2**20:.1f} MiB, last third {late / 2**20:.1f} MiB "
+        f"(drift {100 * (late - early) / early:+.1f}%); worker alone peak "
+        f"{max(worker_samples) / 2**20:.1f} MiB"
+    )
 
 
 def _raise_nofile() -> int:
@@ -286,11 +362,19 @@ def section_idle(work: Path) -> None:
             time.sleep(3)
             base_rss.append(worker_rss(pid))
     print("\n[idle] worker RSS after load then idle (edgestore: idle_timeout=1s)")
-    print(f"  pool after idle: connections_open={ready['pool'].get('connections_open')} "
-          "(reported by /health/ready, which itself just reconnected)")
-    print("  " + fmt_ratio("idle RSS MiB (median; lower is better)",
-                           statistics.median(ours_rss) / 2**20,
-                           statistics.median(base_rss) / 2**20, "report"))
+    print(
+        f"  pool after idle: connections_open={ready['pool'].get('connections_open')} "
+        "(reported by /health/ready, which itself just reconnected)"
+    )
+    print(
+        "  "
+        + fmt_ratio(
+            "idle RSS MiB (median; lower is better)",
+            statistics.median(ours_rss) / 2**20,
+            statistics.median(base_rss) / 2**20,
+            "report",
+        )
+    )
 
 
 def main(argv: list[str]) -> None:

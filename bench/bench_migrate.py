@@ -18,7 +18,6 @@ socket); peak RSS is the child's ru_maxrss from wait4. Times are medians of --re
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
 import statistics
@@ -91,17 +90,29 @@ def make_table(server: Any, rows: int) -> str:
     return dsn
 
 
+# Runs the command from a small launcher process and reports the command's own peak RSS:
+# ru_maxrss survives fork+exec on Linux, so a child forked straight from this (large) process
+# would report our size, not its own.
+_LAUNCHER = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(p.pid, 0)
+sys.stderr.write(f"\\nMAXRSS_KB {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(cmd: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes) of the child, stderr."""
+    """Wall seconds, peak RSS (bytes) of the command, its stderr."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss * 1024, err
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr}")
+    maxrss_kb = int(proc.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0])
+    return wall, maxrss_kb * 1024, proc.stderr
 
 
 def edgestore_cmd(dsn: str, target: Path) -> list[str]:
@@ -237,10 +248,10 @@ def main() -> None:
         print(f"generated {args.rows:,} rows in Postgres in {time.perf_counter() - t0:.1f}s")
         if "compare" not in skip:
             compare_tools(dsn, args.rows, work, args.repeat)
-        if "throughput" not in skip:
-            throughput(dsn, args.rows, work, args.repeat)
         if "rss" not in skip:
             rss_by_size(server, [int(s) for s in args.rss_sizes.split(",")], work)
+        if "throughput" not in skip:  # last: it holds all rows in memory for the baseline
+            throughput(dsn, args.rows, work, args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         server.cleanup()

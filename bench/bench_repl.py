@@ -10,6 +10,8 @@
 3. Point read: ``SELECT ... WHERE id = ?`` on the replica node's store (``open_replica``:
    local libsql replica file) vs. the same read on a primary's store over the same data
    (both in-process, the layer the HTTP routes call); medians of 5 runs of 5,000 reads.
+   And the same read over HTTP (Hrana v2 pipeline, keep-alive client): an ``edgestore serve
+   --replica-of`` node vs. its primary node; medians of 5 runs of 1,000 reads.
 
     .venv/bin/python bench/bench_repl.py
 """
@@ -29,11 +31,11 @@ import httpx
 import libsql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.replication.conftest import Node  # noqa: E402
+from tests.replication.conftest import Node
 
-from edgestore.config import Settings  # noqa: E402
-from edgestore.storage import open as open_store  # noqa: E402
-from edgestore.storage.replication.replica_store import open_replica  # noqa: E402
+from edgestore.config import Settings
+from edgestore.storage import open as open_store
+from edgestore.storage.replication.replica_store import open_replica
 
 RUNS = 5
 FRAME = 24 + 4096
@@ -63,15 +65,9 @@ def bench_pull(tmp: Path) -> None:
             conn = libsql.connect(str(d / "r.db"), sync_url=primary.url)
             conn.sync()
             start_frames = primary.status()["frames"]
-            _load(primary, 1, 20_000, 200)
+            _load(primary, 1, 60_000, 200)
             frames = primary.status()["frames"] - start_frames
-            t0 = time.perf_counter()
-            conn.sync()
-            dt = time.perf_counter() - t0
-            rates.append(frames / dt)
-            frames_pulled = frames
-            conn.close()
-            # The server alone: the same frames over HTTP, nothing applied.
+            # The server alone first: the frames over HTTP, nothing applied.
             generation = primary.status()["generation"]
             t0 = time.perf_counter()
             got, nxt = 0, 1
@@ -84,6 +80,13 @@ def bench_pull(tmp: Path) -> None:
                     got += n
                     nxt += n
             http_rates.append(got / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            conn.sync()
+            dt = time.perf_counter() - t0
+            rates.append(frames / dt)
+            frames_pulled = frames
+            conn.close()
+
             wal = Path(str(d / "p.db") + "-wal")
             t0 = time.perf_counter()
             shutil.copyfile(wal, d / "copy-wal")
@@ -97,8 +100,8 @@ def bench_pull(tmp: Path) -> None:
     print(f"  ratio ours/baseline     : {ours / base:.4f}")
     served = statistics.median(http_rates)
     print(
-        f"  server only (HTTP /sync, no apply): {served:8.0f} frames/s "
-        f"{served * FRAME / 1e6:6.1f} MB/s  ratio {served / base:.4f}"
+        f"  server only (HTTP /sync, no apply; checksummed after commits): "
+        f"{served:8.0f} frames/s {served * FRAME / 1e6:6.1f} MB/s  ratio {served / base:.4f}"
     )
 
 
@@ -177,8 +180,11 @@ async def bench_point_read(tmp: Path) -> None:
         _load(primary, 1, 10_000, 500)
         replica = await open_replica(
             Settings(
-                db_path=d / "replica" / "r.db", replica_of=primary.url, schemas_dir=None,
-                query_cache=False, sync_interval=3600.0,
+                db_path=d / "replica" / "r.db",
+                replica_of=primary.url,
+                schemas_dir=None,
+                query_cache=False,
+                sync_interval=3600.0,
             )
         )
         primary.stop()  # the primary's own store below opens the same (now closed) file
@@ -209,11 +215,53 @@ async def bench_point_read(tmp: Path) -> None:
         primary.stop()
 
 
+def bench_point_read_http(tmp: Path) -> None:
+    d = tmp / "http"
+    (d / "replica").mkdir(parents=True)
+    primary = Node(d / "p.db").start()
+    replica = Node(d / "replica" / "r.db")
+    try:
+        primary.write("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        _load(primary, 1, 10_000, 500)
+        replica.start("--replica-of", primary.url, "--sync-interval", "1")
+        n = 1000
+
+        def run(node: Node) -> float:
+            with httpx.Client(timeout=10) as client:
+                t0 = time.perf_counter()
+                for i in range(n):
+                    body = {
+                        "baton": None,
+                        "requests": [
+                            {
+                                "type": "execute",
+                                "stmt": {
+                                    "sql": "SELECT id, v FROM t WHERE id = ?",
+                                    "args": [{"type": "integer", "value": str(1 + i * 7 % 9999)}],
+                                },
+                            },
+                            {"type": "close"},
+                        ],
+                    }
+                    client.post(node.url + "/v2/pipeline", json=body).raise_for_status()
+                return (time.perf_counter() - t0) / n * 1e6
+
+        base = statistics.median([run(primary) for _ in range(RUNS)])
+        ours = statistics.median([run(replica) for _ in range(RUNS)])
+        print(f"point read over HTTP (Hrana v2 pipeline), median of {RUNS} x {n}:")
+        print(f"  baseline primary node : {base:8.1f} us/read")
+        print(f"  replica node          : {ours:8.1f} us/read   ratio {ours / base:.2f}")
+    finally:
+        replica.stop()
+        primary.stop()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench_pull(Path(tmp))
         bench_lag(Path(tmp))
         asyncio.run(bench_point_read(Path(tmp)))
+        bench_point_read_http(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def test_no_private_leaks() -> None:
     submodules = {
         "config",
         "errors",
+        "auth",
         "storage",
         "cache",
         "memory",

@@ -201,7 +201,7 @@ class ReplicationError(EdgestoreError):
     """The sync protocol or a replica could not proceed."""
 
 
-class EndOfGeneration(ReplicationError):  # noqa: N818 - names the protocol answer
+class EndOfGeneration(ReplicationError):
     """Sync pull: nothing after the requested frame in that generation.
 
     ``generation`` is the primary's current generation; the web layer answers status 400 with

@@ -5,10 +5,30 @@ from __future__ import annotations
 import json
 import random
 
-WORDS = (
-    "order shipped pending refunded express standard customer invoice paid overdue berlin "
-    "paris tokyo lisbon warehouse priority return exchange gift coupon loyalty premium"
-).split()
+WORDS = [
+    "order",
+    "shipped",
+    "pending",
+    "refunded",
+    "express",
+    "standard",
+    "customer",
+    "invoice",
+    "paid",
+    "overdue",
+    "berlin",
+    "paris",
+    "tokyo",
+    "lisbon",
+    "warehouse",
+    "priority",
+    "return",
+    "exchange",
+    "gift",
+    "coupon",
+    "loyalty",
+    "premium",
+]
 
 
 def json_row(rng: random.Random, i: int, size: int = 1400) -> bytes:

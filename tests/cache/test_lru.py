@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -13,6 +15,16 @@ from edgestore.cache.lru import ENTRY_OVERHEAD
 from edgestore.errors import ValueTooLarge
 
 from .helpers import json_row
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll ``cond`` (a background dictionary training) for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class Clock:
@@ -68,7 +80,8 @@ def test_lru_order() -> None:
     assert c.stats()["evictions"] == 1
     c.get("c")
     c.set("e", b"v" * 100)
-    assert "a" not in c and "c" in c
+    assert "a" not in c
+    assert "c" in c
 
 
 def test_oversized_value_is_refused_and_cache_untouched() -> None:
@@ -76,13 +89,13 @@ def test_oversized_value_is_refused_and_cache_untouched() -> None:
     rng = random.Random(1)
     for i in range(20):
         c.set(f"k{i}", json_row(rng, i, 600))
-    before = {k: c.get(k) for k in c.keys()}
+    before = {k: c.get(k) for k in c}
     stats = c.stats()
     with pytest.raises(ValueTooLarge):
         c.set("k3", os.urandom(200 * 1024))  # incompressible and bigger than the cap
     with pytest.raises(ValueTooLarge):
         c.set("new", os.urandom(70 * 1024))
-    assert {k: c.get(k) for k in c.keys()} == before
+    assert {k: c.get(k) for k in c} == before
     after = c.stats()
     assert after["bytes"] == stats["bytes"]
     assert after["entries"] == stats["entries"]
@@ -107,7 +120,7 @@ def test_ttl_expiry_with_injected_clock() -> None:
     assert c.expire() == 1  # dropped by the sweep, bytes given back
     assert c.get("forever") == b"f"
     assert c.currsize == c.audit()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ttl"):
         c.set("bad", b"x", ttl=0)
 
 
@@ -135,7 +148,7 @@ def test_compression_under_pressure_round_trips() -> None:
     # more entries held than the raw bytes would allow
     assert s["value_bytes"] > 2 << 20
     # (reading promotes hot values back to raw, which may evict others: None is allowed)
-    got = {k: c.get(k) for k in c.keys()}
+    got = {k: c.get(k) for k in c}
     assert sum(v is not None for v in got.values()) > len(got) // 2
     assert all(v == values[k] for k, v in got.items() if v is not None)
     assert c.currsize == c.audit()
@@ -163,7 +176,8 @@ def test_resize_shrinks_and_grows() -> None:
     assert c.maxsize == 100_000
     assert c.currsize <= 100_000
     assert c.currsize == c.audit()
-    assert "k999" in c and "k0" not in c
+    assert "k999" in c
+    assert "k0" not in c
     c.resize(1 << 20)
     c.set("again", b"v" * 300)
     assert c.currsize <= 1 << 20
@@ -177,8 +191,8 @@ def test_dictionary_training_improves_ratio() -> None:
     for i, r in enumerate(rows[:2000]):
         plain.set(f"r{i}", r)
         trained.set(f"r{i}", r)
-    trained.codec.train_now()  # the background training may still be running: sync here
-    assert trained.stats()["compression"]["trainings"] >= 1
+    trained.codec.train_now()  # unless the background training already took the samples
+    assert wait_for(lambda: trained.codec.stats().trainings >= 1)
     for i, r in enumerate(rows[2000:]):
         plain.set(f"x{i}", r)
         trained.set(f"x{i}", r)
@@ -201,6 +215,7 @@ def test_dictionary_is_retrained_when_the_data_changes() -> None:
     for i in range(1500):
         c.set(f"a{i}", json_row(rng, i))
     codec.train_now()
+    assert wait_for(lambda: codec.stats().trainings >= 1)
     first = codec.stats().dictionary_id
     assert first is not None
 
@@ -214,10 +229,10 @@ def test_dictionary_is_retrained_when_the_data_changes() -> None:
         if codec.stats().trainings >= 2:
             break
     codec.train_now()
-    assert codec.stats().trainings >= 2
+    assert wait_for(lambda: codec.stats().trainings >= 2)
     assert codec.stats().dictionary_id != first
     # entries written with the first dictionary still decode
-    assert all(c.decompress(k, c.peek_stored(k) or b"") is not None for k in c.keys())
+    assert all(c.decompress(k, c.peek_stored(k) or b"") is not None for k in c)
 
 
 def test_thread_safety_under_concurrent_use() -> None:
@@ -256,4 +271,5 @@ def test_thread_safety_under_concurrent_use() -> None:
     assert c.currsize == c.audit()
     assert c.currsize <= c.maxsize
     s = c.stats()
-    assert s["sets"] > 0 and s["hits"] > 0
+    assert s["sets"] > 0
+    assert s["hits"] > 0

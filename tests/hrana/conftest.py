@@ -18,10 +18,7 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
-import edgestore
 from edgestore.config import Settings
-
-STORAGE_READY = (Path(edgestore.__file__).parent / "storage" / "READY").exists()
 
 
 @dataclass
@@ -41,36 +38,24 @@ class Server:
 
 
 def _build_app(settings: Settings) -> Litestar:
-    if STORAGE_READY:
-        from edgestore.web.app import create_app
+    from edgestore.web.app import create_app
 
-        return create_app(settings)
-    # Until the real Store exists: the Hrana routes alone over a stop-gap SQLite store.
-    from edgestore.auth import Authenticator
-    from edgestore.web.errors import exception_handlers
-    from edgestore.web.guard import make_guard
-    from edgestore.web.hrana_routes import route_handlers
-    from edgestore.web.metrics import Metrics
-    from edgestore.web.state import AppState
-
-    from ._devstore import DevStore
-
-    state = AppState(
-        settings=settings, authenticator=Authenticator(settings), metrics=Metrics()
-    )
-    state.store_or_none = DevStore(settings.db_path, settings)  # type: ignore[assignment]
-    app = Litestar(
-        route_handlers=route_handlers(state),
-        guards=[make_guard(state)],
-        exception_handlers=exception_handlers(),
-        request_max_body_size=settings.max_body_bytes,
-        logging_config=None,
-    )
-    app.state["edgestore"] = state
-    return app
+    return create_app(settings)
 
 
 StartServer = Callable[..., Awaitable[Server]]
+
+# create_app mounts every route module; web/sync_routes.py (replication's) declares a path
+# parameter in a style Litestar 2.25 deprecates, and the suite turns warnings into errors.
+# That one message is not this suite's concern; remove the filter once sync_routes is fixed.
+_FOREIGN_DEPRECATION = "ignore:.*declared using deprecated inferred style:DeprecationWarning"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.filterwarnings(_FOREIGN_DEPRECATION))
 
 
 @pytest.fixture
@@ -106,12 +91,58 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
         return Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app, settings)
 
     yield start
-    for server, task in running:
+    for server, _ in running:
         server.should_exit = True
-    for server, task in running:
+    for _, task in running:
         await asyncio.wait_for(task, 15)
 
 
 @pytest.fixture
 async def server(start_server: StartServer) -> Server:
     return await start_server()
+
+
+async def assert_pool_idle(store: Any) -> None:
+    """Nothing holds a connection: no busy reader, no queued write, and every connection
+    closes when asked to close the idle ones (a pinned writer or reader would stay open)."""
+    stats = store.pool.stats()
+    assert stats.readers_busy == 0, stats
+    assert stats.writes_pending == 0, stats
+    await store.close_idle()
+    stats = store.pool.stats()
+    assert stats.connections_open == 0, stats
+
+
+async def pipeline(
+    client: Any, baton: str | None, *requests: dict[str, Any], path: str = "/v2/pipeline"
+) -> dict[str, Any]:
+    """POST one Hrana pipeline; returns the decoded body (asserts a 200)."""
+    resp = await client.post(path, json={"baton": baton, "requests": list(requests)})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def execute(sql: str, *args: Any, **named: Any) -> dict[str, Any]:
+    """An execute request with Hrana-encoded arguments."""
+    stmt: dict[str, Any] = {"sql": sql}
+    if args:
+        stmt["args"] = [hv(a) for a in args]
+    if named:
+        stmt["named_args"] = [{"name": k, "value": hv(v)} for k, v in named.items()]
+    return {"type": "execute", "stmt": stmt}
+
+
+def hv(value: Any) -> dict[str, Any]:
+    """A Python value as a Hrana value (the way clients encode them)."""
+    import base64
+
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, int):
+        return {"type": "integer", "value": str(value)}
+    if isinstance(value, float):
+        return {"type": "float", "value": value}
+    if isinstance(value, str):
+        return {"type": "text", "value": value}
+    return {"type": "blob", "base64": base64.b64encode(value).decode()}

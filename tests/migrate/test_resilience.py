@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from edgestore.cli.main import main
 from edgestore.errors import SnapshotError
-from edgestore.migrate import Progress, export_snapshot, import_snapshot, validate
+from edgestore.migrate import Progress, export_snapshot, import_snapshot, read_manifest, validate
+from edgestore.migrate.snapshot import iter_chunk_batches
 
 ROWS = 3000
 SOURCE_SQL = f"""
@@ -137,6 +138,17 @@ def test_corrupt_chunk_is_refused_naming_the_file(snapshot: Path, tmp_path: Path
     victim.write_bytes(bytes(data))
     with pytest.raises(SnapshotError, match=victim.name):
         import_snapshot(damaged, tmp_path / "x.db")
+    # the chunks before it are committed, nothing of the corrupt one is
+    partial = apsw.Connection(str(tmp_path / "x.db.partial"))
+    assert partial.execute("SELECT count(*) FROM item").fetchone()[0] == 300
+    partial.close()
+    # a flip in the last byte (past the data the decompressor needs) is caught by the digest
+    last = damaged / manifest["data"][0]["chunks"][5]["file"]
+    tail = bytearray(last.read_bytes())
+    tail[-1] ^= 0x80
+    last.write_bytes(bytes(tail))
+    with pytest.raises(SnapshotError, match="corrupt"):
+        list(iter_chunk_batches(damaged, read_manifest(damaged).data[0].chunks[5]))
     r = CliRunner().invoke(
         main, ["migrate", "import", "--from", str(damaged), "--to", str(tmp_path / "y.db")]
     )
@@ -257,3 +269,28 @@ def test_live_display_redraws_one_line() -> None:
     assert "rows/s" in text
     assert "ETA" in text
     assert os.linesep in text
+
+
+def test_interrupted_import_into_an_existing_database_resumes_in_place(
+    snapshot: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "existing.db"
+    db = apsw.Connection(str(target))
+    db.execute("CREATE TABLE keep (x); INSERT INTO keep VALUES (1)")
+    db.close()
+    proc = _cli_subprocess(
+        "import", "--from", str(snapshot), "--to", str(target), "--chunk-delay", "0.1"
+    )
+    deadline = time.monotonic() + 60
+    while _committed_chunks(target) < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    with pytest.raises(Exception, match="unfinished import"):
+        validate(snapshot, target)
+    result = import_snapshot(snapshot, target)
+    assert result.chunks_skipped >= 3
+    assert validate(snapshot, target)["ok"]
+    db = apsw.Connection(str(target))
+    assert db.execute("SELECT x FROM keep").fetchall() == [(1,)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -228,3 +229,129 @@ def test_page_size_other_than_4096_is_refused(tmp_path: Path, nodes: list[Node])
     nodes.append(plain)
     plain.start()
     assert httpx.get(plain.url + "/info").status_code == 404
+
+
+def test_idle_disconnect_ends_the_generation(tmp_path: Path, nodes: list[Node]) -> None:
+    # The pool closes its connections after 0.5 s idle; its checkpoint becomes a generation
+    # change, and the WAL is never lost in between.
+    primary = Node(tmp_path / "p.db", idle_timeout=0.5).start()
+    nodes.append(primary)
+    primary.write(SCHEMA)
+    conn = libsql.connect(str(tmp_path / "r.db"), sync_url=primary.url)
+    _write_rows(primary, 1, 100, 10)
+    generation = primary.status()["generation"]
+    deadline = time.monotonic() + 20
+    while primary.status()["generation"] == generation:
+        assert time.monotonic() < deadline, "no generation change on idle"
+        time.sleep(0.2)
+    assert primary.status()["archived_generations"][-1] == generation
+    _write_rows(primary, 101, 100, 10)
+    conn.sync()
+    expected = primary.rows("SELECT id, v, n FROM t ORDER BY id")
+    got = conn.execute("SELECT id, v, n FROM t ORDER BY id").fetchall()
+    assert [list(r) for r in got] == expected
+    conn.close()
+
+
+def test_export_is_stable_while_writes_go_on(tmp_path: Path, nodes: list[Node]) -> None:
+    import threading
+
+    import apsw
+
+    primary = Node(tmp_path / "p.db").start()
+    nodes.append(primary)
+    primary.write(SCHEMA)
+    _write_rows(primary, 1, 500, 50)
+    generation = primary.checkpoint()  # the export now holds those 500 rows
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 1000
+        while not stop.is_set() and i < 20_000:
+            primary.write("INSERT INTO t (id, v, n) VALUES (?, 'w', 0)", i)
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        exports = [httpx.get(f"{primary.url}/export/{generation}").content for _ in range(5)]
+    finally:
+        stop.set()
+        thread.join(30)
+    assert all(e == exports[0] for e in exports)  # the generation's start, byte for byte
+    path = tmp_path / "export.db"
+    path.write_bytes(exports[0])
+    conn = apsw.Connection(str(path))
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert conn.execute("SELECT count(*) FROM t").fetchall() == [(500,)]
+    conn.close()
+
+
+def test_pulling_needs_ro_and_forwarding_writes_needs_rw(tmp_path: Path, nodes: list[Node]) -> None:
+    import hashlib
+
+    import pytest
+
+    def digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    primary = Node(
+        tmp_path / "p.db",
+        auth_tokens=f"ro:{digest('reader-token')},rw:{digest('writer-token')}",
+    ).start()
+    nodes.append(primary)
+    auth = {"authorization": "Bearer writer-token"}
+    assert primary.pipeline([(SCHEMA, [])], headers=auth).status_code == 200
+    assert httpx.get(primary.url + "/info").status_code == 401
+
+    reader = libsql.connect(
+        str(tmp_path / "ro.db"), sync_url=primary.url, auth_token="reader-token"
+    )
+    reader.sync()
+    assert reader.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+    with pytest.raises(ValueError, match="read-only"):
+        reader.execute("INSERT INTO t (id, v, n) VALUES (1, 'no', 0)")
+    reader.close()
+
+    writer = libsql.connect(
+        str(tmp_path / "rw.db"), sync_url=primary.url, auth_token="writer-token"
+    )
+    writer.execute("INSERT INTO t (id, v, n) VALUES (1, 'yes', 0)")
+    writer.commit()
+    assert writer.execute("SELECT v FROM t").fetchall() == [("yes",)]
+    writer.close()
+
+
+def test_checkpoint_by_another_program_never_corrupts_a_replica(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    import apsw
+    import pytest
+
+    primary = Node(tmp_path / "p.db", max_rows=100_000).start()
+    nodes.append(primary)
+    primary.write(SCHEMA)
+    _write_rows(primary, 1, 200, 20)
+    old = libsql.connect(str(tmp_path / "old.db"), sync_url=primary.url)
+    old.sync()
+    _write_rows(primary, 201, 200, 20)  # frames the old replica has not pulled yet
+
+    # Another program checkpoints the live database behind edgestore's back.
+    other = apsw.Connection(str(tmp_path / "p.db"))
+    other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    other.close()
+    _write_rows(primary, 401, 100, 20)
+
+    # The old replica's frames are gone: it gets a clear error, not a mismatched WAL.
+    with pytest.raises(ValueError, match=r"history was lost|re-bootstrap"):
+        old.sync()
+    old.close()
+
+    # A new replica bootstraps from the new generation and matches the primary.
+    fresh = libsql.connect(str(tmp_path / "fresh.db"), sync_url=primary.url)
+    fresh.sync()
+    expected = primary.rows("SELECT id, v, n FROM t ORDER BY id")
+    assert len(expected) == 500
+    got = fresh.execute("SELECT id, v, n FROM t ORDER BY id").fetchall()
+    assert [list(r) for r in got] == expected
+    fresh.close()

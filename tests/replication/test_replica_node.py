@@ -22,14 +22,14 @@ def test_replica_node(tmp_path: Path, nodes: list[Node]) -> None:
     primary.write(SCHEMA)
     primary.write("INSERT INTO t (id, v, n) VALUES (1, 'one', 1)")
     (tmp_path / "replica").mkdir()
-    replica = Node(tmp_path / "replica" / "r.db", max_replication_lag=3600)
+    replica = Node(tmp_path / "replica" / "r.db", max_replication_lag=2)
     nodes.append(replica)
     replica.start("--replica-of", primary.url, "--sync-interval", "0.2")
 
     assert _count(replica) == 1
     ready = httpx.get(replica.url + "/health/ready", timeout=10)
     assert ready.status_code == 200
-    assert "lag" in ready.text
+    assert "lag_seconds" in ready.text
 
     # A write sent to the replica lands on the primary; the replica reads it at once.
     replica.write("INSERT INTO t (id, v, n) VALUES (2, 'two', 2)")
@@ -48,7 +48,13 @@ def test_replica_node(tmp_path: Path, nodes: list[Node]) -> None:
     failed = replica.pipeline([("INSERT INTO t (id, v, n) VALUES (4, 'four', 4)", [])])
     body = failed.json()
     assert failed.status_code >= 400 or body["results"][0]["type"] == "error"
-    # ... and succeed once it is back.
+    # Past max_replication_lag, reads are refused unless the client accepts staleness.
+    time.sleep(2.5)
+    refused = replica.pipeline([("SELECT count(*) FROM t", [])])
+    assert refused.status_code == 503 or refused.json()["results"][0]["type"] == "error"
+    assert httpx.get(replica.url + "/health/ready", timeout=10).status_code == 503
+    assert _count(replica, **{"x-edgestore-accept-stale": "true"}) == 3
+    # ... and writes succeed once the primary is back.
     primary.start()
     deadline = time.monotonic() + 20
     while True:

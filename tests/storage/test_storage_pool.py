@@ -212,3 +212,29 @@ async def test_statement_timeout(db_path: Path) -> None:
             await st.query(endless)
         assert info.value.code == "SQLITE_INTERRUPT"
         assert (await st.query("SELECT 1")).values == [(1,)]
+
+
+async def test_idle_close_never_closes_connections_in_use(db_path: Path) -> None:
+    st = await edgestore.open(db_path, schemas_dir=None, idle_timeout=0.1)
+    try:
+        await st.execute(ITEMS)
+        session = await st.session()
+        await session.execute("BEGIN TRANSACTION READONLY")
+        await session.execute("SELECT count(*) FROM items")
+        async with st.transaction() as tx:
+            await tx.execute("INSERT INTO items(name) VALUES ('slow')")
+            await asyncio.sleep(0.4)  # several idle periods while both are held
+            assert st.pool.stats().writer_open
+            assert st.pool.stats().readers_open == 1
+            await tx.execute("INSERT INTO items(name) VALUES ('still here')")
+        assert (await session.execute("SELECT count(*) FROM items")).values == [(0,)]
+        await session.execute("COMMIT")
+        await session.close()
+        for _ in range(100):
+            if st.pool.stats().connections_open == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert st.pool.stats().connections_open == 0
+        assert (await st.query("SELECT count(*) FROM items")).values == [(2,)]
+    finally:
+        await st.close()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import apsw
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import edgestore
 from edgestore.storage import Store
@@ -118,3 +120,60 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     # and the store opens it again
     with edgestore.connect(db, schemas_dir=None) as again:
         assert again.query("SELECT count(*) FROM t").values[0][0] == count
+
+
+async def test_close_finishes_queued_writes(db_path: Path) -> None:
+    st = await edgestore.open(db_path, schemas_dir=None)
+    await st.execute("CREATE TABLE t(v INT)")
+    pending = [asyncio.create_task(st.execute("INSERT INTO t VALUES (?)", [i])) for i in range(50)]
+    await asyncio.sleep(0)  # let them queue
+    await st.close()
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    done = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, edgestore.StoreClosedError)]
+    assert len(done) + len(refused) == 50
+    raw = apsw.Connection(str(db_path))
+    assert raw.execute("SELECT count(*) FROM t").fetchall() == [(len(done),)]
+    raw.close()
+
+
+async def test_cancelled_queued_write_does_not_run(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("INSERT INTO items(name) VALUES ('tx')")
+        queued = asyncio.create_task(store.execute("INSERT INTO items(name) VALUES ('cancelled')"))
+        await asyncio.sleep(0.01)
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+    await store.execute("INSERT INTO items(name) VALUES ('after')")
+    res = await store.query("SELECT name FROM items ORDER BY id")
+    assert res.values == [("tx",), ("after",)]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=60))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_group_commit_commits_exactly_the_good_writes(
+    tmp_path_factory: pytest.TempPathFactory, keys: list[int]
+) -> None:
+    """Concurrent inserts of possibly duplicate keys: the first of each key wins, the rest
+    fail alone with a UNIQUE violation, and the table holds exactly the winners."""
+    path = tmp_path_factory.mktemp("prop") / "p.db"
+
+    async def scenario() -> None:
+        async with await edgestore.open(path, schemas_dir=None) as store:
+            await store.execute("CREATE TABLE k(key INTEGER UNIQUE)")
+            results = await asyncio.gather(
+                *(store.execute("INSERT INTO k VALUES (?)", [key]) for key in keys),
+                return_exceptions=True,
+            )
+            seen: set[int] = set()
+            for key, result in zip(keys, results, strict=True):
+                if key in seen:
+                    assert isinstance(result, edgestore.ConstraintViolation)
+                else:
+                    assert not isinstance(result, BaseException)
+                    seen.add(key)
+            rows = await store.query("SELECT key FROM k ORDER BY key")
+            assert [r[0] for r in rows.values] == sorted(seen)
+
+    asyncio.run(scenario())

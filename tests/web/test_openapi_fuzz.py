@@ -15,6 +15,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.server import EdgestoreServer
 
@@ -57,7 +62,19 @@ def test_no_input_yields_a_server_error(server: EdgestoreServer, mode: Generatio
                     f"{case.method} {case.formatted_path} {case.query} {case.body!r:.200} -> "
                     f"{response.status_code}: {response.text[:200]}"
                 )
-            elif response.status_code >= 400 and case.path.startswith("/api/v1/"):
+                return
+            try:  # the response is what the schema says: status, content type, body
+                case.validate_response(
+                    response,
+                    checks=[
+                        status_code_conformance,
+                        content_type_conformance,
+                        response_schema_conformance,
+                    ],
+                )
+            except AssertionError as exc:
+                failures.append(f"{case.method} {case.formatted_path}: schema mismatch: {exc}")
+            if response.status_code >= 400 and case.path.startswith("/api/v1/"):
                 body = response.json()
                 assert set(body) == {"error"}, response.text
                 assert set(body["error"]) == {"type", "message", "code"}, response.text

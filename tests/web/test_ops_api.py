@@ -150,3 +150,15 @@ def test_dashboard_page_is_self_contained(client: TestClient[Any]) -> None:
         "requests_total",
     ):
         assert key in stats
+
+
+def test_write_responses_carry_the_replication_position(client: TestClient[Any]) -> None:
+    r = client.post("/api/v1/execute", json={"sql": "INSERT INTO items(name) VALUES ('p')"})
+    assert r.status_code == 200
+    first = r.headers["x-edgestore-position"]
+    r = client.post("/api/v1/tables/items/rows", json={"name": "q"})
+    second = r.headers["x-edgestore-position"]
+    gen1, frame1 = map(int, first.split("."))
+    gen2, frame2 = map(int, second.split("."))
+    assert (gen2, frame2) > (gen1, frame1)
+    assert "x-edgestore-position" not in client.get("/api/v1/tables/items/rows").headers

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,11 @@ def test_is_loopback() -> None:
 
 
 @pytest.fixture
-def captured_run(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+def captured_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Settings]]:
     """Stop `serve` right before it starts granian; record the settings it would use."""
     runs: list[Settings] = []
     monkeypatch.setattr(serve_module, "_run", runs.append)
+    saved = dict(os.environ)  # serve exports its options as EDGESTORE_* for its workers
     for name in (
         "EDGESTORE_HOST",
         "EDGESTORE_AUTH_TOKENS",
@@ -37,7 +40,9 @@ def captured_run(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
         "EDGESTORE_ALLOW_PUBLIC_WITHOUT_AUTH",
     ):
         monkeypatch.delenv(name, raising=False)
-    return runs
+    yield runs
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_refuses_public_bind_without_auth(captured_run: list[Settings]) -> None:
@@ -91,3 +96,53 @@ def test_real_server_round_trip_and_access_log(tmp_path: Path) -> None:
     assert ("POST", "/api/v1/tables/{table_name}/rows", 201) in routes
     assert all({"ts", "method", "path", "status", "ms", "client"} <= set(a) for a in access)
     assert db.exists()
+
+
+def test_quick_start_defaults(tmp_path: Path) -> None:
+    """README quick start: `edgestore serve` in a directory with schemas/, no flags."""
+    import shutil
+
+    from tests.server import REPO
+
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    server = EdgestoreServer(tmp_path / "edgestore.db", schemas_dir=None)
+    server.command = (
+        lambda: [  # type: ignore[method-assign]
+            *EdgestoreServer.command(server)[:3],
+            "serve",
+            "--port",
+            str(server.port),
+        ]
+    )
+    with server:
+        r = httpx.get(server.url + "/api/v1/tables/items/rows", timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"rows": [], "next": None}
+    assert (tmp_path / "edgestore.db").exists()
+
+
+def test_several_workers_need_replication_off(
+    captured_run: list[Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EDGESTORE_REPLICATION", raising=False)
+    out = CliRunner().invoke(cli, ["serve", "--workers", "2"])
+    assert out.exit_code != 0
+    assert "replication" in out.output
+    monkeypatch.setenv("EDGESTORE_REPLICATION", "false")
+    out = CliRunner().invoke(cli, ["serve", "--workers", "2"])
+    assert out.exit_code == 0, out.output
+    assert captured_run[0].workers == 2
+
+
+def test_config_file_and_flags(captured_run: list[Settings], tmp_path: Path) -> None:
+    config = tmp_path / "edgestore.toml"
+    config.write_text("[edgestore]\nport = 9123\nmax_rows = 77\n")
+    out = CliRunner().invoke(
+        cli, ["serve", "--config", str(config), "--db", str(tmp_path / "c.db"), "--no-access-log"]
+    )
+    assert out.exit_code == 0, out.output
+    settings = captured_run[0]
+    assert (settings.port, settings.max_rows, settings.access_log) == (9123, 77, False)
+    assert settings.db_path == tmp_path / "c.db"
+    # The workers get the same settings through the environment.
+    assert Settings.load() == settings

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import apsw
 import pytest
 from litestar.testing import TestClient
 
+from .conftest import AppFactory
 from .test_sql_api import assert_error, x
 
 ROWS = "/api/v1/tables/items/rows"
@@ -133,6 +137,16 @@ def test_composite_and_rowid_keys(client: TestClient[Any]) -> None:
         if not cursor:
             break
     assert pages == [("x", 1), ("x", 2), ("y,z", 1)]
+    desc: list[tuple[str, int]] = []
+    cursor = None
+    for _ in range(10):
+        url = "/api/v1/tables/pairs/rows?limit=2&order=-a" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url).json()
+        desc += [(r["a"], r["b"]) for r in body["rows"]]
+        cursor = body["next"]
+        if not cursor:
+            break
+    assert desc == [("y,z", 1), ("x", 2), ("x", 1)]
     # A table without a declared key is addressed by rowid.
     r = client.post("/api/v1/tables/logs/rows", json={"msg": "hello"})
     rowid = r.json()["rows"][0]["rowid"]
@@ -183,3 +197,24 @@ def test_keyset_over_a_nullable_indexed_column(client: TestClient[Any], order: s
     # SQLite's order: NULLs first ascending, last descending; ties broken by the key.
     asc = sorted(range(1, 8), key=lambda i: (tags[i - 1] is not None, tags[i - 1] or "", i))
     assert got == (asc if order == "tag" else asc[::-1])
+
+
+def test_hot_reads_never_go_stale(app_client: AppFactory, tmp_path: Path) -> None:
+    client = app_client()
+    client.post(ROWS, json={"id": 1, "name": "a", "price": 1})
+    for _ in range(3):  # the repeats are served from the hot response cache
+        assert client.get(f"{ROWS}/1").json()["price"] == 1
+    client.patch(f"{ROWS}/1", json={"price": 2})
+    assert client.get(f"{ROWS}/1").json()["price"] == 2
+    x(client, "UPDATE items SET price = 3 WHERE id = 1")
+    assert client.get(f"{ROWS}/1").json()["price"] == 3
+    assert client.get(f"{ROWS}?id=1").json()["rows"][0]["price"] == 3
+    # A write by another process shows within the hot cache's age bound.
+    other = apsw.Connection(str(tmp_path / "web.db"))
+    other.execute("UPDATE items SET price = 4 WHERE id = 1")
+    other.close()
+    for _ in range(100):  # bounded
+        if client.get(f"{ROWS}/1").json()["price"] == 4:
+            break
+        time.sleep(0.05)
+    assert client.get(f"{ROWS}/1").json()["price"] == 4

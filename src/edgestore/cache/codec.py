@@ -108,11 +108,11 @@ class Codec:
 
     def decompress(self, frame: bytes) -> bytes:
         try:
-            return self._contexts()[1].decompress(frame)  # type: ignore[no-any-return]
+            return self._contexts()[1].decompress(frame)
         except zstandard.ZstdError:
             # Written with another dictionary than the current one (or with none).
             dict_id = zstandard.get_frame_parameters(frame).dict_id
-            return self._other_decompressor(dict_id).decompress(frame)  # type: ignore[no-any-return]
+            return self._other_decompressor(dict_id).decompress(frame)
 
     # --- figures ----------------------------------------------------------------------
 
@@ -228,7 +228,8 @@ class Codec:
             if len(samples) < 16:
                 return
             dict_id = (self._trainings % 0x7FFF_FFF0) + 0x10_0000 + self._rng.randrange(1 << 16)
-            trained = zstandard.train_dictionary(self.dict_size, samples, dict_id=dict_id)
+            buffers: list[bytes | bytearray | memoryview] = list(samples)
+            trained = zstandard.train_dictionary(self.dict_size, buffers, dict_id=dict_id)
             trained.precompute_compress(level=self.level)
             with self._lock:
                 self._dicts[trained.dict_id()] = trained

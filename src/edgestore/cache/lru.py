@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cachetools
@@ -44,12 +44,15 @@ __all__ = [
 Key = str | bytes
 
 # Bookkeeping bytes per entry beyond the value's and the key's own objects: one slot in
-# cachetools' data dict and in its recency OrderedDict (entry, node, index, spare capacity).
-ENTRY_OVERHEAD = 144
-# A value in the hot set is also a slot in the hot OrderedDict.
-HOT_OVERHEAD = 96
-# A TTL wraps the value in a small object and adds an (expires, key) tuple to the expiry heap.
-TTL_OVERHEAD = 176
+# cachetools' data dict (~60 B right after a resize) and in its recency OrderedDict (dict slot,
+# fast-node slot and node, ~115 B).
+ENTRY_OVERHEAD = 176
+# A value in the hot set is also a slot in the hot OrderedDict plus its length (an int).
+HOT_OVERHEAD = 144
+# A TTL wraps the value in a small object and adds an (expires, key) tuple to the expiry heap;
+# the heap may also hold one stale tuple per live TTL entry before it is rebuilt, which keeps
+# an evicted key alive: a TTL entry is charged its key twice.
+TTL_OVERHEAD = 256
 _BYTES_HEADER = sys.getsizeof(b"")
 _Z_HEADER = _BYTES_HEADER + 16  # a bytes subclass instance is GC-tracked
 HOT_VALUE_MAX = 16 * 1024
@@ -80,7 +83,7 @@ _replace = cachetools.Cache.__setitem__  # replace a value without touching the 
 
 def _size_of(key: Key, v: _Stored) -> int:
     if type(v) is _Entry:
-        return _size_of(key, v.data) + TTL_OVERHEAD
+        return _size_of(key, v.data) + TTL_OVERHEAD + sys.getsizeof(key)
     header = _Z_HEADER if type(v) is _Z else _BYTES_HEADER
     return len(v) + header + sys.getsizeof(key) + ENTRY_OVERHEAD  # type: ignore[arg-type]
 
@@ -130,6 +133,7 @@ class CompressedLRU:
         self._hot_floor = maxsize // HOT_FRACTION
         self._tick = 0
         self._heap: list[tuple[float, Key]] = []
+        self._ttl_entries = 0
         self._value_bytes = 0  # logical (uncompressed) bytes of the values held
         self._stored_bytes = 0  # bytes of their stored forms
         self._compressed_entries = 0
@@ -171,6 +175,7 @@ class CompressedLRU:
                         self._hot.move_to_end(key)
                     return data
             else:
+                assert type(v) is _Z
                 data = v
             self.hits += 1
             self._tick += 1
@@ -198,10 +203,12 @@ class CompressedLRU:
                     self.expirations += 1
                     self.misses += 1
                     return None
-                v = v.data
-            elif type(v) is bytes and len(v) >= self.threshold and key in self._hot:
+                self.hits += 1
+                return v.data
+            if type(v) is bytes and len(v) >= self.threshold and key in self._hot:
                 self._hot.move_to_end(key)
             self.hits += 1
+            assert isinstance(v, bytes)
             return v
 
     @staticmethod
@@ -214,6 +221,8 @@ class CompressedLRU:
 
     def __contains__(self, key: object) -> bool:
         """Presence of a live entry, without touching the recency order or the counters."""
+        if not isinstance(key, str | bytes):
+            return False
         with self._lock:
             try:
                 v = _peek(self._lru, key)
@@ -228,6 +237,10 @@ class CompressedLRU:
         """A snapshot of the keys."""
         with self._lock:
             return list(self._lru)
+
+    def __iter__(self) -> Iterator[Key]:
+        """Iterate over a snapshot of the keys."""
+        return iter(self.keys())
 
     # --- writing ----------------------------------------------------------------------
 
@@ -263,7 +276,7 @@ class CompressedLRU:
             if ttl <= 0:
                 raise ValueError("ttl must be > 0 seconds")
             stored = _Entry(value, self._timer() + ttl)
-            size += TTL_OVERHEAD
+            size += TTL_OVERHEAD + sys.getsizeof(key)
         with self._lock:
             if size > self._maxsize:
                 self.rejections += 1
@@ -299,8 +312,9 @@ class CompressedLRU:
             self.sets += 1
             if ttl is not None:
                 assert type(stored) is _Entry
+                self._ttl_entries += 1
                 heapq.heappush(self._heap, (stored.expires, key))
-                if len(self._heap) > 2 * len(lru) + 1024:
+                if len(self._heap) > 2 * self._ttl_entries + 64:
                     self._rebuild_heap()
 
     def delete(self, key: Key) -> bool:
@@ -328,7 +342,7 @@ class CompressedLRU:
             self._lru.clear()
             self._hot.clear()
             self._heap.clear()
-            self._bytes = self._hot_bytes = 0
+            self._bytes = self._hot_bytes = self._ttl_entries = 0
             self._value_bytes = self._stored_bytes = self._compressed_entries = 0
 
     def expire(self) -> int:
@@ -464,6 +478,8 @@ class CompressedLRU:
         self._value_bytes += sign * _raw_len(data)
         if type(data) is _Z:
             self._compressed_entries += sign
+        if type(v) is _Entry:
+            self._ttl_entries += sign
 
     def _make_room(self) -> None:
         """Get back under the cap: compress raw values first, then evict (lock held).

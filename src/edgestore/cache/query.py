@@ -14,22 +14,43 @@ a caller whose stamp differs (a write happened in between) never joins an older 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from ..errors import ValueTooLarge
-from ..storage.results import Column, Params, Result, Value
+from ..storage.results import Column, Params, Result
 from .lru import HOT_VALUE_MAX, CompressedLRU
 
-__all__ = ["QueryCache", "is_volatile", "normalize_sql"]
+__all__ = ["QueryCache", "SharedTier", "is_volatile", "normalize_sql"]
+
+log = logging.getLogger(__name__)
+
+
+class SharedTier(Protocol):
+    """A second tier shared by several nodes (the Redis tier), asked after a local miss."""
+
+    hits: int
+    errors: int
+
+    async def lookup(self, key: bytes, reads: frozenset[str]) -> tuple[bytes, bytes | None]:
+        """``(encoded global stamp, stored entry or None)``."""
+        ...
+
+    def store_entry(self, key: bytes, entry: bytes) -> None: ...
+
 
 _encode = msgspec.msgpack.Encoder(order="sorted").encode
 # Rows decode as tuples of Any: MessagePack keeps int, float, str, bin (bytes) and nil apart.
+# The columns stay raw on the hot path: they map to Column objects through a small memo
+# (building frozen dataclasses costs more than decoding the rows).
 _Payload = tuple[list[tuple[str, str | None]], list[tuple[Any, ...]], bool]
-_decode_payload = msgspec.msgpack.Decoder(_Payload).decode
+_decode_fast = msgspec.msgpack.Decoder(tuple[msgspec.Raw, list[tuple[Any, ...]], bool]).decode
+_decode_columns = msgspec.msgpack.Decoder(list[tuple[str, str | None]]).decode
+_COLUMNS: dict[bytes, tuple[Column, ...]] = {}
 
 # Encoding and compressing a result of more cells than this runs on a thread.
 OFFLOAD_CELLS = 4096
@@ -70,6 +91,7 @@ class QueryCache:
         self._normalised: dict[str, bytes] = {}
         self._volatile: dict[str, bool] = {}
         self._inflight: dict[tuple[bytes, Hashable], asyncio.Future[Result]] = {}
+        self.tier: SharedTier | None = None
         self.hits = 0
         self.misses = 0
         self.stale = 0
@@ -77,6 +99,7 @@ class QueryCache:
         self.too_large = 0
         self.coalesced = 0
         self.uncacheable = 0
+        self.tier_hits = 0
 
     # --- keys -------------------------------------------------------------------------
 
@@ -108,6 +131,31 @@ class QueryCache:
 
     # --- lookups ----------------------------------------------------------------------
 
+    def get_now(self, key: bytes, stamp: Hashable) -> Result | None:
+        """:meth:`get` without awaiting: None on a miss and for big entries (use :meth:`get`)."""
+        lru = self.lru
+        stored = lru.peek_stored(key)
+        if stored is None:
+            self.misses += 1
+            return None
+        if len(stored) >= HOT_VALUE_MAX:
+            return None  # big: decompress/decode it off the loop in get()
+        raw = lru.decompress(key, stored)
+        if raw is None:
+            self.misses += 1
+            return None
+        n = raw[0]
+        if raw[1 : 1 + n] != _encode(stamp):
+            lru.delete(key)
+            self.stale += 1
+            self.misses += 1
+            return None
+        body = memoryview(raw)[1 + n :]
+        if len(body) >= HOT_VALUE_MAX:
+            return None
+        self.hits += 1
+        return _decode_payload(body)
+
     async def get(self, key: bytes, stamp: Hashable) -> Result | None:
         """The cached result for ``key`` if it was stored under ``stamp``; else None."""
         lru = self.lru
@@ -132,11 +180,11 @@ class QueryCache:
             return None
         body = memoryview(raw)[1 + n :]
         if len(body) >= HOT_VALUE_MAX:
-            payload = await asyncio.to_thread(_decode_payload, body)
+            result = await asyncio.to_thread(_decode_payload, body)
         else:
-            payload = _decode_payload(body)
+            result = _decode_payload(body)
         self.hits += 1
-        return _result(payload, cached=True)
+        return result
 
     async def put(
         self, key: bytes, stamp: Hashable, result: Result, ttl: float | None = None
@@ -162,31 +210,46 @@ class QueryCache:
         stamp_of: Callable[[], Hashable],
         run: Callable[[], Awaitable[Result]],
         ttl: float | None = None,
+        *,
+        lookup: bool = True,
+        reads: frozenset[str] = frozenset(),
     ) -> Result:
         """The cached result, or ``run()``'s, stored for next time; one run per key and stamp.
 
         ``stamp_of()`` gives the current stamp of the statement's tables; it is taken before
         ``run()`` starts, and the result is only stored if the stamp did not move meanwhile.
+        ``lookup=False`` skips the cached entry (the caller could not verify freshness).
         """
         stamp = stamp_of()
-        hit = await self.get(key, stamp)
-        if hit is not None:
-            return hit
+        if lookup:
+            hit = await self.get(key, stamp)
+            if hit is not None:
+                return hit
+        else:
+            self.misses += 1
         flight = (key, stamp)
         pending = self._inflight.get(flight)
         if pending is not None:
             self.coalesced += 1
             try:
-                shared = await asyncio.shield(pending)
+                joined = await asyncio.shield(pending)
             except asyncio.CancelledError:
                 if pending.cancelled():  # the leader was cancelled, not us: run it ourselves
                     return await run()
                 raise
-            return _result(_payload_of(shared), cached=True)
+            return _result(_payload_of(joined), cached=True)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._inflight[flight] = future
+        tier = self.tier if reads else None
+        shared: bytes | None = None
+        ran = False
         try:
-            result = await run()
+            result: Result | None = None
+            if tier is not None:
+                shared, result = await self._tier_lookup(tier, key, reads)
+            if result is None:
+                ran = True
+                result = await run()
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -200,7 +263,27 @@ class QueryCache:
         future.set_result(result)
         if stamp_of() == stamp:
             await self.put(key, stamp, result, ttl)
+        if tier is not None and ran and shared is not None:
+            tier.store_entry(key, _entry_bytes(shared, result))
         return result
+
+    async def _tier_lookup(
+        self, tier: SharedTier, key: bytes, reads: frozenset[str]
+    ) -> tuple[bytes | None, Result | None]:
+        try:
+            shared, blob = await tier.lookup(key, reads)
+        except Exception as exc:  # the shared tier is an optimisation: never fail a read
+            tier.errors += 1
+            log.warning("shared cache tier lookup failed: %s", exc)
+            return None, None
+        if blob is None:
+            return shared, None
+        n = blob[0]
+        if blob[1 : 1 + n] != shared:
+            return shared, None  # tagged before a write somewhere: stale
+        tier.hits += 1
+        self.tier_hits += 1
+        return shared, _decode_payload(memoryview(blob)[1 + n :])
 
     # --- housekeeping -----------------------------------------------------------------
 
@@ -219,6 +302,7 @@ class QueryCache:
             "too_large": self.too_large,
             "coalesced": self.coalesced,
             "uncacheable": self.uncacheable,
+            "shared_tier_hits": self.tier_hits,
             "inflight": len(self._inflight),
         }
 
@@ -227,6 +311,8 @@ class QueryCache:
 
 
 def _plain(params: Params) -> Any:
+    if type(params) is list or type(params) is tuple:
+        return params
     if isinstance(params, Mapping):
         return dict(params)
     return list(params) if params is not None else None
@@ -238,10 +324,24 @@ def _payload_of(result: Result) -> _Payload:
 
 
 def _encode_entry(stamp: Hashable, result: Result) -> bytes:
-    head = _encode(stamp)
+    return _entry_bytes(_encode(stamp), result)
+
+
+def _entry_bytes(head: bytes, result: Result) -> bytes:
     if len(head) > 255:
         raise ValueError("query cache stamps must encode to at most 255 bytes")
     return bytes((len(head),)) + head + _encode(_payload_of(result))
+
+
+def _decode_payload(body: bytes | memoryview) -> Result:
+    raw_cols, values, truncated = _decode_fast(body)
+    key = bytes(raw_cols)
+    columns = _COLUMNS.get(key)
+    if columns is None:
+        if len(_COLUMNS) >= 1024:
+            _COLUMNS.clear()
+        columns = _COLUMNS[key] = tuple(Column(n, d) for n, d in _decode_columns(key))
+    return Result(columns, values, truncated=truncated, cached=True)
 
 
 def _result(payload: _Payload, *, cached: bool) -> Result:

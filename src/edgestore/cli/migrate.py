@@ -95,7 +95,13 @@ _json_opt = click.option(
 
 @click.group()
 def migrate() -> None:
-    """Move a Postgres database into SQLite: plan, export, import, validate (or run)."""
+    """Move a Postgres database into SQLite: plan, export, import, validate (or run).
+
+    \b
+    Exit codes: 0 done, 1 validation found differences, 2 bad usage,
+    3 source unreachable or refused, 4 snapshot corrupt/incomplete/newer,
+    5 other migration error (target refused, disk full, ...).
+    """
 
 
 @migrate.command()

@@ -146,6 +146,13 @@ def serve(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
+    if settings.workers > 1 and (settings.replication or settings.replica_of):
+        # Each worker process would run its own replication primary (or follower) on the
+        # same files; they would fight over generations and checkpoints.
+        raise click.ClickException(
+            "--workers > 1 needs replication off (EDGESTORE_REPLICATION=false) and no "
+            "--replica-of: libSQL replication runs in a single process"
+        )
     if not auth_enabled and not is_loopback(settings.host):
         if not settings.allow_public_without_auth:
             raise click.ClickException(

@@ -110,7 +110,7 @@ class HranaHttp:
         if not isinstance(batch, Mapping):
             raise ProtocolError("the request needs a batch object")
         entry = self.registry.take(req.get("baton"), owner=owner, readonly=readonly)
-        return self._cursor_body(entry, batch)
+        return _CursorBody(self.registry, entry, self._cursor_body(entry, batch))
 
     async def _cursor_body(self, entry: Entry, batch: Mapping[str, Any]) -> AsyncIterator[bytes]:
         failed = True
@@ -128,3 +128,35 @@ class HranaHttp:
             failed = False
         finally:
             self.registry.release(entry, failed=failed)
+
+
+class _CursorBody:
+    """The cursor response body. If the server never starts sending it (the client left
+    first), the stream it took is released here rather than staying busy forever."""
+
+    def __init__(self, registry: StreamRegistry, entry: Entry, body: AsyncIterator[bytes]) -> None:
+        self._registry = registry
+        self._entry = entry
+        self._body = body
+        self._started = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        self._started = True
+        return await anext(self._body)
+
+    async def aclose(self) -> None:
+        self._started = True
+        aclose = getattr(self._body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def __del__(self) -> None:
+        if not self._started:
+            self._started = True
+            try:
+                self._registry.release(self._entry, failed=True)
+            except RuntimeError:  # no running loop any more (interpreter shutdown)
+                return

@@ -168,12 +168,14 @@ class WsConnection:
         try:
             stream, work = self._prepare(req)
         except EdgestoreError as exc:
-            self._spawn(self._respond_error(request_id, exc))
+            error = exc
+            self._spawn(lambda: self._respond_error(request_id, error))
             return
         if stream is None:
-            self._spawn(self._respond(request_id, work))
+            self._spawn(lambda: self._respond(request_id, work))
         else:
-            self._spawn(self._respond_on(stream, request_id, work))
+            target = stream
+            self._spawn(lambda: self._respond_on(target, request_id, work))
 
     def _stream(self, req: Mapping[str, Any]) -> Stream:
         sid = req.get("stream_id")
@@ -204,11 +206,12 @@ class WsConnection:
         if kind == "close_stream":
             stream = self._stream(req)
             del self._streams[req["stream_id"]]
-            for cid, cur in list(self._cursors.items()):
-                if cur.stream is stream:
-                    del self._cursors[cid]
+            cursors = [c for c in self._cursors.values() if c.stream is stream]
+            self._cursors = {k: c for k, c in self._cursors.items() if c.stream is not stream}
 
             async def close_stream() -> dict[str, Any]:
+                for cursor in cursors:
+                    await cursor.close()
                 await stream.close()
                 return {"type": "close_stream"}
 
@@ -291,14 +294,16 @@ class WsConnection:
             {"type": "response_error", "request_id": request_id, "error": error_of(exc)}
         )
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(coro))
+    def _spawn(self, make: Callable[[], Awaitable[None]]) -> None:
+        # The coroutine is made inside the task, so a task cancelled before it starts (the
+        # socket closed) leaves no never-awaited coroutine behind.
+        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(make))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, coro: Awaitable[None]) -> None:
+    async def _guarded(self, make: Callable[[], Awaitable[None]]) -> None:
         try:
-            await coro
+            await make()
         except Exception:
             # The socket went away while we answered: nothing to tell anyone.
             log.debug("dropping a Hrana response for a closed socket", exc_info=True)

@@ -21,6 +21,7 @@ configured size per sample until it reaches the cap the level allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import gc
 import inspect
@@ -157,7 +158,8 @@ class MemoryMonitor:
 
     def register(self, level: Level, fn: Action, *, name: str | None = None) -> None:
         """Run ``fn()`` (sync or async) whenever ``level`` is entered from below."""
-        self._actions[level].append(_Registered(name or getattr(fn, "__name__", "action"), fn))
+        label = name or str(getattr(fn, "__name__", "action"))
+        self._actions[level].append(_Registered(label, fn))
 
     def actions(self, level: Level) -> list[str]:
         return [a.name for a in self._actions[level]]
@@ -243,10 +245,8 @@ class MemoryMonitor:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
 
     async def _loop(self) -> None:
         interval = self.settings.memory_sample_interval

@@ -37,16 +37,16 @@ def cgroup_limit(
     try:
         for line in proc_cgroup.read_text().splitlines():
             hier, _, rest = line.partition(":")
-            controllers, _, path = rest.partition(":")
+            controllers, _, group = rest.partition(":")
             if hier == "0" and controllers == "":
-                v2_path = path
+                v2_path = group
             elif "memory" in controllers.split(","):
-                v1_path = path
+                v1_path = group
     except OSError:
         pass
     # Inside a container the own cgroup is usually mounted as the root, so the root files
     # are tried after the paths named in /proc/self/cgroup.
-    candidates = []
+    candidates: list[Path] = []
     if v2_path:
         candidates.append(root / v2_path.lstrip("/") / "memory.max")
     candidates.append(root / "memory.max")

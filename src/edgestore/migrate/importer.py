@@ -95,16 +95,6 @@ def import_snapshot(
     target = Path(target)
     partial = target.with_name(target.name + ".partial")
     names = {t.name for t in manifest.plan.tables}
-    in_place = False
-    if target.exists():
-        clash = names & _user_tables(target)
-        if clash and not replace:
-            raise MigrationError(
-                f"target {target} already has tables {', '.join(sorted(clash))}; use --replace "
-                "to build a new file in its place"
-            )
-        in_place = not clash and not replace
-    work = target if in_place else partial
     # the DDL and the snapshot's identity: resuming must continue the very same snapshot
     digest = (
         plan_digest(manifest.plan)
@@ -115,7 +105,22 @@ def import_snapshot(
             )
         ).hexdigest()[:16]
     )
+    in_place = False
+    if target.exists():
+        clash = names & _user_tables(target)
+        resuming = bool(clash) and _partial_digest(target) == digest  # interrupted in place
+        if clash and not replace and not resuming:
+            raise MigrationError(
+                f"target {target} already has tables {', '.join(sorted(clash))}; use --replace "
+                "to build a new file in its place"
+            )
+        in_place = resuming or (not clash and not replace)
+    work = target if in_place else partial
 
+    if replace and work == partial and partial.exists() and _partial_digest(partial) != digest:
+        # --replace: a leftover partial import of another snapshot is discarded, not resumed
+        for p in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+            p.unlink(missing_ok=True)
     try:
         db = apsw.Connection(str(work))
     except apsw.Error as exc:
@@ -131,6 +136,21 @@ def import_snapshot(
         _swap_into_place(partial, target)
     progress.close()
     return ImportResult(target, result[0], result[1], result[2], result[3])
+
+
+def _partial_digest(path: Path) -> str | None:
+    """The snapshot identity of an unfinished import in ``path`` (None if there is none)."""
+    try:
+        db = apsw.Connection(str(path))
+        try:
+            meta = read_meta(db)
+        finally:
+            db.close()
+    except apsw.Error:
+        return None
+    if meta is None or meta.get("state") == "complete":
+        return None
+    return meta.get("plan_digest")
 
 
 def _swap_into_place(partial: Path, target: Path) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
 
-__all__ = ["BUCKETS", "RowHasher", "fix_nan", "row_hash"]
+__all__ = ["BUCKETS", "RowHasher", "encode_row", "fix_nan", "row_hash", "row_key"]
 
 MASK = (1 << 128) - 1
 BUCKETS = 1024
@@ -52,33 +53,40 @@ def row_hash(row: Sequence[Any]) -> int:
 
 
 class RowHasher:
-    """Accumulates the order-independent checksum of a table (and per-bucket sums, used to
-    narrow a mismatch down to a few rows)."""
+    """Accumulates the order-independent checksum of a table, and per-bucket sums used to
+    narrow a mismatch down to a few rows.
 
-    __slots__ = ("buckets", "count", "total")
+    A row's bucket comes from its primary key when the table has one (so a changed row lands
+    in the same bucket on both sides), else from its hash. Buckets use Python's ``hash``:
+    they are only ever compared within one process, and it is ~5x cheaper than a digest.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("buckets", "count", "key", "total")
+
+    def __init__(self, key_idx: Sequence[int] = ()) -> None:
         self.count = 0
         self.total = 0
         self.buckets = [0] * BUCKETS
+        self.key = row_key(key_idx)
 
-    def update_encoded(self, encoded_rows: Iterable[bytes]) -> None:
-        """Add rows already MessagePack-encoded (export encodes each row once for both)."""
+    def update(self, rows: Iterable[Sequence[Any]]) -> None:
         b2 = hashlib.blake2b
         fb = int.from_bytes
+        enc = _encode
+        key = self.key
         buckets = self.buckets
         total = self.total
         n = 0
-        for enc in encoded_rows:
-            h = fb(b2(enc, digest_size=16).digest(), "little")
+        for row in rows:
+            h = fb(b2(enc(row), digest_size=16).digest(), "little")
             total += h
-            buckets[h & (BUCKETS - 1)] += h
+            buckets[(hash(key(row)) if key else h) & (BUCKETS - 1)] += h
             n += 1
         self.total = total & MASK
         self.count += n
 
-    def update(self, rows: Iterable[Sequence[Any]]) -> None:
-        self.update_encoded(map(_encode, rows))
+    def bucket(self, row: Sequence[Any], h: int) -> int:
+        return (hash(self.key(row)) if self.key else h) & (BUCKETS - 1)
 
     @property
     def checksum(self) -> str:
@@ -88,18 +96,10 @@ class RowHasher:
         return {i for i in range(BUCKETS) if (self.buckets[i] & MASK) != (other.buckets[i] & MASK)}
 
 
+def row_key(key_idx: Sequence[int]) -> Callable[[Sequence[Any]], Any] | None:
+    """A function picking a row's primary-key values (None for a table without a key)."""
+    return operator.itemgetter(*key_idx) if key_idx else None
+
+
 def encode_row(row: Sequence[Any]) -> bytes:
     return _encode(row)
-
-
-def bucket_of(h: int) -> int:
-    return h & (BUCKETS - 1)
-
-
-def array_header(n: int) -> bytes:
-    """The MessagePack header of an array of ``n`` items (to join pre-encoded rows)."""
-    if n < 16:
-        return bytes([0x90 | n])
-    if n < 65536:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")

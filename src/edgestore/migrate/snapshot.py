@@ -150,42 +150,68 @@ class _HashingWriter(io.RawIOBase):
         return self._f.write(b)
 
 
-def iter_chunk_batches(directory: Path, chunk: ChunkInfo) -> Iterator[list[list[Any]]]:
-    """Verify a chunk's checksum, then yield its batches of rows.
+class _HashingReader:
+    """A file wrapper that hashes and counts every byte read through it."""
 
-    The compressed file is read whole (chunks are bounded: tens of MB at most) so that nothing
-    from a corrupt chunk is ever yielded.
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+
+MAX_BATCH_BYTES = 256 * 1024 * 1024  # a larger length prefix can only be corruption
+
+
+def iter_chunk_batches(directory: Path, chunk: ChunkInfo) -> Iterator[list[list[Any]]]:
+    """Yield a chunk's batches of rows, streaming (memory does not grow with chunk size).
+
+    The SHA-256 of the file is checked when its end is reached, so a consumer must treat the
+    rows as unconfirmed until the iteration completes: the import loads a chunk in one
+    transaction and rolls it back when this raises, so nothing from a corrupt chunk is kept.
     """
     path = directory / chunk.file
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError as exc:
         raise SnapshotError(f"chunk file {path} is missing") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if len(data) != chunk.bytes or digest != chunk.sha256:
-        raise SnapshotError(
-            f"chunk file {path} is corrupt: its SHA-256 is {digest[:16]}..., the manifest "
-            f"says {chunk.sha256[:16]}... (re-export, or copy the file again)"
-        )
+    src = _HashingReader(f)
     decoder = msgspec.msgpack.Decoder()
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
     seen = 0
     try:
+        reader = zstandard.ZstdDecompressor().stream_reader(cast("IO[bytes]", src), closefd=False)
         while True:
             head = reader.read(4)
             if not head:
                 break
             (n,) = _LEN.unpack(head)
+            if n > MAX_BATCH_BYTES:
+                raise SnapshotError(f"chunk file {path} is corrupt (batch length {n})")
             payload = reader.read(n)
             while len(payload) < n:
                 more = reader.read(n - len(payload))
                 if not more:
-                    raise SnapshotError(f"chunk file {path} is truncated")
+                    raise SnapshotError(f"chunk file {path} is corrupt (truncated)")
                 payload += more
             rows: list[list[Any]] = decoder.decode(payload)
             seen += len(rows)
             yield rows
-    except (zstandard.ZstdError, msgspec.DecodeError, struct.error) as exc:
-        raise SnapshotError(f"chunk file {path} cannot be decoded: {exc}") from exc
+        while src.read(1 << 16):  # hash whatever the decompressor did not need
+            pass
+    except (zstandard.ZstdError, msgspec.DecodeError, struct.error, ValueError) as exc:
+        raise SnapshotError(f"chunk file {path} is corrupt (cannot be decoded: {exc})") from exc
+    finally:
+        f.close()
+    digest = src.hash.hexdigest()
+    if src.size != chunk.bytes or digest != chunk.sha256:
+        raise SnapshotError(
+            f"chunk file {path} is corrupt: its SHA-256 is {digest[:16]}..., the manifest "
+            f"says {chunk.sha256[:16]}... (re-export, or copy the file again)"
+        )
     if seen != chunk.rows:
         raise SnapshotError(f"chunk file {path} holds {seen} rows, the manifest says {chunk.rows}")

@@ -23,7 +23,7 @@ import msgspec
 
 from ..errors import MigrationError
 from .importer import META_TABLE, read_meta
-from .normalise import RowHasher, bucket_of, encode_row, fix_nan, row_hash
+from .normalise import BUCKETS, RowHasher, encode_row, fix_nan, row_hash
 from .plan import Plan, TablePlan
 from .progress import Progress
 from .snapshot import iter_chunk_batches, read_manifest
@@ -32,7 +32,7 @@ from .typemap import quote_ident as q
 __all__ = ["REPORT_VERSION", "validate"]
 
 REPORT_VERSION = 1
-MAX_NARROW_BUCKETS = 16  # of normalise.BUCKETS (1024)
+NARROW_ROWS = 100_000  # rows per side held while naming differing keys
 RowSource = Callable[[TablePlan], Iterator[list[Any]]]  # yields batches of normalised rows
 
 
@@ -91,8 +91,13 @@ def _postgres_rows(conn: Any) -> RowSource:
     return rows
 
 
+def _key_idx(table: TablePlan) -> list[int]:
+    pos = {c.name: i for i, c in enumerate(table.columns)}
+    return [pos[name] for name in table.primary_key]
+
+
 def _hash(source: RowSource, table: TablePlan, progress: Progress) -> RowHasher:
-    h = RowHasher()
+    h = RowHasher(_key_idx(table))
     for batch in source(table):
         h.update(batch)
         progress.advance(len(batch))
@@ -115,8 +120,9 @@ def _narrow(
     limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows of the differing buckets only, keyed by primary key (or by content)."""
-    key_idx = [i for i, c in enumerate(table.columns) if c.name in table.primary_key]
-    pk_names = [table.columns[i].name for i in key_idx]
+    key_idx = _key_idx(table)
+    pk_names = list(table.primary_key)
+    bucketer = RowHasher(key_idx)
 
     def collect(src: RowSource) -> dict[Any, tuple[int, list[Any]]]:
         out: dict[Any, tuple[int, list[Any]]] = {}
@@ -124,7 +130,7 @@ def _narrow(
         for batch in src(table):
             for row in batch:
                 h = row_hash(row)
-                if bucket_of(h) not in buckets:
+                if bucketer.bucket(row, h) not in buckets:
                     continue
                 if key_idx:
                     key: Any = encode_row([row[i] for i in key_idx])
@@ -266,10 +272,12 @@ def _compare(
         if src.count == dst.count and src.checksum == dst.checksum:
             entry.update(status="ok", differing_rows=0, differing_rows_exact=True, differences=[])
         else:
-            # only rows of a few differing buckets are held in memory (1/64 of the table at
-            # most); when more buckets differ the count is a lower bound
+            # only rows of differing buckets are held in memory, about NARROW_ROWS per side at
+            # most; when more buckets differ than that allows, the count is a lower bound
             buckets = sorted(src.differing_buckets(dst))
-            examined = set(buckets[:MAX_NARROW_BUCKETS])
+            per_bucket = max(src.count, dst.count) / BUCKETS
+            allowed = max(16, int(NARROW_ROWS / max(per_bucket, 1.0)))
+            examined = set(buckets[:allowed])
             diffs, count = _narrow(source_rows, target_rows, table, examined, limit)
             entry.update(
                 status="mismatch",

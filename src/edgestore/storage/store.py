@@ -35,6 +35,8 @@ from .sqlerrors import translate
 from .versions import TableVersions
 
 if TYPE_CHECKING:
+    from ..cache.kv import KVCache
+    from ..cache.query import QueryCache
     from .transaction import Session, Transaction
 
 __all__ = ["Store", "open"]
@@ -62,6 +64,11 @@ class Store:
         self._commit_listeners: list[CommitListener] = []
         self._inline = settings.inline_budget > 0
         self.closed = False
+        # Query cache + key/value cache (owner: cache; see edgestore.cache.store_cache).
+        # Imported here: edgestore.cache imports storage.results, a cycle at module level.
+        from ..cache.store_cache import StoreCache
+
+        self._caching = StoreCache(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -75,6 +82,7 @@ class Store:
                 await self.apply_schemas(directory)
             elif directory != DEFAULT_SCHEMAS_DIR:
                 raise ConfigError(f"schemas_dir {str(directory)!r} is not a directory")
+        await self._caching.start()
 
     async def __aenter__(self) -> Store:
         return self
@@ -87,6 +95,7 @@ class Store:
         if self.closed:
             return
         self.closed = True
+        await self._caching.close()
         await self.pool.close()
 
     def _check_open(self) -> None:
@@ -177,7 +186,31 @@ class Store:
         analysis = self._analyses.get(sql) or await self._analysis(sql)
         if analysis.kind != "read":
             raise _not_a_read(analysis)
+        caching = self._caching
+        if cache if cache is not None else caching.default:
+            hit = caching.hit(sql, analysis, params, max_rows)
+            if hit is not None:
+                return hit
+            return await caching.read(
+                sql, analysis, params, ttl, max_rows, lambda: self._read(analysis, params, max_rows)
+            )
         return await self._read(analysis, params, max_rows)
+
+    # -- caches (owner: cache) ---------------------------------------------------------------
+
+    @property
+    def cache(self) -> KVCache:
+        """Application key/value cache (same byte budget as the query cache)."""
+        return self._caching.kv
+
+    @property
+    def query_cache(self) -> QueryCache:
+        """The cache behind ``query(..., cache=True)``."""
+        return self._caching.query
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Cache figures: entries, bytes, hit rates, compression, query cache counters."""
+        return self._caching.stats()
 
     async def _read(self, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
         pool = self.pool

@@ -27,7 +27,7 @@ from .analysis import Analysis, analyze
 from .connection import Conn
 from .execution import Outcome, run_statement
 from .pool import Hold
-from .results import Params, Result
+from .results import Description, Params, Result
 from .sqlerrors import translate
 
 if TYPE_CHECKING:
@@ -335,6 +335,32 @@ class Session:
                     await pin.finish(rollback=False, committed=committed)
                     self._pin = None
             return result
+
+    async def describe(self, sql: str) -> Description:
+        """Describe ``sql`` as this session sees it: inside an open transaction, on the
+        pinned connection, so tables the transaction created are known."""
+        async with self._lock:
+            if self.closed:
+                raise StoreClosedError("the session is closed")
+            pin = self._pin
+            if pin is None or pin.ended:
+                return await self._store.describe(sql)
+            async with pin.lock:
+                pin.check()
+
+                def work(conn: Conn) -> Analysis:
+                    try:
+                        return analyze(conn.db, sql)
+                    except apsw.Error as exc:
+                        raise translate(exc) from exc
+
+                analysis = await pin.call(work)
+            return Description(
+                columns=analysis.columns,
+                params=analysis.params,
+                is_readonly=analysis.stmt_readonly,
+                is_explain=analysis.is_explain,
+            )
 
     async def _pin_connection(self, readonly: bool) -> _Pin:
         store = self._store

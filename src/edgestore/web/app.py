@@ -93,6 +93,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         try:
             yield
         finally:
+            # Roll back abandoned Hrana streams first: one inside a transaction pins the
+            # writer, and closing the store would wait for it.
+            from . import hrana_routes
+
+            await hrana_routes.close_streams(state)
             if memory is not None:
                 await memory.stop()
             schema.detach()

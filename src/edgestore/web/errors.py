@@ -39,16 +39,20 @@ from litestar.types import ExceptionHandlersMap, Scope, Send
 from .. import errors as e
 
 __all__ = [
+    "CONFLICT",
     "CREATED",
     "ERROR_BODY_OPT",
+    "NOT_FOUND",
     "NOT_MODIFIED",
     "NO_CONTENT",
     "OK",
+    "SERVER_ERROR",
     "ErrorBody",
     "ErrorOut",
     "asgi_error",
     "error_body",
     "exception_handlers",
+    "ok_response",
     "responses",
     "status_for",
 ]
@@ -219,6 +223,9 @@ OK = 200
 CREATED = 201
 NO_CONTENT = 204
 NOT_MODIFIED = 304
+NOT_FOUND = 404
+CONFLICT = 409
+SERVER_ERROR = 500
 
 
 class ErrorDetail(msgspec.Struct):
@@ -242,6 +249,11 @@ _ERROR_DOCS: dict[int, str] = {
     413: "Request body larger than max_body_bytes",
     503: "Refused under memory pressure or while the store is unavailable (see Retry-After)",
 }
+
+
+def ok_response(container: Any, description: str) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of a 200 for routes that return a raw ASGI response."""
+    return {OK: ResponseSpec(data_container=container, description=description)}
 
 
 def responses(*extra: int) -> dict[int, ResponseSpec]:

@@ -32,10 +32,10 @@ from ..hrana import (
 )
 from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
 from .errors import ERROR_BODY_OPT, OK
-from .guard import bearer_token
+from .middleware import bearer_token, role_of
 from .state import ROLE_OPT, AppState
 
-__all__ = ["hrana_error_body", "route_handlers"]
+__all__ = ["close_streams", "hrana_error_body", "route_handlers"]
 
 NDJSON = "application/x-ndjson"
 
@@ -71,20 +71,30 @@ class _Hrana:
         return self._http
 
     def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str]:
-        """(read-only?, owner key for batons) of the request's credentials."""
-        token = bearer_token(request)
-        if token == "None":  # libsql-client sends "Bearer None" when it has no token
-            token = None
-        role = getattr(request.state, "role", None)
-        if role is None:
-            role = self.state.authenticator.authenticate(token)
+        """(read-only?, owner key for batons) of the request's credentials (the middleware
+        has authenticated them already)."""
+        token = bearer_token(request.scope)
         owner = hashlib.sha256((token or "").encode()).hexdigest()
-        return role < Role.RW, owner
+        return role_of(request) < Role.RW, owner
+
+
+# The Hrana side of each live app, so that the app's shutdown can close its streams.
+_LIVE: dict[int, _Hrana] = {}
+
+
+async def close_streams(state: AppState) -> None:
+    """Close the app's open Hrana HTTP streams, rolling back their transactions. Call it in
+    the lifespan shutdown before the store closes: a stream abandoned inside a transaction
+    pins the writer, and the store's close waits for the writer."""
+    hrana = _LIVE.pop(id(state), None)
+    if hrana is not None and hrana._http is not None:
+        await hrana._http.close()
 
 
 def route_handlers(state: AppState) -> list[Any]:
     """The Hrana route handlers of an app built around ``state``."""
     hrana = _Hrana(state)
+    _LIVE[id(state)] = hrana
 
     @post("/v1/execute", status_code=OK, opt=_OPT, include_in_schema=False)
     async def v1_execute(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -22,8 +22,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import Role
 from ..errors import EdgestoreError, OverloadedError
-from .errors import asgi_error
+from .errors import NOT_MODIFIED, OK, SERVER_ERROR, asgi_error
+from .hotcache import HOT_OPT, MAX_AGE
 from .metrics import log_access
+from .routes.tables import hot_key
 from .state import ESSENTIAL_OPT, ROLE_OPT, AppState
 
 __all__ = ["ROLE_SCOPE_KEY", "bearer_token", "edge_middleware", "role_of"]
@@ -51,28 +53,30 @@ def role_of(connection: Any) -> Role:
     return role if isinstance(role, Role) else Role.ADMIN
 
 
-def _position_header() -> Callable[[Any], tuple[bytes, bytes] | None]:
+def _replication_hooks() -> tuple[Callable[[Any], tuple[bytes, bytes] | None], Any, Any]:
+    """(position header of a store, set read options from headers, reset them)."""
     try:
-        from ..storage.replication import POSITION_HEADER, ReplicationPrimary, format_position
-    except ImportError:  # replication not available in this build: no header to add
-        log.warning("edgestore.storage.replication unavailable; no position header")
-        return lambda store: None
+        from ..storage.replication import POSITION_HEADER, format_position, position_of
+        from ..storage.replication.context import reset_read_options, set_from_headers
+    except ImportError:  # replication not available in this build
+        log.warning("edgestore.storage.replication unavailable; no replication headers")
+        return (lambda store: None), (lambda headers: None), (lambda token: None)
     name = POSITION_HEADER.encode("latin-1")
 
     def header(store: Any) -> tuple[bytes, bytes] | None:
-        primary = ReplicationPrimary.of(store) if store is not None else None
-        if primary is None:
+        position = position_of(store) if store is not None else None
+        if position is None:
             return None
-        return name, format_position(primary.position()).encode("latin-1")
+        return name, format_position(position).encode("latin-1")
 
-    return header
+    return header, set_from_headers, reset_read_options
 
 
 def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
     """The middleware factory for ``state``'s app."""
     metrics = state.metrics
     authenticator = state.authenticator
-    position_header = _position_header()
+    position_header, set_read_options, reset_read_options = _replication_hooks()
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,7 +85,7 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                 return
             start = time.perf_counter()
             method: str = scope["method"]
-            status = 500
+            status = SERVER_ERROR  # until the app says otherwise
             writes = method not in _READ_METHODS
 
             async def send_wrapper(message: Message) -> None:
@@ -94,13 +98,22 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                             message["headers"] = [*message.get("headers", ()), extra]
                 await send(message)
 
+            # Replica read options (x-edgestore-position / accept-stale) for the store; a request
+            # carrying them must really read, so it skips the hot response cache.
+            token = set_read_options(scope["headers"])
             try:
                 refusal = _check(scope, state, authenticator)
                 if refusal is not None:
-                    await asgi_error(refusal, send_wrapper)
-                else:
+                    await asgi_error(refusal, send_wrapper, scope)
+                elif not (
+                    method == "GET"
+                    and token is None
+                    and await _serve_hot(scope, state, send_wrapper)
+                ):
                     await app(scope, receive, send_wrapper)
             finally:
+                if token is not None:
+                    reset_read_options(token)
                 elapsed = time.perf_counter() - start
                 route = scope.get("path_template") or "unmatched"
                 metrics.observe(method, route, status, elapsed)
@@ -112,12 +125,61 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
     return factory
 
 
+async def _serve_hot(scope: Scope, state: AppState, send: Send) -> bool:
+    """Answer from the HotCache if this route allows it and the entry is current."""
+    handler = scope.get("route_handler")
+    if not getattr(handler, "opt", {}).get(HOT_OPT):
+        return False
+    hot = state.hot
+    key = hot_key(scope)
+    entry = hot.get(key)
+    store = state.store_or_none
+    if entry is None or store is None:
+        return False
+    if store.versions.stamp(entry.tables) != entry.stamp or time.monotonic() - entry.born > MAX_AGE:
+        hot.drop(key)
+        return False
+    hot.hits += 1
+    if _etag_matches(scope, entry.etag):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": NOT_MODIFIED,
+                "headers": [(b"etag", entry.etag)],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+    await send(
+        {
+            "type": "http.response.start",
+            "status": OK,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(entry.body)),
+                (b"etag", entry.etag),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": entry.body, "more_body": False})
+    return True
+
+
+def _etag_matches(scope: Scope, etag: bytes) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            tags = {t.strip().removeprefix(b"W/") for t in value.split(b",")}
+            return etag in tags or b"*" in tags
+    return False
+
+
 def _check(scope: Scope, state: AppState, authenticator: Any) -> EdgestoreError | None:
     """The error that refuses this request, or None to let it through."""
     handler = scope.get("route_handler")
     opt: dict[str, Any] = getattr(handler, "opt", None) or {}
     memory = state.memory
     if memory is not None and memory.refuse_non_essential and not opt.get(ESSENTIAL_OPT):
+        state.hot.clear()  # give its memory back too
         return OverloadedError("refused under emergency memory pressure; retry later")
     needed = opt.get(ROLE_OPT)
     if needed is None or not authenticator.enabled:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Authenticator
 from ..config import Settings
+from .hotcache import HotCache
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -30,6 +31,7 @@ class AppState:
     metrics: Metrics
     store_or_none: Store | None = None
     memory: Any = None  # edgestore.memory.MemoryMonitor once started (None before startup)
+    hot: HotCache = field(default_factory=HotCache)
     started_at: float = field(default_factory=time.time)
 
     @property

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Response, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import PathParameter
 from litestar.response import Stream
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ..auth import Role
 from ..errors import EndOfGeneration, NotFoundError, SyncPushRefused
-from ..storage.replication import POSITION_HEADER, ReplicationPrimary, format_position
-from ..storage.replication.context import (
-    ACCEPT_STALE_HEADER,
-    reset_read_options,
-    set_read_options,
+from ..storage.replication import (
+    POSITION_HEADER,
+    ReplicationPrimary,
+    format_position,
+    position_of,
 )
+from ..storage.replication.context import reset_read_options, set_from_headers
 from .errors import ERROR_BODY_OPT, error_body
 from .state import ROLE_OPT, AppState
 
@@ -39,6 +41,9 @@ __all__ = [
 ]
 
 _OCTETS = "application/octet-stream"
+
+Generation = Annotated[int, PathParameter(ge=1, description="A generation id")]
+FrameNo = Annotated[int, PathParameter(ge=0, description="A frame number (1-based)")]
 
 
 def _sync_error_body(exc: BaseException) -> Any:
@@ -60,8 +65,8 @@ async def _chunks(it: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
-    """The sync routes for ``state``'s app (empty list semantics: routes answer 404 when
-    replication is off or this node is itself a replica)."""
+    """The sync routes for ``state``'s app. They answer 404 when replication is off or this
+    node is itself a replica (replicas do not serve replicas)."""
     attach_lock = asyncio.Lock()
 
     async def primary() -> ReplicationPrimary:
@@ -86,14 +91,14 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         return (await primary()).info()
 
     @get("/export/{generation:int}", opt=ro)
-    async def export(generation: int) -> Stream:
+    async def export(generation: Generation) -> Stream:
         """The database file as at the start of ``generation`` (the current one)."""
         chunks = (await primary()).export(generation)
         first = await asyncio.to_thread(next, chunks, b"")  # raise errors before streaming
         return Stream(_prepend(first, chunks), media_type=_OCTETS)
 
     @get("/sync/{generation:int}/{start:int}/{end:int}", opt=ro)
-    async def pull(generation: int, start: int, end: int) -> Response[Any]:
+    async def pull(generation: Generation, start: FrameNo, end: FrameNo) -> Response[Any]:
         """WAL frames ``start..end-1`` of ``generation``, cut at a commit frame; 400 with
         ``{"generation": N}`` when there is nothing more."""
         p = await primary()
@@ -102,12 +107,14 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         return Stream(_chunks(frames.chunks), media_type=_OCTETS, headers=headers)
 
     @post("/sync/{generation:int}/{start:int}/{end:int}", opt=ro, status_code=200)
-    async def push(generation: int, start: int, end: int) -> None:
+    async def push(generation: Generation, start: FrameNo, end: FrameNo) -> None:
         """Refused: edgestore replicas write through Hrana, not by pushing frames."""
         raise SyncPushRefused()
 
     @post("/sync/{generation:int}/{start:int}/{end:int}/{baton:str}", opt=ro, status_code=200)
-    async def push_baton(generation: int, start: int, end: int, baton: str) -> None:
+    async def push_baton(
+        generation: Generation, start: FrameNo, end: FrameNo, baton: Annotated[str, PathParameter()]
+    ) -> None:
         """Refused, as without a baton."""
         raise SyncPushRefused()
 
@@ -136,36 +143,21 @@ async def _prepend(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield piece
 
 
-_STALE_KEY = ACCEPT_STALE_HEADER.encode()
-_POSITION_KEY = POSITION_HEADER.encode()
-
-
 def replica_headers_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: a request's ``x-edgestore-accept-stale`` / ``x-edgestore-position``
     headers become the replica read options of its context (see storage.replication.context)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await app(scope, receive, send)
-            return
-        stale: str | None = None
-        position: str | None = None
-        for key, value in scope.get("headers", ()):
-            if key == _STALE_KEY:
-                stale = value.decode("latin-1")
-            elif key == _POSITION_KEY:
-                position = value.decode("latin-1")
-        if stale is None and position is None:
-            await app(scope, receive, send)
-            return
-        try:
-            token = set_read_options(stale, position)
-        except Exception:  # a malformed position: ignore it rather than fail the request
-            token = set_read_options(stale, None)
+        token = (
+            set_from_headers(scope.get("headers", ()))
+            if scope["type"] in ("http", "websocket")
+            else None
+        )
         try:
             await app(scope, receive, send)
         finally:
-            reset_read_options(token)
+            if token is not None:
+                reset_read_options(token)
 
     return middleware
 
@@ -176,16 +168,8 @@ def position_header(state: AppState) -> tuple[str, str] | None:
     On a primary: the position after the latest commit (so after a write, at least that
     write's); on a replica node: the position it has pulled.
     """
-    store = state.store_or_none
-    if store is None:
-        return None
-    primary = ReplicationPrimary.of(store)
-    if primary is not None:
-        return POSITION_HEADER, format_position(primary.position())
-    replica_position = getattr(store, "replication_position", None)
-    if callable(replica_position):
-        return POSITION_HEADER, format_position(replica_position())
-    return None
+    position = position_of(state.store_or_none)
+    return None if position is None else (POSITION_HEADER, format_position(position))
 
 
 async def replication_health(state: AppState) -> dict[str, Any] | None:

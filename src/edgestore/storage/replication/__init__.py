@@ -18,6 +18,21 @@ from .primary import (
 )
 from .wal import WalHeader, WalIndex, cut_at_commit, wal_checksum
 
+
+def position_of(store: object) -> Position | None:
+    """The replication position to report for ``store``: a primary's latest commit, or what a
+    replica node has pulled; None when the store takes part in no replication."""
+    primary = ReplicationPrimary.of(store)
+    if primary is not None:
+        return primary.position()
+    replica_position = getattr(store, "replication_position", None)
+    if callable(replica_position):
+        pos = replica_position()
+        assert isinstance(pos, tuple)
+        return pos
+    return None
+
+
 __all__ = [
     "POSITION_HEADER",
     "EndOfGeneration",
@@ -30,5 +45,6 @@ __all__ = [
     "cut_at_commit",
     "format_position",
     "parse_position",
+    "position_of",
     "wal_checksum",
 ]

@@ -104,6 +104,9 @@ class Archive:
         self.dir = db_path.with_name(db_path.name + "-replication")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "state.json"
+        self._applying_marker = self.dir / "base.applying"
+        # Archives never change once written: their metadata (commit lists) is kept here.
+        self._cache: dict[int, ArchivedGeneration] = {}
 
     # --- live generation ---------------------------------------------------------------
     def load_state(self) -> GenerationState | None:
@@ -183,12 +186,18 @@ class Archive:
 
     def get(self, generation: int) -> ArchivedGeneration | None:
         """The archived generation, or None when it was never archived or was pruned."""
+        cached = self._cache.get(generation)
+        if cached is not None:
+            if cached.path.exists():  # another process may have pruned it
+                return cached
+            self._cache.pop(generation, None)
+            return None
         try:
             meta = json.loads(self._meta_path(generation).read_bytes())
             size = self._frames_path(generation).stat().st_size
         except (FileNotFoundError, ValueError):
             return None
-        return ArchivedGeneration(
+        archived = ArchivedGeneration(
             generation=generation,
             frames=int(meta["frames"]),
             commits=tuple(int(c) for c in meta["commits"]),
@@ -197,6 +206,10 @@ class Archive:
             path=self._frames_path(generation),
             size=size,
         )
+        if len(self._cache) >= 64:
+            self._cache.clear()
+        self._cache[generation] = archived
+        return archived
 
     def generations(self) -> list[int]:
         """Archived generation ids, oldest first."""
@@ -237,31 +250,34 @@ class Archive:
             return []
         keep = items[len(drop) :]
         if keep and base is not None:
-            current = base[1]
+            # In place, under a marker: a crash midway leaves a base that check() discards.
+            _atomic_write(self._applying_marker, b"")
             for a in drop:
-                nxt = self.base_path(a.generation + 1)
-                apply_frames(current, a.path, nxt, upto=a.frames, page_size=page_size)
-                if current != base[1]:
-                    current.unlink(missing_ok=True)
-                current = nxt
+                apply_frames(base[1], a.path, upto=a.frames, page_size=page_size)
+            os.replace(base[1], self.base_path(keep[0].generation))
             _fsync_dir(self.dir)
+            self._applying_marker.unlink()
         self._add_tombstones({a.generation: a.frames for a in drop})
         # Metadata first: a generation without metadata is "not retained" even if a crash
         # leaves its frames file behind.
         for a in drop:
             self._meta_path(a.generation).unlink(missing_ok=True)
             a.path.unlink(missing_ok=True)
-        if base is not None:
-            base[1].unlink(missing_ok=True)
+        for a in drop:
+            self._cache.pop(a.generation, None)
         if not keep:
             for p in self.dir.glob("base-*.db"):
                 p.unlink(missing_ok=True)
         return [a.generation for a in drop]
 
     def check(self) -> None:
-        """After a crash: archives without their base snapshot cannot be served; drop them."""
+        """After a crash: archives without an intact base snapshot cannot be served; drop them
+        (as dropped by retention: replicas behind them are re-bootstrapped)."""
         gens = self.generations()
-        if gens and not self.base_path(gens[0]).exists():
+        if self._applying_marker.exists() or (gens and not self.base_path(gens[0]).exists()):
+            tomb = {g: a.frames for g in gens if (a := self.get(g)) is not None}
+            self._add_tombstones(tomb)
+            self._applying_marker.unlink(missing_ok=True)
             for g in gens:
                 self._meta_path(g).unlink(missing_ok=True)
                 self._frames_path(g).unlink(missing_ok=True)
@@ -280,6 +296,7 @@ class Archive:
             self._frames_path(g).unlink(missing_ok=True)
         for p in self.dir.glob("base-*.db"):
             p.unlink(missing_ok=True)
+        self._cache.clear()
 
     # --- generations no longer archived ---------------------------------------------------
     def _tombstone_path(self) -> Path:

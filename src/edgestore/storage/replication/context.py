@@ -8,11 +8,19 @@ the Store API.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar, Token
 
-from .primary import Position, parse_position
+from ...errors import InvalidRequest
+from .primary import POSITION_HEADER, Position, parse_position
 
-__all__ = ["read_options", "reset_read_options", "set_read_options"]
+__all__ = [
+    "ACCEPT_STALE_HEADER",
+    "read_options",
+    "reset_read_options",
+    "set_from_headers",
+    "set_read_options",
+]
 
 _OPTIONS: ContextVar[tuple[bool, Position | None]] = ContextVar(
     "edgestore_replica_read_options", default=(False, None)
@@ -42,3 +50,27 @@ def reset_read_options(token: Token[tuple[bool, Position | None]]) -> None:
 def read_options() -> tuple[bool, Position | None]:
     """``(accept_stale, wanted_position)`` of the current request."""
     return _OPTIONS.get()
+
+
+_STALE_KEY = ACCEPT_STALE_HEADER.encode("latin-1")
+_POSITION_KEY = POSITION_HEADER.encode("latin-1")
+
+
+def set_from_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> Token[tuple[bool, Position | None]] | None:
+    """Set the read options from raw (ASGI) request headers; None when neither header is there
+    (nothing set, nothing to reset). A malformed position is ignored, not an error."""
+    stale: str | None = None
+    position: str | None = None
+    for key, value in headers:
+        if key == _STALE_KEY:
+            stale = value.decode("latin-1")
+        elif key == _POSITION_KEY:
+            position = value.decode("latin-1")
+    if stale is None and position is None:
+        return None
+    try:
+        return set_read_options(stale, position)
+    except InvalidRequest:
+        return set_read_options(stale, None)

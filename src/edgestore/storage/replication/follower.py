@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +54,7 @@ class ReplicaFollower:
         self._wake = asyncio.Event()
         self._on_change: list[Callable[[Position, Position], None]] = []
         self._sync_lock = asyncio.Lock()
+        self._lock_fd: int | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -61,16 +64,32 @@ class ReplicaFollower:
         except ImportError as exc:
             raise MissingExtraError("a replica node (--replica-of)", "replica") from exc
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_ownership()
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._thread, self._connect)
         except Exception as exc:
+            await self.close()
             raise ReplicationError(
                 f"cannot open the replica {self.path} of {self.url}: {exc}"
             ) from exc
         self._position = self._read_position()
         with contextlib.suppress(ReplicationError):
             await self.sync()
+
+    def _take_ownership(self) -> None:
+        """One follower per replica file: two libsql instances pulling into the same WAL
+        would corrupt it (e.g. ``workers > 1`` on a replica node)."""
+        fd = os.open(str(self.path) + "-follower.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ReplicationError(
+                f"{self.path} is already followed by another process; a replica node runs "
+                "with workers = 1"
+            ) from None
+        self._lock_fd = fd
 
     def _connect(self) -> None:
         import libsql
@@ -96,6 +115,9 @@ class ReplicaFollower:
             await loop.run_in_executor(self._thread, self._close_conn)
         self._thread.shutdown(wait=True)
         self.forwarder.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _close_conn(self) -> None:
         conn, self._conn = self._conn, None

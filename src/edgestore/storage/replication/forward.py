@@ -22,6 +22,7 @@ from typing import Any
 from ...errors import (
     ConstraintViolation,
     DatabaseError,
+    InvalidRequest,
     ProtocolError,
     ReplicationError,
     SQLSyntaxError,
@@ -252,20 +253,25 @@ class HranaForwarder:
         position = parse_position(raw_position) if raw_position else None
         return [result_of(r) for r in raw], position
 
-    def primary_position(self) -> Position | None:
-        """The primary's position from ``GET /replication`` (None where not served, e.g. Turso)."""
+    def primary_position(self, timeout: float = 2.0) -> Position | None:
+        """The primary's position from ``GET /replication`` (None where not served, e.g. by
+        Turso, or when the primary does not answer within ``timeout``)."""
+        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        conn = cls(self.host, self.port, timeout=timeout)
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            status, _headers, text = self.request("GET", "/replication")
-        except ReplicationError:
-            return None
-        if status != 200:
-            return None
-        try:
+            conn.request("GET", self.base + "/replication", headers=headers)
+            resp = conn.getresponse()
+            text = resp.read().decode("utf-8", "replace")
+            if resp.status != 200:
+                return None
             return parse_position(str(json.loads(text)["position"]))
-        except (ValueError, KeyError, TypeError, ProtocolError):
+        except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
             return None
-        except Exception:
+        except InvalidRequest:
             return None
+        finally:
+            conn.close()
 
 
 def _http_error(status: int, text: str) -> Exception:

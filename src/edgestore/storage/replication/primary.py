@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,8 @@ class Frames:
     count: int
 
 
-_PRIMARIES: dict[int, ReplicationPrimary] = {}
+# Weak: a closed, dropped Store must not keep its primary alive, nor hand it to a new Store.
+_PRIMARIES: weakref.WeakKeyDictionary[object, ReplicationPrimary] = weakref.WeakKeyDictionary()
 
 
 class ReplicationPrimary:
@@ -119,7 +121,6 @@ class ReplicationPrimary:
         self.wal_path = Path(str(self.db_path) + "-wal")
         self.settings = settings
         self.archive = Archive(self.db_path)
-        self.archive.check()
         self._state = self.archive.load_state() or GenerationState(generation=1)
         self._lock = FileRWLock(self.archive.dir / "lock")
         self._state_sig = self._stat_state()
@@ -128,8 +129,12 @@ class ReplicationPrimary:
         self._position: Position = (self._state.generation, 0)
         self._position_changed = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._store: _HookedStore | None = None
+        # Weak: the registry maps store -> primary weakly, which a strong back-reference
+        # would defeat (the store would never be collected).
+        self._store_ref: Callable[[], _HookedStore | None] = lambda: None
         self._threshold_pending = False
+        self._prescan_queued = False
+        self._restart_seen = False  # a background scan found the WAL restarted by others
         self._listeners: list[Callable[[Position], None]] = []
 
     # --- wiring into a Store -----------------------------------------------------------
@@ -138,21 +143,24 @@ class ReplicationPrimary:
         """Install the connection hook and idle handler on ``store``; recover after a crash."""
         primary = cls(store.path, store.settings)
         primary._loop = asyncio.get_running_loop()
-        primary._store = store
+        primary._store_ref = weakref.ref(store)
         await store.run_on_writer(primary._check_page_size)
         store.add_connection_hook(primary.configure_connection)
         store.set_idle_close_handler(primary.on_idle_close)
         await store.run_on_writer(primary.recover)
-        _PRIMARIES[id(store)] = primary
+        _PRIMARIES[store] = primary
         return primary
 
     @staticmethod
     def of(store: object) -> ReplicationPrimary | None:
         """The primary attached to ``store``, if any."""
-        return _PRIMARIES.get(id(store))
+        try:
+            return _PRIMARIES.get(store)
+        except TypeError:  # None, or an object that cannot be weakly referenced
+            return None
 
     def detach(self, store: object) -> None:
-        _PRIMARIES.pop(id(store), None)
+        _PRIMARIES.pop(store, None)
 
     def configure_connection(
         self, conn: apsw.Connection, role: Literal["writer", "reader"]
@@ -190,10 +198,31 @@ class ReplicationPrimary:
             if pages * FRAME_SIZE >= threshold and not self._threshold_pending:
                 self._threshold_pending = True
                 self._schedule_checkpoint()
+            loop = self._loop
+            if loop is not None and not self._prescan_queued:
+                self._prescan_queued = True
+                try:
+                    loop.call_soon_threadsafe(loop.run_in_executor, None, self._prescan)
+                except RuntimeError:  # the loop is closed (shutting down): pulls scan instead
+                    self._prescan_queued = False
         return apsw.SQLITE_OK
 
+    def _prescan(self) -> None:
+        """Checksum new frames in the background, off the pull's path (at most one queued):
+        a replica's next pull then only reads them."""
+        self._prescan_queued = False
+        try:
+            with self._lock.shared(timeout=0.05), self._scan_lock:
+                if not self._index.refresh():
+                    self._restart_seen = True
+                self._record_salts()
+        except ReplicationError:
+            pass  # a generation change holds the lock; the next pull scans instead
+        except OSError:
+            log.debug("replication: background WAL scan failed", exc_info=True)
+
     def _schedule_checkpoint(self) -> None:
-        loop, store = self._loop, self._store
+        loop, store = self._loop, self._store_ref()
         if loop is None or store is None:
             self._threshold_pending = False
             return
@@ -203,7 +232,10 @@ class ReplicationPrimary:
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
 
-        loop.call_soon_threadsafe(start)
+        try:
+            loop.call_soon_threadsafe(start)
+        except RuntimeError:  # the loop is closed: the next start checkpoints on idle/close
+            self._threshold_pending = False
 
     async def _threshold_checkpoint(self, store: _HookedStore) -> None:
         try:
@@ -216,9 +248,10 @@ class ReplicationPrimary:
     async def checkpoint(self) -> int:
         """End the current generation now (on demand); return the new generation id (the
         same one when the WAL is empty: there is nothing to end)."""
-        if self._store is None:
+        store = self._store_ref()
+        if store is None:
             raise ReplicationError("not attached to a store")
-        result = await self._store.run_on_writer(
+        result = await store.run_on_writer(
             lambda conn: self.end_generation(conn, lock_timeout=60.0)
         )
         if result is None:
@@ -254,6 +287,7 @@ class ReplicationPrimary:
         if fd is None:
             raise ReplicationError("the replication lock stayed busy for 60 s")
         try:
+            self.archive.check()
             self._refresh_state()
             self._recover(conn)
         finally:
@@ -302,9 +336,14 @@ class ReplicationPrimary:
             log.info("replication: generation change postponed, pulls in progress")
             return None
         try:
-            self._refresh_state()  # another process may have ended it already
-            with self._scan_lock:
-                self._index.refresh()
+            if self._changed_outside():  # (it also reloads state another process changed)
+                log.warning(
+                    "replication: %s was checkpointed outside edgestore; generation %d is lost",
+                    self.db_path,
+                    self._state.generation,
+                )
+                self.archive.clear(lost_generation=self._state.generation)
+                return self._new_generation(conn, self._state.generation + 1, archive=False)
             if self._index.last_commit == 0:
                 return self._state.generation
             return self._new_generation(conn, self._state.generation + 1, archive=True)
@@ -344,6 +383,7 @@ class ReplicationPrimary:
         self._state = pending
         with self._scan_lock:
             self._index.reset()
+            self._restart_seen = False
         self._set_position((new, 0))
         dropped = self.archive.prune(
             max_age=self.settings.replication_retention_seconds,
@@ -424,6 +464,14 @@ class ReplicationPrimary:
 
     def _export_chunks(self, generation: int) -> Iterator[bytes]:
         with self._lock.shared():
+            outside = self._changed_outside()
+        if outside:
+            self._adopt_outside_change()
+            raise ReplicationError(
+                "the database was checkpointed outside edgestore; a new generation began "
+                "(retry /info)"
+            )
+        with self._lock.shared():
             self._refresh_state()
             if generation != self._state.generation:
                 raise NotFoundError(f"generation {generation} ended while it was exported")
@@ -436,7 +484,7 @@ class ReplicationPrimary:
         if self._state.db_stat is not None and self._state.db_stat != self._db_stat():
             raise ReplicationError(
                 "the database file changed outside edgestore during this generation "
-                "(another program checkpointed it); restart edgestore to begin a new generation"
+                "(another program checkpointed it); a new generation begins: retry"
             )
 
     def frames(self, generation: int, start: int, end: int) -> Frames:
@@ -454,17 +502,74 @@ class ReplicationPrimary:
                     f"generation {generation} does not exist; the current generation is "
                     f"{current} (was this replica made from another primary?)"
                 )
-            if generation == current:
+            if generation < current:
+                archived = self.archive.get(generation)
+                if archived is None:
+                    return self._rebootstrap(generation, start)
+                return self._archived_frames(archived, current, start, end)
+            if not self._changed_outside():
                 return self._live_frames(current, start, end)
-            archived = self.archive.get(generation)
-            if archived is None:
-                return self._rebootstrap(generation, start)
-            return self._archived_frames(archived, current, start, end)
+        self._adopt_outside_change()
+        raise ReplicationError(
+            "the database was checkpointed outside edgestore; a new generation began (retry)"
+        )
+
+    def _changed_outside(self) -> bool:
+        """Did another program checkpoint the database or restart the WAL mid-generation?"""
+        self._refresh_state()
+        state = self._state
+        with self._scan_lock:
+            if not self._index.refresh() or self._restart_seen:
+                return True
+            header = self._index.header
+        if state.salts is not None and header is not None and header.salts != state.salts:
+            return True
+        return state.db_stat is not None and state.db_stat != self._db_stat()
+
+    def _adopt_outside_change(self) -> None:
+        """Start a new generation from what is on disk now, without checkpointing.
+
+        A WAL restarts only after a complete checkpoint, so the database file now holds every
+        frame of the old generation and the WAL continues from it: (file, WAL) is a valid
+        generation start. The old generation's unread frames are gone: replicas inside it are
+        told to re-bootstrap (its tombstone says "lost"), never fed a mismatched WAL.
+        """
+        fd = self._lock.acquire_exclusive(30.0)
+        if fd is None:
+            return
+        try:
+            self._refresh_state()
+            if not self._changed_outside():
+                return  # another thread or process adopted it already
+            old = self._state
+            log.warning(
+                "replication: %s was checkpointed outside edgestore during generation %d; "
+                "generation %d starts from the file as it is now",
+                self.db_path,
+                old.generation,
+                old.generation + 1,
+            )
+            self.archive.clear(lost_generation=old.generation)
+            with self._scan_lock:
+                self._index.reset()
+                self._restart_seen = False
+                self._index.refresh()
+                header = self._index.header
+                last = self._index.last_commit
+            new = GenerationState(
+                generation=old.generation + 1,
+                salts=header.salts if header is not None else None,
+                db_stat=self._db_stat(),
+            )
+            self._save_state(new)
+            self._state = new
+            self._set_position((new.generation, last))
+        finally:
+            self._lock.release(fd)
 
     def _live_frames(self, current: int, start: int, end: int) -> Frames:
         with self._scan_lock:
-            if not self._index.refresh():
-                raise ReplicationError("the WAL was reset outside edgestore; retry")
+            self._index.refresh()
             self._record_salts()
             commits = self._index.commits
             last = cut_at_commit(commits, start, end)

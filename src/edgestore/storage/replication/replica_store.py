@@ -219,8 +219,8 @@ class ReplicaSession:
         loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(None, lambda: forwarder.pipeline(reqs, baton))
-        except ReplicationError:
-            self._baton = None  # the stream is gone with the connection
+        except Exception:
+            self._baton = None  # the stream is gone (connection lost, expired, refused)
             raise
         result = out.results[0] if out.results else ReplicationError("empty answer")
         if out.autocommit is False and out.baton is not None:

@@ -10,7 +10,6 @@ checkpoint does: each page's last committed image, then the size of the last com
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,16 +46,16 @@ def file_as_frames(path: Path, *, padding: int = 0, pages_per_chunk: int = 256) 
             yield bytes(out)
 
 
-def apply_frames(base: Path, frames: Path, target: Path, *, upto: int, page_size: int) -> None:
-    """Write ``target`` = ``base`` with frames 1..``upto`` of ``frames`` applied (a checkpoint).
+def apply_frames(path: Path, frames: Path, *, upto: int, page_size: int) -> None:
+    """Apply frames 1..``upto`` of the archive ``frames`` to the file at ``path``, in place.
 
-    ``upto`` must be a commit frame; the file is cut to that commit's database size.
+    ``upto`` must be a commit frame; the file is cut to that commit's database size. In
+    place, so moving the base snapshot forward costs the frames, not a copy of the database;
+    the caller marks the file as being rewritten (a crash midway leaves it unusable).
     """
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(base, tmp)
     frame_size = FRAME_HEADER_SIZE + page_size
     size_pages = 0
-    with open(frames, "rb") as src, open(tmp, "r+b") as dst:
+    with open(frames, "rb") as src, open(path, "r+b") as dst:
         for _ in range(upto):
             frame = src.read(frame_size)
             if len(frame) < frame_size:
@@ -71,4 +70,3 @@ def apply_frames(base: Path, frames: Path, target: Path, *, upto: int, page_size
             dst.truncate(size_pages * page_size)
         dst.flush()
         os.fsync(dst.fileno())
-    os.replace(tmp, target)

@@ -10,9 +10,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from ...auth import Role
-from ...errors import NotFoundError
+from ...errors import InvalidRequest, NotFoundError
 from ..encoding import encode_value
-from ..errors import NO_CONTENT, OK, responses
+from ..errors import NO_CONTENT, NOT_FOUND, OK, responses
 from ..state import ROLE_OPT, AppState
 
 __all__ = ["CacheEntryOut", "route_handlers"]
@@ -39,7 +39,7 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         opt=ro,
         tags=["cache"],
         summary="Read a cached value",
-        responses=responses(404),
+        responses=responses(NOT_FOUND),
     )
     async def cache_get(key: CacheKey) -> CacheEntryOut:
         value = await state.store.cache.get(key)
@@ -64,7 +64,10 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
             float | None, QueryParameter(gt=0, description="Seconds until the value expires")
         ] = None,
     ) -> CacheEntryOut:
-        await state.store.cache.set(key, data, ttl=ttl)
+        try:
+            await state.store.cache.set(key, data, ttl=ttl)
+        except OverflowError:  # the cache's binary encoding holds 64-bit integers at most
+            raise InvalidRequest("integers in cached values must fit in 64 bits") from None
         return CacheEntryOut(key=key, value=data)
 
     @delete(

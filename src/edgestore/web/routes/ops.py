@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import logging
 import os
@@ -16,7 +17,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, QueryParameter
 
 from ...auth import Role
-from ...errors import InvalidRequest
+from ...errors import InvalidRequest, ReplicaLagging
 from ..errors import OK, responses
 from ..state import ESSENTIAL_OPT, ROLE_OPT, AppState
 
@@ -37,6 +38,7 @@ class ReadyOut(msgspec.Struct):
     database: str
     pool: dict[str, Any]
     memory_level: str
+    replication: dict[str, Any] | None = None
 
 
 class OptimizeRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -130,6 +132,8 @@ def stats(state: AppState) -> dict[str, Any]:
         "pool_connections": pool.get("connections_open", 0),
         "pool_max_connections": pool.get("max_connections", 0),
         "requests_total": state.metrics.requests_total,
+        "hot_cache_hits": state.hot.hits,
+        "hot_cache_bytes": state.hot.bytes,
     }
 
 
@@ -161,14 +165,32 @@ def _prometheus(state: AppState) -> str:
             s["pool_max_connections"],
         ),
         ("edgestore_uptime_seconds", "Seconds since the app started.", s["uptime_seconds"]),
+        (
+            "edgestore_hot_cache_bytes",
+            "Bytes of encoded table-read responses kept for hot keys.",
+            s["hot_cache_bytes"],
+        ),
     ]
     lines: list[str] = []
     for name, help_text, value in gauges:
         if value is None:
             continue
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+    lines += [
+        "# HELP edgestore_hot_cache_hits_total Table reads answered from encoded responses.",
+        "# TYPE edgestore_hot_cache_hits_total counter",
+        f"edgestore_hot_cache_hits_total {s['hot_cache_hits']}",
+    ]
     lines += state.metrics.render()
     return "\n".join(lines) + "\n"
+
+
+async def _replication_health(state: AppState) -> dict[str, Any] | None:
+    if importlib.util.find_spec("edgestore.web.sync_routes") is None:
+        return None
+    from .. import sync_routes
+
+    return await sync_routes.replication_health(state)
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -191,7 +213,13 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     )
     async def ready() -> ReadyOut:
         await state.store.query("SELECT 1", cache=False)
-        return ReadyOut("ok", "ok", _pool_dict(state), _level_name(state))
+        replication = await _replication_health(state)
+        if replication is not None and not replication.get("ok", True):
+            raise ReplicaLagging(
+                f"replica behind the primary by more than "
+                f"{state.settings.max_replication_lag}s: {replication}"
+            )
+        return ReadyOut("ok", "ok", _pool_dict(state), _level_name(state), replication)
 
     @get(
         "/metrics",
@@ -262,6 +290,8 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     ) -> dict[str, Any]:
         if state.memory is None:
             raise InvalidRequest("the memory monitor is not running")
+        if target in ("query", "all"):
+            state.hot.clear()
         result = await _maybe_await(state.memory.clear(target))
         return {"cleared": target, "result": result if isinstance(result, dict) else None}
 

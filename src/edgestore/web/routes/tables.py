@@ -11,21 +11,35 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Hashable
 from typing import Annotated, Any
 
 import msgspec
-from litestar import MediaType, Request, Response, delete, get, patch, post
+from litestar import MediaType, Request, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response.base import ASGIResponse
 
 from ...auth import Role
 from ...errors import InvalidRequest, NotFoundError
 from ..encoding import decode_value, encode_row, encode_value
-from ..errors import CREATED, NO_CONTENT, NOT_MODIFIED, OK, responses
+from ..errors import (
+    CONFLICT,
+    CREATED,
+    NO_CONTENT,
+    NOT_FOUND,
+    NOT_MODIFIED,
+    OK,
+    ok_response,
+    responses,
+)
+from ..hotcache import HOT_OPT, HotCache, HotEntry
 from ..state import ROLE_OPT, AppState
 from ..tableinfo import SchemaCache, TableInfo, quote_ident
 
-__all__ = ["RowsOut", "TableOut", "route_handlers"]
+__all__ = ["HOT_SCOPE_KEY", "RowsOut", "TableOut", "hot_key", "route_handlers"]
+
+HOT_SCOPE_KEY = "edgestore_hot"
 
 _RESERVED = frozenset({"limit", "order", "cursor"})
 _OPS: dict[str, str] = {
@@ -102,21 +116,39 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _not_modified(request: Request[Any, Any, Any], etag: str) -> bool:
-    inm = request.headers.get("if-none-match")
-    if not inm:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
-    return etag in tags or "*" in tags
+def _not_modified(scope: Any, etag: str) -> bool:
+    # Raw scope headers: building Litestar's Headers object costs more than this whole scan.
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            tags = {t.strip().removeprefix("W/") for t in value.decode("latin-1").split(",")}
+            return etag in tags or "*" in tags
+    return False
 
 
-def _json_response(request: Request[Any, Any, Any], payload: Any) -> Response[Any]:
-    """A JSON response with an ETag; 304 when the client already has this body."""
+def hot_key(scope: Any) -> bytes:
+    """The HotCache key of a request: its exact path and query string."""
+    path = scope.get("raw_path") or scope["path"].encode()
+    return bytes(path) + b"?" + bytes(scope["query_string"])
+
+
+def _json_response(request: Request[Any, Any, Any], payload: Any) -> ASGIResponse:
+    """A JSON response with an ETag; Not Modified when the client already has this body.
+
+    An ASGIResponse, not a Response: these are the hot read routes, and skipping Litestar's
+    Response-to-ASGI conversion saves ~15 µs a request. Their OpenAPI success response is
+    declared by hand (``ok_response``).
+    """
     body = msgspec.json.encode(payload)
     etag = _etag(body)
-    if _not_modified(request, etag):
-        return Response(content=b"", status_code=NOT_MODIFIED, headers={"ETag": etag})
-    return Response(content=body, media_type=MediaType.JSON, headers={"ETag": etag})
+    headers = {"etag": etag}
+    scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+    hot: tuple[HotCache, frozenset[str], Hashable] | None = scope.get(HOT_SCOPE_KEY)
+    if hot is not None:
+        cache, tables, stamp = hot
+        cache.put(hot_key(request.scope), HotEntry(tables, stamp, body, etag.encode("ascii")))
+    if _not_modified(request.scope, etag):
+        return ASGIResponse(status_code=NOT_MODIFIED, headers=headers)
+    return ASGIResponse(body=body, media_type=MediaType.JSON, headers=headers)
 
 
 def _parse_key(t: TableInfo, raw: str) -> list[Any]:
@@ -234,9 +266,22 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
     settings = state.settings
     ro = {ROLE_OPT: Role.RO}
     rw = {ROLE_OPT: Role.RW}
+    hot_ro = {ROLE_OPT: Role.RO, HOT_OPT: True}
 
     async def table(name: str) -> TableInfo:
         return await schema.table(state.store, name)
+
+    def remember(request: Request[Any, Any, Any], t: TableInfo) -> None:
+        """Arrange for the response to enter the HotCache, stamped as of *before* the read."""
+        # Several workers each hold a store: a write in one is seen by another only when that
+        # one next reads from SQLite, which a hot hit never does. So: one worker only.
+        if settings.query_cache and settings.workers == 1:
+            tables = frozenset((t.name,))
+            request.scope[HOT_SCOPE_KEY] = (  # type: ignore[literal-required]
+                state.hot,
+                tables,
+                state.store.versions.stamp(tables),
+            )
 
     @get(
         "/api/v1/tables",
@@ -254,14 +299,14 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
         opt=ro,
         tags=["tables"],
         summary="Describe one table",
-        responses=responses(404),
+        responses=responses(NOT_FOUND),
     )
     async def describe_table(table_name: TableName) -> TableOut:
         return _table_out(await table(table_name))
 
     @get(
         "/api/v1/tables/{table_name:str}/rows",
-        opt=ro,
+        opt=hot_ro,
         tags=["tables"],
         summary="Page through rows (filters, ordering by indexed columns, keyset cursor)",
         description=(
@@ -270,7 +315,7 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
             "`col__in=a,b,c`, `col__isnull=true|false`. Pages are keyset-based: pass the "
             "`next` value of a response as `cursor` with the same filters and order."
         ),
-        responses=responses(404),
+        responses={**responses(NOT_FOUND), **ok_response(RowsOut, "A page of rows (ETag set)")},
     )
     async def list_rows(
         request: Request[Any, Any, Any],
@@ -285,8 +330,9 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
         cursor: Annotated[
             str | None, QueryParameter(description="The `next` of the previous page")
         ] = None,
-    ) -> Response[RowsOut]:
+    ) -> ASGIResponse:
         t = await table(table_name)
+        remember(request, t)
         limit = min(limit, settings.max_rows)
         desc = False
         order_col: str | None = None
@@ -300,10 +346,9 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
                     f"cannot order {t.name!r} by {name!r}: not an indexed column "
                     f"(orderable: {', '.join(sorted(t.indexed))})"
                 )
-            if name != t.pk[0] or len(t.pk) > 1:
+            # Ordering by the key's first column is ordering by the key itself.
+            if name != t.pk[0]:
                 order_col = name
-            elif desc:
-                order_col = None
         where, params = _filters(t, request.query_params)
         key_cols = ([order_col] if order_col else []) + list(t.pk)
         if cursor:
@@ -330,15 +375,16 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
 
     @get(
         "/api/v1/tables/{table_name:str}/rows/{key:str}",
-        opt=ro,
+        opt=hot_ro,
         tags=["tables"],
         summary="Read one row by primary key",
-        responses=responses(404),
+        responses={**responses(NOT_FOUND), **ok_response(dict[str, Any], "The row (ETag set)")},
     )
     async def get_row(
         request: Request[Any, Any, Any], table_name: TableName, key: RowKey
-    ) -> Response[dict[str, Any]]:
+    ) -> ASGIResponse:
         t = await table(table_name)
+        remember(request, t)
         sql = t.sql.get("get")
         if sql is None:
             sql = t.sql["get"] = f"SELECT {t.select_list()} FROM {t.quoted} WHERE {_key_where(t)}"
@@ -383,7 +429,7 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
         status_code=CREATED,
         tags=["tables"],
         summary="Insert a row (or a list of rows); upsert on the primary key with ?upsert=true",
-        responses=responses(404, 409),
+        responses=responses(NOT_FOUND, CONFLICT),
     )
     async def insert_rows(
         table_name: TableName,
@@ -418,7 +464,7 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
         status_code=OK,
         tags=["tables"],
         summary="Update columns of one row",
-        responses=responses(404, 409),
+        responses=responses(NOT_FOUND, CONFLICT),
     )
     async def update_row(
         table_name: TableName, key: RowKey, data: JSONBody[dict[str, Any]]
@@ -440,7 +486,7 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
         status_code=NO_CONTENT,
         tags=["tables"],
         summary="Delete one row",
-        responses=responses(404),
+        responses=responses(NOT_FOUND),
     )
     async def delete_row(table_name: TableName, key: RowKey) -> None:
         t = await table(table_name)

@@ -1,0 +1,76 @@
+"""Why `edgestore serve` runs granian: the same bare Litestar app under granian and uvicorn.
+
+One worker each, access logs off, ``wrk -t1 -c32`` on loopback against ``GET /const``
+(bench/http_baseline_app.py). Prints requests/s and p99 per server, medians of RUNS runs,
+and the ratio granian / uvicorn.
+
+    .venv/bin/python bench/bench_http_servers.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_http import BENCH, server, wrk
+
+RUNS = 3
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {"BENCH_DB": str(work / "unused.db"), "PATH": "/usr/bin:/bin"}
+        granian = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--working-dir",
+            str(BENCH),
+            "--no-log",
+            "http_baseline_app:create_app",
+        ]
+        uvicorn = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--app-dir",
+            str(BENCH),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "http_baseline_app:create_app",
+        ]
+        results: dict[str, list[dict[str, float]]] = {"granian": [], "uvicorn": []}
+        with server(granian, env, work, "/const") as g, server(uvicorn, env, work, "/const") as u:
+            for url in (g, u):
+                wrk(url + "/const", seconds=1)
+            for _ in range(RUNS):
+                results["granian"].append(wrk(g + "/const"))
+                results["uvicorn"].append(wrk(u + "/const"))
+    med = {
+        k: (statistics.median(r["rps"] for r in v), statistics.median(r["p99"] for r in v))
+        for k, v in results.items()
+    }
+    print(f"bare Litestar GET /const, 1 worker, wrk -c32, medians of {RUNS}")
+    for name, (rps, p99) in med.items():
+        print(f"  {name:<8} {rps:>9.0f} req/s   p99 {p99 * 1000:6.2f} ms")
+    print(f"  ratio granian/uvicorn: {med['granian'][0] / med['uvicorn'][0]:.2f}x requests/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The caches of one Store: what ``store.cache``, ``store.query_cache`` and cached reads use.
+
+A cached read goes: external-change check -> stamp of the tables read -> lookup -> (miss)
+single-flight run -> store if the stamp did not move.
+
+The external-change check must be cheap, it runs on every hit. Every commit to a WAL
+database, by any process, rewrites the WAL-index header at the start of the ``-shm`` file, so
+the check compares those 48 bytes (read through a read-only mmap, well under a microsecond)
+with the ones seen at the last full check. Only when they differ (a commit happened: ours or
+someone else's) does it run the full check: ``PRAGMA data_version`` on an idle reader, which
+tells the store about a commit by another process (the store then bumps its global epoch, so
+no cached entry outlives an external write). When no connection is open, or the ``-shm`` file
+is not there or was replaced, it falls back to the full check; when no reader is idle for the
+full check, the read runs for real instead of trusting the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+from collections.abc import Callable, Hashable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from .kv import KVCache
+from .lru import CompressedLRU
+from .query import QueryCache
+
+if TYPE_CHECKING:
+    from ..storage.analysis import Analysis
+    from ..storage.results import Params, Result
+    from ..storage.store import Store
+    from .redis_tier import RedisTier
+
+__all__ = ["StoreCache"]
+
+log = logging.getLogger(__name__)
+
+
+class StoreCache:
+    """One byte budget (``settings.cache_max_bytes``) for the query and key/value caches."""
+
+    def __init__(self, store: Store) -> None:
+        s = store.settings
+        self.store = store
+        self.lru = CompressedLRU(
+            s.cache_max_bytes,
+            compress_threshold=s.cache_compress_threshold,
+            level=s.cache_compress_level,
+            dictionary=s.cache_dictionary,
+        )
+        self.kv = KVCache(self.lru)
+        self.query = QueryCache(self.lru, default_ttl=s.query_cache_ttl)
+        self.default = s.query_cache
+        self.external_checks = 0
+        self.unchecked = 0
+        self.redis: RedisTier | None = None
+        self._stamps: dict[frozenset[str], Callable[[], Hashable]] = {}
+        self._shm = _ShmHeader(str(store.path) + "-shm")
+        self._seen_header: bytes | None = None
+        self.fast_checks = 0
+
+    async def start(self) -> None:
+        """Connect the Redis tier when one is configured."""
+        url = self.store.settings.redis_url
+        if url and self.redis is None:
+            from .redis_tier import RedisTier
+
+            tier = RedisTier(self.store, url)
+            await tier.start()
+            self.redis = tier
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()
+            self.redis = None
+        self._shm.close()
+
+    def hit(
+        self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
+    ) -> Result | None:
+        """The cached result when there is a fresh, small one; no await (the common hit).
+
+        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry).
+        """
+        reads = analysis.deps.reads
+        qc = self.query
+        if not qc.cacheable(sql, reads) or not self.check_external():
+            return None
+        key = qc.key(sql, params, max_rows)
+        return qc.get_now(key, self._stamp_of(reads)())
+
+    async def read(
+        self,
+        sql: str,
+        analysis: Analysis,
+        params: Params,
+        ttl: float | None,
+        max_rows: int | None,
+        run: Callable[[], Any],
+    ) -> Result:
+        """A read through the query cache; ``run()`` performs the real read on a miss."""
+        reads = analysis.deps.reads
+        qc = self.query
+        if not qc.cacheable(sql, reads):
+            return await run()  # type: ignore[no-any-return]
+        key = qc.key(sql, params, max_rows)
+        stamp_of = self._stamp_of(reads)
+        if not self.check_external():
+            # Could not verify that nobody else wrote: read for real, then cache that.
+            self.unchecked += 1
+            return await qc.fetch(key, stamp_of, run, ttl, lookup=False, reads=reads)
+        return await qc.fetch(key, stamp_of, run, ttl, reads=reads)
+
+    def _stamp_of(self, reads: frozenset[str]) -> Callable[[], Hashable]:
+        stamp_of = self._stamps.get(reads)
+        if stamp_of is None:
+            if len(self._stamps) > 4096:
+                self._stamps.clear()
+            stamp_of = self._stamps[reads] = partial(self.store.versions.stamp, reads)
+        return stamp_of
+
+    def check_external(self) -> bool:
+        """Bump the epoch if another process committed since our last look; False if unknown."""
+        store = self.store
+        pool = store.pool
+        header = self._shm.read() if pool.connections_open else None
+        if header is not None and header == self._seen_header:
+            self.fast_checks += 1
+            return True
+        conn = pool.take_reader()
+        if conn is None:
+            return False
+        try:
+            conn.db.execute("PRAGMA data_version").fetchall()
+            if conn.db.data_version() != conn.last_dv:
+                store._data_version_moved(conn)
+        except apsw.Error:
+            return False
+        finally:
+            pool.release_reader(conn)
+        # The header read *before* the full check: a commit after it shows up next time.
+        self._seen_header = header
+        self.external_checks += 1
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        out = {
+            "cache": self.lru.stats(),
+            "query": self.query.stats(),
+            "query_cache_default": self.default,
+            "external_checks": self.external_checks,
+            "external_fast_checks": self.fast_checks,
+            "unverified_reads": self.unchecked,
+        }
+        if self.redis is not None:
+            out["redis"] = self.redis.stats()
+        return out
+
+
+class _ShmHeader:
+    """The WAL-index header (first 48 bytes of ``<db>-shm``) through a read-only mmap.
+
+    The mapping is dropped and made again when the file was unlinked (SQLite deletes it when
+    the last connection closes; the next one creates a new file).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+        self._map: mmap.mmap | None = None
+
+    def read(self) -> bytes | None:
+        m = self._map
+        if m is None or os.fstat(self._fd).st_nlink == 0:
+            m = self._open()
+            if m is None:
+                return None
+        return m[:48]
+
+    def _open(self) -> mmap.mmap | None:
+        self.close()
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            m = mmap.mmap(fd, 4096, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # not initialised yet (shorter than a page)
+            os.close(fd)
+            return None
+        self._fd, self._map = fd, m
+        return m
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
