@@ -11,7 +11,8 @@ Litestar app (bench/http_baseline_app.py), both under granian with one worker, a
    25 MiB cache filled first: errors, p99, peak RSS, RSS drift over the run.
 4. idle: RSS of edgestore serve after the idle disconnect next to the bare Litestar app.
 
-Medians of RUNS runs (and of per-run ratios, ours and baseline alternating). Run all, or name sections:
+Medians of RUNS runs (and of per-run ratios; ours and baseline alternate). Run all, or name
+sections:
 
     .venv/bin/python bench/bench_http.py [cached] [uncached] [mixed] [idle]
 """
@@ -232,6 +233,13 @@ def section_rps(work: Path, cached: bool) -> None:
     print(
         f"  runs p99 ms ours {[round(v, 1) for v in ours_p99]} "
         f"baseline {[round(v, 1) for v in base_p99]}"
+    )
+    # Runs alternate ours/baseline, so neighbouring runs share the machine's load of the moment.
+    rps_pairs = statistics.median(o / b for o, b in zip(ours_rps, base_rps, strict=True))
+    p99_pairs = statistics.median(o / b for o, b in zip(ours_p99, base_p99, strict=True))
+    print(
+        f"  median of per-run ratios: requests/s {rps_pairs:.2f}x"
+        + (f", p99 {p99_pairs:.2f}x" if cached else "")
     )
     print(
         "  "

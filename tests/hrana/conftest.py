@@ -45,18 +45,6 @@ def _build_app(settings: Settings) -> Litestar:
 
 StartServer = Callable[..., Awaitable[Server]]
 
-# create_app mounts every route module; web/sync_routes.py (replication's) declares a path
-# parameter in a style Litestar 2.25 deprecates, and the suite turns warnings into errors.
-# That one message is not this suite's concern; remove the filter once sync_routes is fixed.
-_FOREIGN_DEPRECATION = "ignore:.*declared using deprecated inferred style:DeprecationWarning"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.filterwarnings(_FOREIGN_DEPRECATION))
-
 
 @pytest.fixture
 async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:

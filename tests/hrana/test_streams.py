@@ -218,15 +218,19 @@ async def test_writes_invalidate_the_query_cache(server: Server) -> None:
     await store.execute("INSERT INTO k VALUES (1)")
     before = store.versions.get("k")
     assert (await store.query("SELECT sum(v) FROM k", cache=True)).values == [(1,)]
-    # (Served from the query cache from here on, once the cache is wired into Store.query.)
-    await store.query("SELECT sum(v) FROM k", cache=True)
+    assert (await store.query("SELECT sum(v) FROM k", cache=True)).cached
     async with httpx.AsyncClient(base_url=server.url) as c:
         await pipeline(c, None, execute("INSERT INTO k VALUES (10)"), {"type": "close"})
         fresh = await store.query("SELECT sum(v) FROM k", cache=True)
         assert fresh.values == [(11,)]
+        assert not fresh.cached
+        assert (await store.query("SELECT sum(v) FROM k", cache=True)).cached
+        # A write inside an interactive transaction invalidates at COMMIT.
         b = await pipeline(c, None, execute("BEGIN"), execute("INSERT INTO k VALUES (100)"))
         await pipeline(c, b["baton"], execute("COMMIT"), {"type": "close"})
-        assert (await store.query("SELECT sum(v) FROM k", cache=True)).values == [(111,)]
+        after_tx = await store.query("SELECT sum(v) FROM k", cache=True)
+        assert after_tx.values == [(111,)]
+        assert not after_tx.cached
         # v1 goes through the same path.
         resp = await c.post("/v1/execute", json={"stmt": {"sql": "DELETE FROM k"}})
         assert resp.status_code == 200
@@ -487,5 +491,6 @@ async def test_describe_inside_a_transaction_sees_its_own_tables(server: Server)
         assert ok(r[2])["result"]["is_readonly"] is False
         assert ok(r[3])["result"]["params"] == [{"name": "$y"}]
         assert ok(r[3])["result"]["is_readonly"] is True
+        assert ok(r[3])["result"]["cols"] == [{"name": "x", "decltype": "INTEGER"}]
         assert ok(r[4])
     await assert_pool_idle(server.store)

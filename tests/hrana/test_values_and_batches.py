@@ -131,36 +131,3 @@ def test_begin_kinds() -> None:
     assert begin_kind("BEGIN") == "deferred"
     assert begin_kind("BEGIN EXCLUSIVE TRANSACTION") == "exclusive"
     assert begin_kind("SELECT 1") is None
-
-
-@pytest.mark.parametrize(
-    ("sql", "params"),
-    [
-        ("SELECT 1", ()),
-        ("SELECT ?, ?", (None, None)),
-        ("SELECT :a, @b, $c, :a", (":a", "@b", "$c")),
-        ("SELECT ?3, ?", (None, None, None, None)),
-        ("SELECT ':x', \"?\", [a?], `b:c`, 'it''s ?' -- :no\n, ? /* @no */", (None,)),
-        ("INSERT INTO t VALUES (?, :name)", (None, ":name")),
-    ],
-)
-def test_scan_params_numbers_like_sqlite(sql: str, params: tuple[str | None, ...]) -> None:
-    import apsw
-
-    from edgestore.hrana.sqltext import scan_params
-
-    assert scan_params(sql) == params
-    # SQLite agrees on the count (the names are checked above).
-    db = apsw.Connection(":memory:")
-    db.execute("CREATE TABLE t(a, b)")
-    cur = db.cursor()
-    names: list[tuple[str | None, ...]] = []
-
-    def trace(c: apsw.Cursor, first: str, bindings: object) -> bool:
-        names.append(c.bindings_names)
-        return False
-
-    cur.exec_trace = trace
-    with pytest.raises(apsw.ExecTraceAbort):
-        cur.execute(sql.replace("[a?]", "1").replace("`b:c`", "2"), apsw._null_bindings)  # type: ignore[attr-defined]
-    assert len(names[0]) == len(params)

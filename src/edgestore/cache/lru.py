@@ -292,7 +292,14 @@ class CompressedLRU:
             except KeyError:
                 pass
             else:
-                self._forget(key, old)
+                if type(old) is bytes and len(old) < self.threshold:
+                    # the common replace of a small raw value, inlined
+                    n_old = len(old)
+                    self._bytes -= n_old + _BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
+                    self._stored_bytes -= n_old
+                    self._value_bytes -= n_old
+                else:
+                    self._forget(key, old)
             # Assign first (the key becomes the most recent), then make room: eviction takes
             # the least recent entries, never this one, since it fits in the cap alone.
             lru[key] = stored

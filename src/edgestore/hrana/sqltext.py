@@ -18,7 +18,6 @@ __all__ = [
     "is_blank",
     "is_txn_control",
     "one_statement",
-    "scan_params",
     "split_statements",
 ]
 
@@ -67,51 +66,6 @@ def is_blank(sql: str) -> bool:
         else:
             return False
     return True
-
-
-def scan_params(sql: str) -> tuple[str | None, ...]:
-    """The parameters of one statement by reading its text the way SQLite numbers them:
-    ``?`` takes the next index, ``?NNN`` sets it, a name (``:a``, ``@a``, ``$a``) takes the
-    next index the first time it appears. Strings, quoted names and comments are skipped.
-    Returns one entry per index: the name with its prefix, or None for a positional one."""
-    slots: dict[int, str] = {}
-    names: dict[str, int] = {}
-    top = 0
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"`[":
-            close = "]" if ch == "[" else ch
-            end = sql.find(close, i + 1)
-            # A doubled quote inside a string is an escaped quote, not the end.
-            while end >= 0 and close != "]" and sql.startswith(close * 2, end):
-                end = sql.find(close, end + 2)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif ch == "?":
-            j = i + 1
-            while j < n and sql[j].isdigit():
-                j += 1
-            top = max(top, int(sql[i + 1 : j])) if j > i + 1 else top + 1
-            i = j
-        elif ch in ":@$" and i + 1 < n and (sql[i + 1].isalnum() or sql[i + 1] == "_"):
-            j = i + 1
-            while j < n and (sql[j].isalnum() or sql[j] == "_"):
-                j += 1
-            name = sql[i:j]
-            if name not in names:
-                top += 1
-                names[name] = top
-                slots[top] = name
-            i = j
-        else:
-            i += 1
-    return tuple(slots.get(k) for k in range(1, top + 1))
 
 
 def split_statements(sql: str) -> list[str]:

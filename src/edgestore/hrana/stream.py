@@ -16,17 +16,11 @@ import time
 from collections.abc import AsyncIterator, Mapping, MutableMapping
 from typing import Any
 
-from ..errors import DatabaseError, EdgestoreError, ProtocolError, ReadOnlyError
-from .backend import DescriptionLike, ResultLike, SessionLike, StoreLike
+from ..errors import EdgestoreError, ProtocolError, ReadOnlyError
+from .backend import ResultLike, SessionLike, StoreLike
 from .batch import Outcome, check_batch, evaluate
 from .errors import error_of
-from .sqltext import (
-    begin_kind,
-    is_txn_control,
-    one_statement,
-    scan_params,
-    split_statements,
-)
+from .sqltext import begin_kind, is_txn_control, one_statement, split_statements
 from .values import decode_args, encode_row
 
 __all__ = [
@@ -114,22 +108,6 @@ def close_sql(sqls: MutableMapping[int, str], req: Mapping[str, Any]) -> None:
     if isinstance(sql_id, bool) or not isinstance(sql_id, int):
         raise ProtocolError("close_sql needs an integer sql_id")
     sqls.pop(sql_id, None)
-
-
-_READ_KEYWORDS = frozenset({"SELECT", "VALUES"})
-
-
-def _text_description(sql: str) -> dict[str, Any]:
-    """A describe answer from the statement text alone (see Stream._describe)."""
-    words = sql.split(None, 2)
-    first = words[0].upper() if words else ""
-    is_explain = first == "EXPLAIN"
-    return {
-        "params": [{"name": p} for p in scan_params(sql)],
-        "cols": [],
-        "is_explain": is_explain,
-        "is_readonly": is_explain or first in _READ_KEYWORDS,
-    }
 
 
 class Stream:
@@ -276,21 +254,11 @@ class Stream:
         return await self._describe(sql)
 
     async def _describe(self, sql: str) -> dict[str, Any]:
-        # Inside a transaction the statement must be prepared on the stream's own connection:
-        # a table created earlier in the transaction exists only there, and the Rust client
-        # describes every statement before it runs it. A storage Session that can describe
-        # (``Session.describe``) is used for that; otherwise the store describes against the
-        # committed schema, and when that fails inside a transaction the answer is read from
-        # the SQL text (parameters exact, columns left empty: results carry their columns).
+        # Through the session: inside a transaction it prepares on the pinned connection, so
+        # tables the transaction created are known (the Rust client describes every statement
+        # before it runs it); outside one it is the store's describe.
         session = self._session
-        in_tx = session is not None and not session.is_autocommit
-        try:
-            describe = getattr(session, "describe", None) if in_tx else None
-            desc: DescriptionLike = await (describe or self.store.describe)(sql)
-        except DatabaseError:
-            if not in_tx:
-                raise
-            return _text_description(sql)
+        desc = await (session.describe(sql) if session is not None else self.store.describe(sql))
         return {
             "params": [{"name": p} for p in desc.params],
             "cols": [{"name": c.name, "decltype": c.decltype} for c in desc.columns],
