@@ -24,7 +24,6 @@ import time
 import tracemalloc
 
 from bench_cache_ops import record
-
 from edgestore.cache import CompressedLRU
 
 MiB = 1024 * 1024
