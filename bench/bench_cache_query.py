@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -102,16 +103,30 @@ async def main() -> int:
             blob = msgspec.msgpack.encode(
                 ([(c.name, c.decltype) for c in first.columns], first.values, False)
             )
-            plain = {("k", name): blob}
+            plain: dict[object, bytes] = {("k", name): blob}
             decoder = msgspec.msgpack.Decoder()
+            key = ("k", name)
+
+            def hit_call(sql: str = sql, params: list[object] = params) -> Awaitable[object]:
+                return store.query(sql, params, cache=True)
+
+            def miss_call(sql: str = sql, params: list[object] = params) -> Awaitable[object]:
+                return store.query(sql, params, cache=False)
+
+            def dict_call(plain: dict[object, bytes] = plain, key: object = key) -> object:
+                return plain[key]
+
+            def dict_decode_call(
+                plain: dict[object, bytes] = plain, key: object = key, dec: Any = decoder
+            ) -> object:
+                return dec.decode(plain[key])
+
             hit_t, miss_t, dict_t, dict_dec_t = [], [], [], []
             for _ in range(RUNS):
-                hit_t.append(await per_call(lambda: store.query(sql, params, cache=True)))
-                miss_t.append(
-                    await per_call(lambda: store.query(sql, params, cache=False), n=N // 4)
-                )
-                dict_t.append(per_call_sync(lambda: plain[("k", name)]))
-                dict_dec_t.append(per_call_sync(lambda: decoder.decode(plain[("k", name)])))
+                hit_t.append(await per_call(hit_call))
+                miss_t.append(await per_call(miss_call, n=N // 4))
+                dict_t.append(per_call_sync(dict_call))
+                dict_dec_t.append(per_call_sync(dict_decode_call))
             hit, miss = statistics.median(hit_t), statistics.median(miss_t)
             d, dd = statistics.median(dict_t), statistics.median(dict_dec_t)
             assert (await store.query(sql, params, cache=True)).cached

@@ -59,7 +59,7 @@ def test_specific_statuses() -> None:
     assert status_for(errors.PermissionDenied("x")) == 403
     assert status_for(errors.NotFoundError("x")) == 404
     assert status_for(errors.ValueTooLarge("x")) == 413
-    assert status_for(errors.ConstraintViolation("x")) == 409
+    assert status_for(errors.ConstraintViolation("x")) == 400
     assert status_for(errors.SQLSyntaxError("x")) == 400
     db = errors.DatabaseError("x", code="SQLITE_CONSTRAINT_CHECK")
     assert error_body(db)["error"]["code"] == "SQLITE_CONSTRAINT_CHECK"

@@ -112,7 +112,7 @@ def test_batch_atomic_rolls_back_on_error(client: TestClient[Any]) -> None:
             ]
         },
     )
-    err = assert_error(r, 409, "ConstraintViolation")
+    err = assert_error(r, 400, "ConstraintViolation")
     assert err["code"].startswith("SQLITE_CONSTRAINT")
     assert q(client, "SELECT count(*) FROM items").json()["rows"] == [[0]]
     r = client.post(

@@ -98,7 +98,7 @@ def test_row_crud_and_upsert(client: TestClient[Any]) -> None:
     assert r.status_code == 200
     assert r.json()["price"] == 4
     assert client.get(url).json()["price"] == 4  # the cached read saw the write
-    assert_error(client.post(ROWS, json={"id": row["id"], "name": "dup"}), 409)
+    assert_error(client.post(ROWS, json={"id": row["id"], "name": "dup"}), 400)
     r = client.post(f"{ROWS}?upsert=true", json={"id": row["id"], "name": "pencil", "price": 9})
     assert r.status_code == 201, r.text
     assert client.get(url).json()["name"] == "pencil"
@@ -111,7 +111,7 @@ def test_row_crud_and_upsert(client: TestClient[Any]) -> None:
     assert_error(client.patch(url, json={"price": 1}), 404, "NotFoundError")
     assert_error(client.patch(f"{ROWS}/1", json={}), 400, "InvalidRequest")
     assert_error(client.post(ROWS, json={"nope": 1}), 400, "InvalidRequest")
-    assert_error(client.post(ROWS, json={"price": -1, "name": "x"}), 409, "ConstraintViolation")
+    assert_error(client.post(ROWS, json={"price": -1, "name": "x"}), 400, "ConstraintViolation")
 
 
 def test_composite_and_rowid_keys(client: TestClient[Any]) -> None:

@@ -127,7 +127,11 @@ class CompressedLRU:
             sample_budget=max(64 * 1024, min(1024 * 1024, maxsize // 32)),
         )
         self._lru: cachetools.LRUCache[Key, _Stored] = cachetools.LRUCache(sys.maxsize)
-        self._getitem = self._lru.__getitem__
+        # The hot paths read cachetools' own dict and recency OrderedDict directly: going
+        # through its Python-level __getitem__/__contains__ costs more than the whole lookup.
+        # Inserts, evictions (popitem) and removals still go through cachetools.
+        self._data: dict[Key, _Stored] = self._lru._Cache__data  # type: ignore[attr-defined]
+        self._order: OrderedDict[Key, None] = self._lru._LRUCache__order  # type: ignore[attr-defined]
         self._hot: OrderedDict[Key, int] = OrderedDict()  # key -> raw length
         self._hot_bytes = 0
         self._hot_floor = maxsize // HOT_FRACTION
@@ -152,11 +156,11 @@ class CompressedLRU:
     def get(self, key: Key, default: bytes | None = None) -> bytes | None:
         """The value for ``key`` (marked recently used), or ``default``."""
         with self._lock:
-            try:
-                v = self._getitem(key)
-            except KeyError:
+            v = self._data.get(key)
+            if v is None:
                 self.misses += 1
                 return default
+            self._order.move_to_end(key)
             if type(v) is bytes:
                 self.hits += 1
                 if len(v) >= self.threshold and key in self._hot:
@@ -192,11 +196,11 @@ class CompressedLRU:
         event loop.
         """
         with self._lock:
-            try:
-                v = self._getitem(key)
-            except KeyError:
+            v = self._data.get(key)
+            if v is None:
                 self.misses += 1
                 return None
+            self._order.move_to_end(key)
             if type(v) is _Entry:
                 if v.expires <= self._timer():
                     self._remove(key, v)
@@ -263,6 +267,9 @@ class CompressedLRU:
 
     def set(self, key: Key, value: bytes, ttl: float | None = None) -> None:
         """Store ``value``; raises ValueTooLarge (cache untouched) if it cannot fit at all."""
+        if ttl is None and type(value) is bytes and len(value) < self.threshold:
+            self._set_small(key, value)
+            return
         if type(value) is not bytes or len(value) >= HOT_VALUE_MAX:
             value = self.prepare(value)
         n = len(value)
@@ -287,11 +294,8 @@ class CompressedLRU:
             if self._heap and self._heap[0][0] <= self._timer():
                 self._purge(self._timer())
             lru = self._lru
-            try:
-                old = _peek(lru, key)
-            except KeyError:
-                pass
-            else:
+            old = self._data.get(key)
+            if old is not None:
                 if type(old) is bytes and len(old) < self.threshold:
                     # the common replace of a small raw value, inlined
                     n_old = len(old)
@@ -323,6 +327,41 @@ class CompressedLRU:
                 heapq.heappush(self._heap, (stored.expires, key))
                 if len(self._heap) > 2 * self._ttl_entries + 64:
                     self._rebuild_heap()
+
+    def _set_small(self, key: Key, value: bytes) -> None:
+        """:meth:`set` of a raw value below the threshold without TTL: the common case."""
+        n = len(value)
+        ksize = sys.getsizeof(key)
+        size = n + ksize + (_BYTES_HEADER + ENTRY_OVERHEAD)
+        with self._lock:
+            if size > self._maxsize:
+                self.rejections += 1
+                raise ValueTooLarge(
+                    f"a cache entry of {size} bytes does not fit in the whole cache "
+                    f"({self._maxsize} bytes)"
+                )
+            heap = self._heap
+            if heap and heap[0][0] <= self._timer():
+                self._purge(self._timer())
+            old = self._data.get(key)
+            if old is None:
+                self._lru[key] = value
+            else:
+                if type(old) is bytes and len(old) < self.threshold:
+                    n_old = len(old)
+                    self._bytes -= n_old + ksize + (_BYTES_HEADER + ENTRY_OVERHEAD)
+                    self._stored_bytes -= n_old
+                    self._value_bytes -= n_old
+                else:
+                    self._forget(key, old)
+                self._data[key] = value
+                self._order.move_to_end(key)
+            self._bytes += size
+            self._stored_bytes += n
+            self._value_bytes += n
+            if self._bytes > self._maxsize:
+                self._make_room()
+            self.sets += 1
 
     def delete(self, key: Key) -> bool:
         """Remove ``key``; True if it was there."""

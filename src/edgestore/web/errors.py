@@ -73,7 +73,9 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (e.OverloadedError, 503),
     (e.ValueTooLarge, 413),
     (e.CacheError, 400),
-    (e.ConstraintViolation, 409),
+    # The contract: every SQL error, constraint violations included, is a 400 that
+    # carries SQLite's code (SQLITE_CONSTRAINT_UNIQUE, ...), so clients branch on `code`.
+    (e.ConstraintViolation, 400),
     (e.DatabaseBusyError, 503),
     (e.SchemaError, 500),
     # A statement that runs past the bound was sent by the client: a client error, not a crash.
@@ -245,7 +247,7 @@ _ERROR_DOCS: dict[int, str] = {
     401: "Missing or invalid bearer token",
     403: "The token's role does not allow this",
     404: "Unknown table, row, key or route",
-    409: "Constraint violation",
+    409: "The transaction outlived transaction_timeout and was rolled back",
     413: "Request body larger than max_body_bytes",
     503: "Refused under memory pressure or while the store is unavailable (see Retry-After)",
 }
