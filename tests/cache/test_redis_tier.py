@@ -66,11 +66,20 @@ async def test_write_on_one_store_invalidates_the_others_entry(stores: tuple[Sto
 
     await a.execute("UPDATE stock SET qty = 10 WHERE name = 'apple'")
     assert await eventually(lambda: b.cache_stats()["redis"]["received"] > received)
-    # the message alone made b's entry stale: its local versions moved for "stock"
+    # stale in b: the message bumped "stock" (and b also saw the commit via data_version)
     got = await b.query(QUERY, cache=True)
     assert not got.cached
     assert got.values == [("apple", 10), ("pear", 2)]
     assert a.cache_stats()["redis"]["published"] >= 1
+
+    # an explicit invalidation travels too (b saw a's commit through data_version as well,
+    # which dropped everything: cache the other query again first)
+    await b.query(OTHER, cache=True)
+    assert (await b.query(OTHER, cache=True)).cached
+    received = b.cache_stats()["redis"]["received"]
+    await a.invalidate("notes")
+    assert await eventually(lambda: b.cache_stats()["redis"]["received"] > received)
+    assert not (await b.query(OTHER, cache=True)).cached
 
 
 async def test_results_are_shared_and_never_stale(stores: tuple[Store, Store]) -> None:

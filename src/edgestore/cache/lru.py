@@ -5,7 +5,10 @@ Memory accounting. The charge of an entry is what it really holds: the stored by
 dict and its OrderedDict of recency) -- ``ENTRY_OVERHEAD``, measured with tracemalloc on
 CPython 3.11 and re-measured by tests/cache/test_memory_bound.py. cachetools counts entries
 here (no ``getsizeof``): its per-entry size dict would cost ~70 more bytes per entry, so the
-byte budget is enforced by this class, evicting through ``LRUCache.popitem``.
+byte budget is enforced by this class, evicting through ``LRUCache.popitem``. Lookups and
+in-place replacements read cachetools' data dict and recency OrderedDict directly (their
+names are stable since cachetools 4; going through its Python-level ``__getitem__`` costs
+more than the lookup itself); inserts, evictions and removals use its API.
 
 Compression. Values of at least ``compress_threshold`` bytes are compressed when memory asks
 for it, not on arrival: while the cache is under its cap they stay raw; when it reaches the cap,

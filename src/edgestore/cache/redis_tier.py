@@ -3,9 +3,10 @@
 The local CompressedLRU stays first; Redis is asked only on a local miss. Correctness across
 nodes rests on *global* table versions kept in one Redis hash:
 
-- after each commit through a store, its tables' counters are incremented (HINCRBY) and an
-  invalidation message naming them is published; every other node bumps its local versions
-  for those tables, so its local entries for them are stale at once;
+- after each commit through a store (and each ``store.invalidate(table)``), the tables'
+  counters are incremented (HINCRBY) and an invalidation message naming them is published;
+  every other node bumps its local versions for those tables, so its local entries for them
+  are stale at once;
 - a node that detects a write it did not make itself (SQLite ``data_version``) increments a
   global epoch, since it cannot tell which tables changed;
 - a result stored in Redis is tagged with the global counters (epoch + its tables) read
@@ -89,7 +90,6 @@ class RedisTier:
         except Exception as exc:
             self._pool.shutdown(wait=False)
             raise CacheError(f"cannot use Redis at {self.url}: {exc}") from exc
-        self._undo.append(self.store.add_commit_listener(self._on_commit))
         self._undo.append(self.store.versions.subscribe(self._on_versions))
         self.store.query_cache.tier = self
 
@@ -126,16 +126,17 @@ class RedisTier:
 
     # --- invalidation bus -------------------------------------------------------------
 
-    def _on_commit(self, tables: frozenset[str]) -> None:
-        """Event loop, after a commit through our store: tell the others (off the loop)."""
-        if tables:
-            self._submit(self._publish, sorted(tables))
-
     def _on_versions(self, tables: frozenset[str] | None) -> None:
-        # Everything changed under us (another process wrote, schema change): entries in
-        # Redis tagged before it must not be trusted either.
-        if tables is None and not self._applying:
+        """Event loop, after our versions moved: tell the others (off the loop)."""
+        if self._applying:
+            return  # a message from another node: it already told everybody
+        if tables is None:
+            # Everything changed under us (another process wrote, schema change): entries
+            # in Redis tagged before must not be trusted either. Nodes on the same file
+            # notice the change themselves (data_version), so no message.
             self._submit(self.client.hincrby, self.versions_key, EPOCH_FIELD, 1)
+        elif tables:
+            self._submit(self._publish, sorted(tables))
 
     def _publish(self, tables: list[str]) -> None:
         pipe = self.client.pipeline(transaction=True)

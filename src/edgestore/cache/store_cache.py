@@ -148,8 +148,17 @@ class StoreCache:
         return True
 
     def stats(self) -> dict[str, Any]:
+        """Top level: the shared budget's figures (for metrics); then the details."""
+        lru = self.lru.stats()
         out = {
-            "cache": self.lru.stats(),
+            "bytes": lru["bytes"],
+            "max_bytes": lru["max_bytes"],
+            "entries": lru["entries"],
+            "hits": lru["hits"],
+            "misses": lru["misses"],
+            "hit_ratio": lru["hit_rate"],
+            "compression_ratio": lru["ratio"],
+            "cache": lru,
             "query": self.query.stats(),
             "query_cache_default": self.default,
             "external_checks": self.external_checks,

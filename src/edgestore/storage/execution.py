@@ -19,12 +19,22 @@ from .connection import Conn
 from .results import Column, Params, Result, Value
 from .sqlerrors import translate
 
-__all__ = ["Outcome", "WriteJob", "pragma_data_version", "run_alone", "run_group", "run_statement"]
+__all__ = [
+    "Outcome",
+    "WriteJob",
+    "pragma_data_version",
+    "result_columns",
+    "run_alone",
+    "run_group",
+    "run_statement",
+]
 
 _NO_PARAMS: tuple[Value, ...] = ()
 
 
-def _columns(cursor: apsw.Cursor, analysis: Analysis) -> tuple[Column, ...]:
+def result_columns(cursor: apsw.Cursor, analysis: Analysis) -> tuple[Column, ...]:
+    """The columns of a statement just executed on ``cursor`` (the analysis's, unless the
+    schema changed under it)."""
     try:
         description = cursor.get_description()
     except apsw.ExecutionCompleteError:
@@ -40,7 +50,7 @@ def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int 
     db = conn.db
     cursor = db.cursor()
     cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
-    columns = _columns(cursor, analysis)
+    columns = result_columns(cursor, analysis)
     if max_rows is None:
         values: list[tuple[Any, ...]] = cursor.fetchall()
         truncated = False
