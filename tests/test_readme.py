@@ -1,0 +1,42 @@
+"""The README matches the code: every command it lists exists, every setting is documented."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from edgestore import Settings
+from edgestore.cli import main
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _section(title: str) -> str:
+    start = README.index(f"## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end != -1 else None]
+
+
+def test_quick_start_is_exactly_two_commands() -> None:
+    block = _section("Quick start").split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines == ["pip install . && edgestore serve", "pip install -e '.[test]' && pytest"]
+
+
+def test_every_listed_command_exists() -> None:
+    commands = re.findall(r"^\| `edgestore ([a-z ]+)` \|", _section("Command line"), re.M)
+    assert len(commands) >= 10
+    runner = CliRunner()
+    for command in commands:
+        result = runner.invoke(main, [*command.split(), "--help"])
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_every_setting_is_documented() -> None:
+    table = _section("Configuration")
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| `EDGESTORE_[A-Z_]+` \|", table, re.M))
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    assert documented == fields
