@@ -30,7 +30,7 @@ from ..storage.replication import (
     position_of,
 )
 from ..storage.replication.context import reset_read_options, set_from_headers
-from .errors import ERROR_BODY_OPT, error_body
+from .errors import ERROR_BODY_OPT, OK, error_body
 from .state import ROLE_OPT, AppState
 
 __all__ = [
@@ -106,19 +106,19 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         headers = {"x-edgestore-frames": str(frames.count)}
         return Stream(_chunks(frames.chunks), media_type=_OCTETS, headers=headers)
 
-    @post("/sync/{generation:int}/{start:int}/{end:int}", opt=ro, status_code=200)
+    @post("/sync/{generation:int}/{start:int}/{end:int}", opt=ro, status_code=OK)
     async def push(generation: Generation, start: FrameNo, end: FrameNo) -> None:
         """Refused: edgestore replicas write through Hrana, not by pushing frames."""
         raise SyncPushRefused()
 
-    @post("/sync/{generation:int}/{start:int}/{end:int}/{baton:str}", opt=ro, status_code=200)
+    @post("/sync/{generation:int}/{start:int}/{end:int}/{baton:str}", opt=ro, status_code=OK)
     async def push_baton(
         generation: Generation, start: FrameNo, end: FrameNo, baton: Annotated[str, PathParameter()]
     ) -> None:
         """Refused, as without a baton."""
         raise SyncPushRefused()
 
-    @post("/replication/checkpoint", opt={ROLE_OPT: Role.ADMIN}, status_code=200)
+    @post("/replication/checkpoint", opt={ROLE_OPT: Role.ADMIN}, status_code=OK)
     async def checkpoint() -> dict[str, Any]:
         """End the current generation now; returns the new generation and position."""
         p = await primary()
