@@ -110,6 +110,9 @@ class Settings:
     # --- libSQL protocol ---------------------------------------------------------------
     stream_idle_timeout: float = 10.0
     """Seconds an idle Hrana stream lives; its open transaction is rolled back on expiry."""
+    max_response_bytes: int = 10 * MiB
+    """Most bytes of rows in one Hrana execute/batch/pipeline response; a result that would be
+    larger fails with RESPONSE_TOO_LARGE (cursors stream any size, a chunk at a time)."""
 
     # --- replication -------------------------------------------------------------------
     replication: bool = True
@@ -259,6 +262,7 @@ def _validate(s: Settings) -> None:
     need(s.max_rows > 0, "max_rows", "must be > 0")
     need(s.shutdown_timeout > 0, "shutdown_timeout", "must be > 0")
     need(s.stream_idle_timeout > 0, "stream_idle_timeout", "must be > 0")
+    need(s.max_response_bytes > 0, "max_response_bytes", "must be > 0")
     need(s.sync_interval > 0, "sync_interval", "must be > 0")
     for token in s.auth_tokens:
         role, _, digest = token.partition(":")

@@ -126,6 +126,26 @@ def test_disk_full_stops_cleanly_and_resumes(snapshot: Path, tmp_path: Path) -> 
     assert validate(snapshot, target)["ok"]
 
 
+def test_disk_full_during_a_streaming_run_starts_over_cleanly(source: str, tmp_path: Path) -> None:
+    target = tmp_path / "full.db"
+
+    def small_disk() -> None:  # the partial's WAL outgrows 256 KiB long before a chunk file
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    proc = _cli_subprocess("run", "--from", source, "--to", str(target), preexec=small_disk)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, err
+    assert "run the same command again (it starts over)" in err
+    assert "Traceback" not in err
+    assert not target.exists()
+    assert not target.with_name("full.db.partial").exists()
+    proc = _cli_subprocess("run", "--from", source, "--to", str(target))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "validation: OK" in out
+
+
 def test_corrupt_chunk_is_refused_naming_the_file(snapshot: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged"
     damaged.mkdir()

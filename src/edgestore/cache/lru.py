@@ -12,12 +12,21 @@ more than the lookup itself); inserts, evictions and removals use its API.
 
 Compression. Values of at least ``compress_threshold`` bytes are compressed when memory asks
 for it, not on arrival: while the cache is under its cap they stay raw; when it reaches the cap,
-the least recently used raw values are compressed before anything is evicted, down to a hot
-floor (``maxsize // HOT_FRACTION`` bytes) that stays raw so that the hottest values are served
-without decompressing. A compressed value read again goes back to raw on every fourth read (a
-cheap frequency filter: a scan does not churn the hot set). Values of 16 KiB or more are
+the least recently used raw values are compressed before anything is evicted, down to a
+recency floor (``maxsize // HOT_FRACTION`` bytes) that stays raw. Values of 16 KiB or more are
 compressed when stored, by :meth:`prepare`, which async callers run on a thread. Compression
 and decompression run outside the lock except for demoting a (small) raw value.
+
+Frequent values. Decompressing a 4 KiB value costs ~4.5 us, twenty times a bare LRU lookup,
+so values that are read often are kept raw in a second raw set of up to
+``maxsize // FREQUENT_FRACTION`` bytes: a compressed value read ``PROMOTE_HITS`` times within
+a window (a bounded counter dict, cleared when it holds ``_freq_max`` keys) goes back to raw
+there, and least recently used entries are evicted to make room for it rather than compressing
+it again. The filter is relative: under uniform access, where no value is much hotter than the
+others, few values pass it and the cache stays compressed (most entries held); under skewed
+access the hottest values are served without decompressing, at the price of some cold
+entries. That set is demoted (compressed), least recently used first, only when it outgrows its
+budget.
 """
 
 from __future__ import annotations
@@ -60,7 +69,12 @@ _BYTES_HEADER = sys.getsizeof(b"")
 _Z_HEADER = _BYTES_HEADER + 16  # a bytes subclass instance is GC-tracked
 HOT_VALUE_MAX = 16 * 1024
 HOT_FRACTION = 8
-_PROMOTE_EVERY = 4
+FREQUENT_FRACTION = 2
+PROMOTE_HITS = 3
+# The frequency counters (a dict of key -> small int, ~100 B a slot with the key shared) are
+# bounded to 1/40 of the cap; they are cleared when full, which also ages the counts.
+_FREQ_SLOT = 100
+_FREQ_SHARE = 40
 
 
 class _Z(bytes):
@@ -135,10 +149,15 @@ class CompressedLRU:
         # Inserts, evictions (popitem) and removals still go through cachetools.
         self._data: dict[Key, _Stored] = self._lru._Cache__data  # type: ignore[attr-defined]
         self._order: OrderedDict[Key, None] = self._lru._LRUCache__order  # type: ignore[attr-defined]
-        self._hot: OrderedDict[Key, int] = OrderedDict()  # key -> raw length
+        # Raw values of at least ``threshold`` bytes, key -> raw length, in recency order: the
+        # recent ones (kept raw down to the floor) and the frequent ones (kept raw up to their
+        # own budget).
+        self._hot: OrderedDict[Key, int] = OrderedDict()
         self._hot_bytes = 0
-        self._hot_floor = maxsize // HOT_FRACTION
-        self._tick = 0
+        self._frequent: OrderedDict[Key, int] = OrderedDict()
+        self._frequent_bytes = 0
+        self._freq: dict[Key, int] = {}  # compressed hits per key in the current window
+        self._set_budgets(maxsize)
         self._heap: list[tuple[float, Key]] = []
         self._ttl_entries = 0
         self._value_bytes = 0  # logical (uncompressed) bytes of the values held
@@ -166,8 +185,8 @@ class CompressedLRU:
             self._order.move_to_end(key)
             if type(v) is bytes:
                 self.hits += 1
-                if len(v) >= self.threshold and key in self._hot:
-                    self._hot.move_to_end(key)
+                if len(v) >= self.threshold:
+                    self._touch_raw(key)
                 return v
             if type(v) is _Entry:
                 if v.expires <= self._timer():
@@ -178,19 +197,36 @@ class CompressedLRU:
                 data = v.data
                 if type(data) is not _Z:
                     self.hits += 1
-                    if key in self._hot:
-                        self._hot.move_to_end(key)
+                    self._touch_raw(key)
                     return data
             else:
                 assert type(v) is _Z
                 data = v
             self.hits += 1
-            self._tick += 1
-            promote = self._tick % _PROMOTE_EVERY == 0 and len(data) < HOT_VALUE_MAX
+            promote = self._count_hit(key, data)
         out = self._decompress(key, data)
         if out is not None and promote:
-            self._promote(key, v, out)
+            self._promote(key, data, out)
         return out if out is not None else default
+
+    def _touch_raw(self, key: Key) -> None:
+        """Mark a raw value recently used in its raw set (lock held)."""
+        if key in self._frequent:
+            self._frequent.move_to_end(key)
+        elif key in self._hot:
+            self._hot.move_to_end(key)
+
+    def _count_hit(self, key: Key, frame: bytes) -> bool:
+        """Count a hit on a compressed value; True when it should go back to raw (lock held)."""
+        freq = self._freq
+        n = freq.get(key, 0) + 1
+        if n >= PROMOTE_HITS and len(frame) < HOT_VALUE_MAX:
+            del freq[key]
+            return True
+        if len(freq) >= self._freq_max:
+            freq.clear()  # end of the window: counts start again
+        freq[key] = n
+        return False
 
     def peek_stored(self, key: Key) -> bytes | None:
         """Like :meth:`get`, but a compressed value comes back still compressed.
@@ -212,8 +248,8 @@ class CompressedLRU:
                     return None
                 self.hits += 1
                 return v.data
-            if type(v) is bytes and len(v) >= self.threshold and key in self._hot:
-                self._hot.move_to_end(key)
+            if type(v) is bytes and len(v) >= self.threshold:
+                self._touch_raw(key)
             self.hits += 1
             assert isinstance(v, bytes)
             return v
@@ -223,8 +259,18 @@ class CompressedLRU:
         return type(stored) is _Z
 
     def decompress(self, key: Key, stored: bytes) -> bytes | None:
-        """Decompress what :meth:`peek_stored` returned (None: the entry became unreadable)."""
-        return self._decompress(key, stored) if type(stored) is _Z else stored
+        """Decompress what :meth:`peek_stored` returned (None: the entry became unreadable).
+
+        Counts as a read of a compressed value: a frequent one goes back to raw.
+        """
+        if type(stored) is not _Z:
+            return stored
+        with self._lock:
+            promote = self._count_hit(key, stored)
+        out = self._decompress(key, stored)
+        if out is not None and promote:
+            self._promote(key, stored, out)
+        return out
 
     def __contains__(self, key: object) -> bool:
         """Presence of a live entry, without touching the recency order or the counters."""
@@ -298,6 +344,19 @@ class CompressedLRU:
                 self._purge(self._timer())
             lru = self._lru
             old = self._data.get(key)
+            if (
+                type(old) is bytes
+                and stored is value
+                and type(value) is bytes
+                and len(old) >= self.threshold
+                and n >= self.threshold
+            ):
+                # Raw replaced by raw (a hot key rewritten): same raw set, same key charge.
+                self._replace_raw(key, old, value)
+                if self._bytes > self._maxsize:
+                    self._make_room()
+                self.sets += 1
+                return
             if old is not None:
                 if type(old) is bytes and len(old) < self.threshold:
                     # the common replace of a small raw value, inlined
@@ -330,6 +389,27 @@ class CompressedLRU:
                 heapq.heappush(self._heap, (stored.expires, key))
                 if len(self._heap) > 2 * self._ttl_entries + 64:
                     self._rebuild_heap()
+
+    def _replace_raw(self, key: Key, old: bytes, value: bytes) -> None:
+        """Replace a raw value of at least ``threshold`` bytes by another one (lock held)."""
+        d = len(value) - len(old)
+        self._data[key] = value
+        self._order.move_to_end(key)
+        self._bytes += d
+        self._stored_bytes += d
+        self._value_bytes += d
+        if key in self._frequent:
+            self._frequent[key] = len(value)
+            self._frequent.move_to_end(key)
+            self._frequent_bytes += d
+        elif key in self._hot:
+            self._hot[key] = len(value)
+            self._hot.move_to_end(key)
+            self._hot_bytes += d
+        else:  # the old value did not compress: it was in no raw set
+            self._hot[key] = len(value)
+            self._hot_bytes += len(value)
+            self._bytes += HOT_OVERHEAD
 
     def _set_small(self, key: Key, value: bytes) -> None:
         """:meth:`set` of a raw value below the threshold without TTL: the common case."""
@@ -390,8 +470,10 @@ class CompressedLRU:
         with self._lock:
             self._lru.clear()
             self._hot.clear()
+            self._frequent.clear()
+            self._freq.clear()
             self._heap.clear()
-            self._bytes = self._hot_bytes = self._ttl_entries = 0
+            self._bytes = self._hot_bytes = self._frequent_bytes = self._ttl_entries = 0
             self._value_bytes = self._stored_bytes = self._compressed_entries = 0
 
     def expire(self) -> int:
@@ -407,8 +489,15 @@ class CompressedLRU:
             raise ValueError("maxsize must be >= 0")
         with self._lock:
             self._maxsize = maxsize
-            self._hot_floor = maxsize // HOT_FRACTION
+            self._set_budgets(maxsize)
             self._make_room()
+
+    def _set_budgets(self, maxsize: int) -> None:
+        self._hot_floor = maxsize // HOT_FRACTION
+        self._frequent_max = maxsize // FREQUENT_FRACTION
+        self._freq_max = max(16, maxsize // (_FREQ_SLOT * _FREQ_SHARE))
+        if len(self._freq) > self._freq_max:
+            self._freq.clear()
 
     # --- figures ----------------------------------------------------------------------
 
@@ -436,9 +525,11 @@ class CompressedLRU:
                 if self._stored_bytes
                 else 1.0,
                 "compressed_entries": self._compressed_entries,
-                "hot_entries": len(self._hot),
-                "hot_bytes": self._hot_bytes,
-                "overhead_bytes": self.codec.overhead_bytes(),
+                "hot_entries": len(self._hot) + len(self._frequent),
+                "hot_bytes": self._hot_bytes + self._frequent_bytes,
+                "frequent_entries": len(self._frequent),
+                "frequent_bytes": self._frequent_bytes,
+                "overhead_bytes": self.codec.overhead_bytes() + _FREQ_SLOT * len(self._freq),
                 "hits": self.hits,
                 "misses": self.misses,
                 "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
@@ -467,7 +558,7 @@ class CompressedLRU:
         """Recompute the charged bytes from the entries (tests check it equals ``currsize``)."""
         with self._lock:
             total = sum(_size_of(k, _peek(self._lru, k)) for k in self._lru)
-            return total + HOT_OVERHEAD * len(self._hot)
+            return total + HOT_OVERHEAD * (len(self._hot) + len(self._frequent))
 
     # --- internals --------------------------------------------------------------------
 
@@ -485,26 +576,31 @@ class CompressedLRU:
                 self.misses += 1
             return None
 
-    def _promote(self, key: Key, v: _Stored, raw: bytes) -> None:
-        """Store a re-read value raw again (it is hot)."""
+    def _promote(self, key: Key, frame: bytes, raw: bytes) -> None:
+        """Store a frequently read value raw again, in the frequent set."""
         with self._lock:
-            if _peek_or_none(self._lru, key) is not v:
+            v = _peek_or_none(self._lru, key)
+            if v is None or (v is not frame and (type(v) is not _Entry or v.data is not frame)):
                 return  # replaced or removed meanwhile
             new: _Stored = raw if type(v) is not _Entry else _Entry(raw, v.expires)
             self._account(key, v, -1)
             _replace(self._lru, key, new)
             self._account(key, new, 1)
-            self._hot[key] = len(raw)
-            self._hot_bytes += len(raw)
+            self._frequent[key] = len(raw)
+            self._frequent_bytes += len(raw)
             self._bytes += HOT_OVERHEAD
             self.promotions += 1
             if self._bytes > self._maxsize:
                 self._make_room()
 
-    def _demote_one(self) -> None:
-        """Compress the least recently used raw value (lock held)."""
-        key, n = self._hot.popitem(last=False)
-        self._hot_bytes -= n
+    def _demote_one(self, frequent: bool = False) -> None:
+        """Compress the least recently used value of a raw set (lock held)."""
+        if frequent:
+            key, n = self._frequent.popitem(last=False)
+            self._frequent_bytes -= n
+        else:
+            key, n = self._hot.popitem(last=False)
+            self._hot_bytes -= n
         self._bytes -= HOT_OVERHEAD
         lru = self._lru
         v = _peek(lru, key)
@@ -533,15 +629,18 @@ class CompressedLRU:
     def _make_room(self) -> None:
         """Get back under the cap: compress raw values first, then evict (lock held).
 
-        Raw values are compressed, least recently used first, only when the cap is reached,
-        and only down to the hot floor (``maxsize // HOT_FRACTION`` bytes stay raw so that the
-        hottest values are served without decompressing); after that, the least recently used
-        entries are evicted.
+        Recent raw values are compressed, least recently used first, only when the cap is
+        reached, and only down to the floor (``maxsize // HOT_FRACTION`` raw bytes in all); the
+        frequent set is compressed only beyond its own budget; after that, the least recently
+        used entries are evicted.
         """
         lru = self._lru
         while self._bytes > self._maxsize:
-            if self._hot_bytes > self._hot_floor and self._hot:
+            if self._hot and self._hot_bytes + self._frequent_bytes > self._hot_floor:
                 self._demote_one()
+                continue
+            if self._frequent and self._frequent_bytes > self._frequent_max:
+                self._demote_one(frequent=True)
                 continue
             if not len(lru):
                 break
@@ -554,6 +653,11 @@ class CompressedLRU:
         n = self._hot.pop(key, None)
         if n is not None:
             self._hot_bytes -= n
+            self._bytes -= HOT_OVERHEAD
+            return
+        n = self._frequent.pop(key, None)
+        if n is not None:
+            self._frequent_bytes -= n
             self._bytes -= HOT_OVERHEAD
 
     def _remove(self, key: Key, v: _Stored) -> None:

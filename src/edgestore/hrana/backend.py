@@ -7,7 +7,7 @@ importable and testable on its own and documents the exact surface Hrana relies 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from ..config import Settings
@@ -19,6 +19,7 @@ __all__ = [
     "DescriptionLike",
     "Params",
     "ResultLike",
+    "RowStreamLike",
     "SessionLike",
     "StoreLike",
 ]
@@ -46,6 +47,25 @@ class ResultLike(Protocol):
     def truncated(self) -> bool: ...
 
 
+class RowStreamLike(Protocol):
+    """``Session.stream()``: a statement's rows in chunks as they are produced.
+
+    ``start()`` runs it up to its first chunk (raising its error); iterating gives lists of
+    rows; ``rows_affected`` / ``last_insert_rowid`` are final after ``start()``; ``aclose()``
+    gives the connection back.
+    """
+
+    @property
+    def columns(self) -> Sequence[ColumnLike]: ...
+    @property
+    def rows_affected(self) -> int: ...
+    @property
+    def last_insert_rowid(self) -> int | None: ...
+    async def start(self) -> Sequence[ColumnLike]: ...
+    def __aiter__(self) -> AsyncIterator[Sequence[Sequence[Value]]]: ...
+    async def aclose(self) -> None: ...
+
+
 class DescriptionLike(Protocol):
     @property
     def columns(self) -> Sequence[ColumnLike]: ...
@@ -70,6 +90,9 @@ class SessionLike(Protocol):
     ) -> ResultLike: ...
     async def describe(self, sql: str) -> DescriptionLike: ...
     async def close(self) -> None: ...
+
+    # Optional (looked up with getattr; sessions without it are read whole, then chunked):
+    # def stream(self, sql, params=None, *, chunk_rows: int) -> RowStreamLike
 
 
 class StoreLike(Protocol):

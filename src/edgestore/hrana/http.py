@@ -3,8 +3,12 @@
 * v1 (``/v1/execute``, ``/v1/batch``): one stateless stream per request.
 * v2/v3 pipeline: ``{"baton", "requests"}`` -> ``{"baton", "base_url", "results"}``; every
   request runs even when an earlier one failed; batons come from :class:`StreamRegistry`.
-* v3 cursor: newline-delimited JSON, the first line carrying the next baton, then the entries
-  of each step as that step finishes (written a few hundred rows per chunk).
+* v3 cursor: newline-delimited JSON, the first line carrying the next baton, then each step's
+  entries as SQLite produces its rows, written a chunk (256 rows) at a time: memory is bounded
+  by a chunk, not by the result. A client that goes away mid-cursor ends the statement and
+  releases its connection (the stream is closed, its transaction rolled back).
+* execute/batch results (v1, pipeline) are bounded by ``max_response_bytes`` per HTTP request
+  (RESPONSE_TOO_LARGE beyond it); cursors are the way to read more.
 
 Request-level failures (malformed JSON, a bad baton) raise :class:`ProtocolError`; the web
 layer turns them into an error status with the Hrana error body.
@@ -13,6 +17,7 @@ layer turns them into an error status with the Hrana error body.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
@@ -21,7 +26,7 @@ from ..errors import ProtocolError
 from .backend import StoreLike
 from .batons import Entry, StreamRegistry
 from .errors import error_of
-from .stream import Stream, chunked
+from .stream import ResponseBudget, Stream
 
 __all__ = ["HranaHttp", "decode_body"]
 
@@ -88,10 +93,11 @@ class HranaHttp:
         try:
             stream = entry.stream
             results: list[dict[str, Any]] = []
+            budget = ResponseBudget(self.store.settings.max_response_bytes)
             async with stream.lock:
                 for item in requests:
                     try:
-                        response = await stream.request(item)
+                        response = await stream.request(item, budget)
                         results.append({"type": "ok", "response": response})
                     except Exception as exc:
                         results.append({"type": "error", "error": error_of(exc)})
@@ -121,8 +127,9 @@ class HranaHttp:
                 head = {"baton": self.registry.baton_for(entry), "base_url": None}
                 yield _encode(head) + b"\n"
                 try:
-                    async for group in chunked(stream.cursor(batch)):
-                        yield b"".join(_encode(e) + b"\n" for e in group)
+                    async with aclosing(stream.cursor_chunks(batch)) as groups:
+                        async for group in groups:
+                            yield b"".join(_encode(e) + b"\n" for e in group)
                 except ProtocolError as exc:
                     yield _encode({"type": "error", "error": error_of(exc)}) + b"\n"
             failed = False

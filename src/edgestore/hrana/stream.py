@@ -13,20 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from contextlib import aclosing
 from typing import Any
 
+import msgspec
+
 from ..errors import EdgestoreError, ProtocolError, ReadOnlyError
-from .backend import ResultLike, SessionLike, StoreLike
+from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
 from .batch import Outcome, check_batch, evaluate
 from .errors import error_of
 from .sqltext import begin_kind, is_txn_control, one_statement, split_statements
-from .values import decode_args, encode_row
+from .values import Value, decode_args, encode_row
 
 __all__ = [
     "MAX_STORED_SQL",
+    "ResponseBudget",
     "Stream",
-    "chunked",
     "close_sql",
     "resolve_batch",
     "resolve_sql",
@@ -39,6 +49,64 @@ MAX_STORED_SQL = 1000
 """Most SQL texts one stream (HTTP) or connection (WebSocket) may hold with store_sql."""
 
 _ROWS_PER_CHUNK = 256
+"""Rows read from SQLite (and written to a cursor response) at a time."""
+
+_encode = msgspec.json.Encoder().encode
+
+
+class ResponseBudget:
+    """Bytes of rows one response may still carry (``max_response_bytes``). One budget is
+    shared by every statement of an HTTP pipeline or a batch, so many results cannot add up
+    past it either; cursors have none (they hold one chunk at a time)."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self, size: int) -> None:
+        """Spend ``size`` bytes; RESPONSE_TOO_LARGE (as libSQL says it) when there are none.
+        The refused bytes stay unspent."""
+        if size > self.left:
+            raise ProtocolError(
+                f"the response would be larger than max_response_bytes={self.limit}; "
+                "read large results with a cursor, or page through them with LIMIT/OFFSET",
+                code="RESPONSE_TOO_LARGE",
+            )
+        self.left -= size
+
+    def refund(self, size: int) -> None:
+        """Give back what a statement that failed after all had spent (its rows are not sent)."""
+        self.left += size
+
+
+def _cols(columns: Sequence[ColumnLike]) -> list[dict[str, Any]]:
+    return [{"name": c.name, "decltype": c.decltype} for c in columns]
+
+
+class _ResultRows:
+    """A whole Result as a row stream, for sessions without ``stream`` (read whole first)."""
+
+    def __init__(self, result: ResultLike) -> None:
+        self._result = result
+        self.columns = result.columns
+        self.rows_affected = result.rows_affected
+        self.last_insert_rowid = result.last_insert_rowid
+
+    async def start(self) -> Sequence[ColumnLike]:
+        return self.columns
+
+    def __aiter__(self) -> AsyncIterator[Sequence[Sequence[Value]]]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[Sequence[Sequence[Value]]]:
+        values = self._result.values
+        for at in range(0, len(values), _ROWS_PER_CHUNK):
+            yield values[at : at + _ROWS_PER_CHUNK]
+
+    async def aclose(self) -> None:
+        return None
 
 
 def stmt_result(result: ResultLike, want_rows: bool = True) -> dict[str, Any]:
@@ -183,16 +251,65 @@ class Stream:
             )
         return result
 
-    async def execute(self, stmt: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one Stmt; returns its StmtResult."""
+    def new_budget(self) -> ResponseBudget:
+        """A response budget of ``max_response_bytes``."""
+        return ResponseBudget(self.store.settings.max_response_bytes)
+
+    async def _rows(self, sql: str, params: Any) -> RowStreamLike:
+        """Start ``sql`` on the session; its rows come a chunk at a time as SQLite produces
+        them (one chunk in memory, never the whole result)."""
+        session = await self._get_session()
+        sql = self._guard(sql)
+        open_stream: Callable[..., RowStreamLike] | None = getattr(session, "stream", None)
+        rows: RowStreamLike
+        if open_stream is None:
+            rows = _ResultRows(await session.execute(sql, params))
+        else:
+            rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK)
+        await rows.start()  # on failure the stream has closed itself
+        return rows
+
+    async def execute(
+        self, stmt: Mapping[str, Any], budget: ResponseBudget | None = None
+    ) -> dict[str, Any]:
+        """Run one Stmt; returns its StmtResult. Its rows spend ``budget`` (a fresh
+        ``max_response_bytes`` when None): RESPONSE_TOO_LARGE once that is exceeded."""
         sql = one_statement(resolve_sql(stmt, self.sqls))
         params = decode_args(stmt)
-        result = await self._run(sql, params)
-        return stmt_result(result, stmt.get("want_rows", True) is not False)
+        want_rows = stmt.get("want_rows", True) is not False
+        if budget is None:
+            budget = self.new_budget()
+        rows = await self._rows(sql, params)
+        parts: list[bytes] = []
+        spent = 0
+        try:
+            async for chunk in rows:
+                if want_rows and chunk:
+                    # Encoded a chunk at a time: the size is exact, memory stops at the
+                    # budget, and the bytes go into the response as they are (msgspec.Raw).
+                    part = _encode([encode_row(r) for r in chunk])
+                    budget.take(len(part))
+                    spent += len(part)
+                    parts.append(part[1:-1])
+        except BaseException:
+            budget.refund(spent)
+            raise
+        finally:
+            await rows.aclose()
+        rowid = rows.last_insert_rowid
+        return {
+            "cols": _cols(rows.columns),
+            "rows": msgspec.Raw(b"[" + b",".join(parts) + b"]"),
+            "affected_row_count": rows.rows_affected,
+            "last_insert_rowid": None if rowid is None else str(rowid),
+        }
 
-    async def batch(self, batch: Any) -> dict[str, Any]:
-        """Run a Batch; returns its BatchResult (a failed step does not stop the batch)."""
+    async def batch(self, batch: Any, budget: ResponseBudget | None = None) -> dict[str, Any]:
+        """Run a Batch; returns its BatchResult (a failed step does not stop the batch). All
+        steps' rows spend one ``budget``."""
         steps = check_batch(batch)
+        if budget is None:
+            budget = self.new_budget()
         outcomes: list[Outcome] = [None] * len(steps)
         results: list[dict[str, Any] | None] = [None] * len(steps)
         errors: list[dict[str, Any] | None] = [None] * len(steps)
@@ -200,15 +317,20 @@ class Stream:
             if not evaluate(step.get("condition"), outcomes, self.is_autocommit):
                 continue
             try:
-                results[i] = await self.execute(step["stmt"])
+                results[i] = await self.execute(step["stmt"], budget)
                 outcomes[i] = True
             except Exception as exc:
                 errors[i] = error_of(exc)
                 outcomes[i] = False
         return {"step_results": results, "step_errors": errors}
 
-    async def cursor(self, batch: Any) -> AsyncIterator[dict[str, Any]]:
-        """The cursor entries of a Batch, produced step by step as each runs."""
+    async def cursor_chunks(self, batch: Any) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The cursor entries of a Batch in groups, as the statements produce rows: a step's
+        ``step_begin``, its rows a chunk at a time, then ``step_end`` or ``step_error``.
+
+        Close it (``aclose``) when abandoning it early: that ends the running statement and
+        gives its connection back.
+        """
         steps = check_batch(batch)
         outcomes: list[Outcome] = [None] * len(steps)
         for i, step in enumerate(steps):
@@ -217,29 +339,44 @@ class Stream:
             stmt = step["stmt"]
             try:
                 sql = one_statement(resolve_sql(stmt, self.sqls))
-                result = await self._run(sql, decode_args(stmt))
+                rows = await self._rows(sql, decode_args(stmt))
             except Exception as exc:
                 outcomes[i] = False
-                yield {"type": "step_error", "step": i, "error": error_of(exc)}
+                yield [{"type": "step_error", "step": i, "error": error_of(exc)}]
                 continue
+            want_rows = stmt.get("want_rows", True) is not False
+            try:
+                yield [{"type": "step_begin", "step": i, "cols": _cols(rows.columns)}]
+                async for chunk in rows:
+                    if want_rows and chunk:
+                        yield [{"type": "row", "row": encode_row(r)} for r in chunk]
+            except Exception as exc:
+                # Failed after step_begin (and maybe rows): Hrana 3 allows a step_error for
+                # the step under way.
+                outcomes[i] = False
+                yield [{"type": "step_error", "step": i, "error": error_of(exc)}]
+                continue
+            finally:
+                await rows.aclose()
             outcomes[i] = True
-            yield {
-                "type": "step_begin",
-                "step": i,
-                "cols": [{"name": c.name, "decltype": c.decltype} for c in result.columns],
-            }
-            if stmt.get("want_rows", True) is not False:
-                for row in result.values:
-                    yield {"type": "row", "row": encode_row(row)}
-            rowid = result.last_insert_rowid
+            rowid = rows.last_insert_rowid
             rowid_text = None if rowid is None else str(rowid)
             # The Rust cursor reader reads "last_inserted_rowid" (sic): send both spellings.
-            yield {
-                "type": "step_end",
-                "affected_row_count": result.rows_affected,
-                "last_insert_rowid": rowid_text,
-                "last_inserted_rowid": rowid_text,
-            }
+            yield [
+                {
+                    "type": "step_end",
+                    "affected_row_count": rows.rows_affected,
+                    "last_insert_rowid": rowid_text,
+                    "last_inserted_rowid": rowid_text,
+                }
+            ]
+
+    async def cursor(self, batch: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """The cursor entries of a Batch one at a time (WebSocket ``fetch_cursor``)."""
+        async with aclosing(self.cursor_chunks(batch)) as groups:
+            async for group in groups:
+                for entry in group:
+                    yield entry
 
     async def sequence(self, req: Mapping[str, Any]) -> None:
         """Run every statement of a script without arguments; the first error stops it."""
@@ -273,8 +410,9 @@ class Stream:
         close_sql(self.sqls, req)
 
     # --- one pipeline request -------------------------------------------------------------
-    async def request(self, req: Any) -> dict[str, Any]:
-        """Run one pipeline request; returns its response object (raises on failure)."""
+    async def request(self, req: Any, budget: ResponseBudget | None = None) -> dict[str, Any]:
+        """Run one pipeline request; returns its response object (raises on failure). Rows
+        spend ``budget`` (shared by a whole HTTP pipeline; None: one per request)."""
         if not isinstance(req, Mapping):
             raise ProtocolError("each request must be an object")
         kind = req.get("type")
@@ -283,9 +421,9 @@ class Stream:
             stmt = req.get("stmt")
             if not isinstance(stmt, Mapping):
                 raise ProtocolError("execute needs a stmt object")
-            return {"type": "execute", "result": await self.execute(stmt)}
+            return {"type": "execute", "result": await self.execute(stmt, budget)}
         if kind == "batch":
-            return {"type": "batch", "result": await self.batch(req.get("batch"))}
+            return {"type": "batch", "result": await self.batch(req.get("batch"), budget)}
         if kind == "sequence":
             await self.sequence(req)
             return {"type": "sequence"}
@@ -303,15 +441,3 @@ class Stream:
             await self.close()
             return {"type": "close"}
         raise ProtocolError(f"unknown request type {kind!r}", code="UNKNOWN_REQUEST")
-
-
-async def chunked(entries: AsyncIterator[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
-    """Group cursor entries so a large result is written in a few hundred rows per chunk."""
-    buf: list[dict[str, Any]] = []
-    async for entry in entries:
-        buf.append(entry)
-        if len(buf) >= _ROWS_PER_CHUNK or entry["type"] != "row":
-            yield buf
-            buf = []
-    if buf:
-        yield buf

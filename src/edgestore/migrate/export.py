@@ -2,22 +2,24 @@
 
 Everything is read inside one REPEATABLE READ, READ ONLY transaction, so the catalog, every
 table and the sequence positions come from one consistent view of the source while it keeps
-taking writes. Each table streams through ``COPY (SELECT <typemap expressions>) TO STDOUT``
-in binary (psycopg's C loaders build the Python values), in bounded batches: memory does not
-depend on table size.
+taking writes. Each table's ``SELECT <typemap expressions>`` streams with binary results in
+libpq's chunked-rows mode (psycopg's C loaders build the Python values a chunk at a time), in
+bounded batches: memory does not depend on table size. ``sink`` lets ``run`` load SQLite in
+the same pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import itertools
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -39,7 +41,19 @@ from .snapshot import (
 )
 from .source import connect, redact, snapshot_transaction
 
-__all__ = ["export_snapshot", "read_plan"]
+__all__ = ["ExportSink", "export_snapshot", "read_plan"]
+
+
+class ExportSink(Protocol):
+    """Receives the rows as they are exported (``run`` loads SQLite in the same pass)."""
+
+    def begin(self, plan: Plan) -> None: ...
+    def table(self, table: TablePlan) -> None: ...
+    def rows(self, rows: list[Any]) -> None: ...
+    def chunk_done(self, index: int, chunk: ChunkInfo) -> None: ...
+    def finish(self, manifest: Manifest) -> None: ...
+    def abort(self) -> None: ...
+
 
 DEFAULT_CHUNK_ROWS = 250_000
 _encode = msgspec.msgpack.Encoder().encode
@@ -117,8 +131,12 @@ def export_snapshot(
     replace: bool = False,
     progress: Progress | None = None,
     compression_level: int = 3,
+    sink: ExportSink | None = None,
 ) -> Manifest:
-    """Export ``schema`` (or ``tables``) of the source into the snapshot directory ``out``."""
+    """Export ``schema`` (or ``tables``) of the source into the snapshot directory ``out``.
+
+    ``sink`` gets the plan, every batch of rows (in their SQLite form) and every closed chunk,
+    then the manifest once it is written; on an error it is aborted."""
     if chunk_rows < 1:
         raise MigrationError("chunk_rows must be at least 1")
     progress = progress or Progress()
@@ -129,6 +147,8 @@ def export_snapshot(
             progress.phase("plan", redact(dsn))
             plan = _plan(conn, dsn, schema, tables, overrides)
             _prepare_dir(directory, replace)
+            if sink is not None:
+                sink.begin(plan)
             progress.phase("export", str(directory))
             data: list[TableData] = []
             for n, table in enumerate(plan.tables):
@@ -143,8 +163,13 @@ def export_snapshot(
                         chunk_rows,
                         progress,
                         compression_level,
+                        sink,
                     )
                 )
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
     finally:
         conn.close()
     manifest = Manifest(
@@ -156,6 +181,8 @@ def export_snapshot(
         data=data,
     )
     write_manifest(directory, manifest)
+    if sink is not None:
+        sink.finish(manifest)
     progress.close()
     return manifest
 
@@ -168,26 +195,23 @@ def _export_table(
     chunk_rows: int,
     progress: Progress,
     level: int,
+    sink: ExportSink | None,
 ) -> TableData:
     import psycopg
 
     float_idx = [i for i, c in enumerate(table.columns) if c.float_column]
-    wires = [c.wire for c in table.columns]
     chunks: list[ChunkInfo] = []
     writer: ChunkWriter | None = None
     batch_rows = 1000
     count = 0
     progress.start(table.name, table.estimated_rows or None)
+    if sink is not None:
+        sink.table(table)
 
     gc_was_enabled = gc.isenabled()
     gc.disable()  # rows are acyclic; generational GC passes over millions of tuples cost ~2x
     try:
-        with (
-            conn.cursor() as cur,
-            cur.copy(f"COPY ({table.select_sql()}) TO STDOUT (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types(wires)
-            rows = copy.rows()
+        with _rows(conn, table) as rows:
             while True:
                 room = chunk_rows - (writer.rows if writer else 0)
                 batch = list(itertools.islice(rows, min(batch_rows, room)))
@@ -197,17 +221,20 @@ def _export_table(
                 # NaN and -0.0 are rare: look for their float64 bytes in the encoded batch and
                 # only then walk the rows (a false hit just costs the walk)
                 if float_idx and _FLOAT_SUSPECT.search(payload):
-                    payload = _encode(fix_nan(batch, float_idx))
+                    batch = fix_nan(batch, float_idx)
+                    payload = _encode(batch)
                 if writer is None:
                     writer = ChunkWriter(directory / f"{stem}_{len(chunks):06d}.zst", level)
                 writer.write_batch(payload, len(batch))
+                if sink is not None:
+                    sink.rows(batch)
                 count += len(batch)
                 progress.advance(len(batch))
                 # size the next batch so that it encodes to about BATCH_BYTES
                 per_row = max(1, len(payload) // len(batch))
                 batch_rows = max(1, min(5_000, BATCH_BYTES // per_row))
                 if writer.rows >= chunk_rows:
-                    chunks.append(writer.close())
+                    _close_chunk(writer, chunks, sink)
                     writer = None
     except (UnicodeDecodeError, psycopg.errors.CharacterNotInRepertoire) as exc:
         raise SourceError(
@@ -224,6 +251,43 @@ def _export_table(
         if gc_was_enabled:
             gc.enable()
     if writer is not None:
-        chunks.append(writer.close())
+        _close_chunk(writer, chunks, sink)
     progress.done()
     return TableData(table.name, count, chunks)
+
+
+STREAM_ROWS = 2000  # rows per libpq chunk (bounds memory; larger chunks gained nothing)
+
+
+@contextlib.contextmanager
+def _rows(conn: Any, table: TablePlan) -> Iterator[Iterator[Any]]:
+    """The rows of the table's export query, each value loaded as its wire type.
+
+    The query streams in libpq's chunked-rows mode with binary results: psycopg's C loaders
+    build a whole chunk of rows at once, about 1 us/row cheaper than ``COPY ... (FORMAT
+    BINARY)``, whose rows each pass several Python generator layers. psycopg picks loaders by
+    the result type (COPY was told the types), so every column's result type must be its wire
+    type (int8/float8/text/bytea; Postgres reports a domain as its base type, and bpchar has
+    text's binary form): anything else is a typemap bug, refused rather than misread.
+    """
+    select = table.select_sql()
+    types = conn.adapters.types
+    with conn.cursor(binary=True) as cur:
+        cur.execute(f"SELECT * FROM ({select}) AS q LIMIT 0")
+        got = [d.type_code for d in cur.description or ()]
+        bpchar, text = types["bpchar"].oid, types["text"].oid
+        for col, oid in zip(table.columns, got, strict=True):
+            want = types[col.wire].oid
+            if oid != want and not (oid == bpchar and want == text):
+                raise MigrationError(
+                    f"column {table.name}.{col.name}: its export expression yields type oid "
+                    f"{oid}, not {col.wire} (a bug in the type mapping; please report it)"
+                )
+        yield cur.stream(select, size=STREAM_ROWS)
+
+
+def _close_chunk(writer: ChunkWriter, chunks: list[ChunkInfo], sink: ExportSink | None) -> None:
+    info = writer.close()
+    if sink is not None:
+        sink.chunk_done(len(chunks), info)
+    chunks.append(info)

@@ -15,21 +15,35 @@ import gc
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import apsw
 import msgspec
 
 from ..errors import MigrationError, SnapshotError
-from .plan import plan_digest
+from .plan import Plan, TablePlan, plan_digest
 from .progress import Progress
-from .snapshot import Manifest, iter_chunk_batches, read_manifest
+from .snapshot import ChunkInfo, Manifest, iter_chunk_batches, read_manifest
 from .typemap import quote_ident as q
 
-__all__ = ["META_TABLE", "ImportResult", "import_snapshot", "read_meta"]
+__all__ = [
+    "META_TABLE",
+    "STREAMING",
+    "ImportResult",
+    "StreamingLoad",
+    "import_snapshot",
+    "partial_digest",
+    "read_meta",
+    "snapshot_digest",
+]
 
 META_TABLE = "_edgestore_migration"
+# plan_digest of a partial import loaded during an export that has not finished: its snapshot
+# identity is not known yet, so it can never be resumed (only discarded and redone)
+STREAMING = "streaming"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +109,11 @@ def import_snapshot(
     target = Path(target)
     partial = target.with_name(target.name + ".partial")
     names = {t.name for t in manifest.plan.tables}
-    # the DDL and the snapshot's identity: resuming must continue the very same snapshot
-    digest = (
-        plan_digest(manifest.plan)
-        + "-"
-        + hashlib.sha256(
-            msgspec.json.encode(
-                [manifest.created_at, [c.sha256 for d in manifest.data for c in d.chunks]]
-            )
-        ).hexdigest()[:16]
-    )
+    digest = snapshot_digest(manifest)
     in_place = False
     if target.exists():
         clash = names & _user_tables(target)
-        resuming = bool(clash) and _partial_digest(target) == digest  # interrupted in place
+        resuming = bool(clash) and partial_digest(target) == digest  # interrupted in place
         if clash and not replace and not resuming:
             raise MigrationError(
                 f"target {target} already has tables {', '.join(sorted(clash))}; use --replace "
@@ -117,7 +122,7 @@ def import_snapshot(
         in_place = resuming or (not clash and not replace)
     work = target if in_place else partial
 
-    if replace and work == partial and partial.exists() and _partial_digest(partial) != digest:
+    if replace and work == partial and partial.exists() and partial_digest(partial) != digest:
         # --replace: a leftover partial import of another snapshot is discarded, not resumed
         for p in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
             p.unlink(missing_ok=True)
@@ -138,7 +143,14 @@ def import_snapshot(
     return ImportResult(target, result[0], result[1], result[2], result[3])
 
 
-def _partial_digest(path: Path) -> str | None:
+def snapshot_digest(manifest: Manifest) -> str:
+    """The DDL and the snapshot's identity: resuming must continue the very same snapshot."""
+    chunks = [c.sha256 for d in manifest.data for c in d.chunks]
+    ident = hashlib.sha256(msgspec.json.encode([manifest.created_at, chunks])).hexdigest()
+    return plan_digest(manifest.plan) + "-" + ident[:16]
+
+
+def partial_digest(path: Path) -> str | None:
     """The snapshot identity of an unfinished import in ``path`` (None if there is none)."""
     try:
         db = apsw.Connection(str(path))
@@ -168,6 +180,38 @@ def _swap_into_place(partial: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def _pragmas(db: apsw.Connection) -> None:
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = OFF")  # checked once, after the load
+    db.execute("PRAGMA cache_size = -8192")  # 8 MiB, whatever the table size
+    db.execute("PRAGMA temp_store = FILE")
+    db.setbusytimeout(5000)
+
+
+def _create(db: apsw.Connection, plan: Plan) -> None:
+    db.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for t in plan.tables:
+        db.execute(t.create_sql)
+    db.executemany(
+        f"INSERT INTO {META_TABLE} VALUES (?, ?)",
+        [
+            ("state", "loading"),
+            ("plan_digest", STREAMING),
+            ("source", plan.source),
+            ("plan", msgspec.json.encode(plan).decode()),
+        ],
+    )
+
+
+def _snapshot_meta(manifest: Manifest) -> list[tuple[str, str]]:
+    counts = {d.name: d.row_count for d in manifest.data}
+    return [
+        ("snapshot_created_at", manifest.created_at),
+        ("row_counts", msgspec.json.encode(counts).decode()),
+    ]
+
+
 def _load(
     db: apsw.Connection,
     work: Path,
@@ -177,41 +221,22 @@ def _load(
     progress: Progress,
     chunk_delay: float,
 ) -> tuple[int, int, int, int]:
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = OFF")  # checked once, after the load
-    db.execute("PRAGMA cache_size = -8192")  # 8 MiB, whatever the table size
-    db.execute("PRAGMA temp_store = FILE")
-    db.setbusytimeout(5000)
+    _pragmas(db)
     meta = read_meta(db)
     plan = manifest.plan
     progress.phase("import", f"{len(plan.tables)} tables into {work}")
     if meta is None:
         with db:
-            db.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            for t in plan.tables:
-                db.execute(t.create_sql)
-            db.executemany(
-                f"INSERT INTO {META_TABLE} VALUES (?, ?)",
-                [
-                    ("state", "loading"),
-                    ("plan_digest", digest),
-                    ("snapshot_created_at", manifest.created_at),
-                    ("source", plan.source),
-                    ("plan", msgspec.json.encode(plan).decode()),
-                    (
-                        "row_counts",
-                        msgspec.json.encode({d.name: d.row_count for d in manifest.data}).decode(),
-                    ),
-                ],
-            )
+            _create(db, plan)
+            db.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", _snapshot_meta(manifest))
+            db.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'plan_digest'", (digest,))
     elif meta.get("state") == "complete":
         raise MigrationError(f"{work} already holds a completed import")
     elif meta.get("plan_digest") != digest:
         raise MigrationError(
             f"{work} holds an interrupted import of a different snapshot; delete it to start over"
         )
-    else:
+    elif meta.get("loaded_during_export") != "1":
         progress.message(f"resuming the interrupted import in {work}")
     done = {
         k for k, _ in db.execute(f"SELECT key, value FROM {META_TABLE} WHERE key LIKE 'chunk:%'")
@@ -308,3 +333,108 @@ def _load_chunk(
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+class StreamingLoad:
+    """Loads each chunk into ``<target>.partial`` while the export writes it (``run``).
+
+    The rows the export encodes into a chunk go to SQLite in the same pass, inside one
+    transaction that commits, with the chunk's ``_edgestore_migration`` row (same key and
+    SHA-256 as a plain import records), only after the chunk file is closed and fsynced. Rows
+    are then never parsed twice. Until :meth:`finish` stamps the snapshot's identity the
+    partial is marked :data:`STREAMING`: an interrupted run discards it and starts over. After
+    :meth:`finish`, :func:`import_snapshot` sees every chunk committed and only builds the
+    indexes, checks foreign keys and sets sequences, exactly as for a resumed import. A failed
+    export (:meth:`abort`) removes the partial file: the next run starts over anyway.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.work = target.with_name(target.name + ".partial")
+        self._files = (self.work, Path(f"{self.work}-wal"), Path(f"{self.work}-shm"))
+        self._db: apsw.Connection | None = None
+        self._insert = ""
+        self._table = ""
+
+    @property
+    def db(self) -> apsw.Connection:
+        if self._db is None:
+            raise MigrationError("the streaming import has not begun")
+        return self._db
+
+    def _guard(self, what: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except (apsw.FullError, apsw.IOError) as exc:
+            self.abort()
+            kind = "disk full" if isinstance(exc, apsw.FullError) else f"write failed ({exc})"
+            raise MigrationError(
+                f"{kind} while {what}: the run stopped cleanly and removed {self.work}; free "
+                "some space and run the same command again (it starts over)"
+            ) from exc
+        except apsw.Error as exc:
+            self.abort()
+            raise MigrationError(f"{what} failed: {exc}") from exc
+
+    def begin(self, plan: Plan) -> None:
+        for p in self._files:  # a partial left by a run killed during its export
+            p.unlink(missing_ok=True)
+        try:
+            self._db = apsw.Connection(str(self.work))
+        except apsw.Error as exc:
+            raise MigrationError(f"cannot open {self.work}: {exc}") from exc
+
+        def create() -> None:
+            _pragmas(self.db)
+            with self.db:
+                _create(self.db, plan)
+                self.db.execute(f"INSERT INTO {META_TABLE} VALUES ('loaded_during_export', '1')")
+
+        self._guard(f"creating the tables in {self.work}", create)
+
+    def table(self, table: TablePlan) -> None:
+        self._table = table.name
+        self._insert = (
+            f"INSERT INTO {q(table.name)} VALUES ({', '.join('?' for _ in table.columns)})"
+        )
+
+    def rows(self, rows: list[Any]) -> None:
+        def insert() -> None:
+            if self.db.getautocommit():
+                self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(self._insert, rows)
+
+        self._guard(f"loading rows into {self._table}", insert)
+
+    def chunk_done(self, index: int, chunk: ChunkInfo) -> None:
+        """``chunk`` is on disk (fsynced): commit its rows together with its record."""
+
+        def commit() -> None:
+            if self.db.getautocommit():  # a chunk without rows cannot happen; be safe
+                self.db.execute("BEGIN IMMEDIATE")
+            key = f"chunk:{self._table}:{index}"
+            self.db.execute(f"INSERT INTO {META_TABLE} VALUES (?, ?)", (key, chunk.sha256))
+            self.db.execute("COMMIT")
+
+        self._guard(f"loading {chunk.file} into {self._table}", commit)
+
+    def finish(self, manifest: Manifest) -> None:
+        """The manifest is written: stamp the snapshot identity so the import can finish."""
+
+        def stamp() -> None:
+            with self.db:
+                self.db.executemany(
+                    f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)",
+                    [*_snapshot_meta(manifest), ("plan_digest", snapshot_digest(manifest))],
+                )
+
+        self._guard(f"recording the snapshot in {self.work}", stamp)
+        self.db.close()
+        self._db = None
+
+    def abort(self) -> None:
+        """Close and remove the partial file (a SIGKILL leaves it marked STREAMING instead)."""
+        if self._db is not None:
+            self.db.close()  # discards the open transaction
+            self._db = None
+        for p in self._files:
+            p.unlink(missing_ok=True)

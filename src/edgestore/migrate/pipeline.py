@@ -10,12 +10,12 @@ from typing import Any
 
 from ..errors import MigrationError
 from .export import DEFAULT_CHUNK_ROWS, export_snapshot, read_plan
-from .importer import import_snapshot, target_clash
+from .importer import STREAMING, StreamingLoad, import_snapshot, partial_digest, target_clash
 from .progress import Progress
 from .snapshot import MANIFEST
 from .validate import validate
 
-__all__ = ["run"]
+__all__ = ["move", "run"]
 
 
 def run(
@@ -43,8 +43,55 @@ def run(
     progress = progress or Progress()
     target = Path(target)
     snap = Path(snapshot_dir) if snapshot_dir else target.with_name(target.name + ".snapshot")
+    move(
+        dsn,
+        target,
+        snap,
+        schema=schema,
+        tables=tables,
+        overrides=overrides,
+        replace_snapshot=snapshot_dir is None,
+        replace=replace,
+        chunk_rows=chunk_rows,
+        progress=progress,
+    )
+    report = validate(snap, target, progress=progress)
+    if validate_source:
+        live = validate(dsn, target, progress=progress)
+        report["live_source"] = {"ok": live["ok"], "tables": live["tables"]}
+    if report["ok"] and not keep_snapshot and snapshot_dir is None:
+        shutil.rmtree(snap, ignore_errors=True)
+    progress.close()
+    return report
+
+
+def move(
+    dsn: str,
+    target: Path,
+    snap: Path,
+    *,
+    schema: str = "public",
+    tables: list[str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+    replace_snapshot: bool = False,
+    replace: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> None:
+    """Export into ``snap`` and import it into ``target`` (``run`` without the validation).
+
+    A new target (or ``replace``) is loaded during the export, chunk by chunk (see
+    StreamingLoad): each row is parsed once and SQLite works while Postgres produces the
+    next rows. The import then only builds indexes, checks foreign keys and sets sequences.
+    """
+    progress = progress or Progress()
     partial = target.with_name(target.name + ".partial")
+    stale = partial.exists() and partial_digest(partial) == STREAMING  # killed while exporting
     resume = partial.exists() and (snap / MANIFEST).exists()
+    if resume and stale:
+        # killed between writing the manifest and stamping the partial: load the snapshot anew
+        for p in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+            p.unlink(missing_ok=True)
     if resume:
         progress.message(f"resuming from the existing snapshot {snap}")
     else:
@@ -57,6 +104,9 @@ def run(
                     f"target {target} already has tables {', '.join(sorted(clash))}; use "
                     "--replace to build a new file in its place"
                 )
+        # an existing target without the tables is imported in place afterwards, and a
+        # leftover partial of another import is left for import_snapshot to judge
+        stream = (replace or not target.exists()) and (stale or replace or not partial.exists())
         export_snapshot(
             dsn,
             snap,
@@ -64,15 +114,8 @@ def run(
             tables=tables,
             overrides=overrides,
             chunk_rows=chunk_rows,
-            replace=snapshot_dir is None,
+            replace=replace_snapshot,
             progress=progress,
+            sink=StreamingLoad(target) if stream else None,
         )
     import_snapshot(snap, target, replace=replace, progress=progress)
-    report = validate(snap, target, progress=progress)
-    if validate_source:
-        live = validate(dsn, target, progress=progress)
-        report["live_source"] = {"ok": live["ok"], "tables": live["tables"]}
-    if report["ok"] and not keep_snapshot and snapshot_dir is None:
-        shutil.rmtree(snap, ignore_errors=True)
-    progress.close()
-    return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 from .pool import Hold, Pool, PoolStats
 from .results import Column, Description, Params, Result, Row, TableDeps, Value
 from .store import Store, open
+from .streaming import RowStream
 from .sync import SyncSession, SyncStore, SyncTransaction, connect
 from .transaction import Session, Transaction
 from .versions import TableVersions
@@ -21,6 +22,7 @@ __all__ = [
     "PoolStats",
     "Result",
     "Row",
+    "RowStream",
     "Session",
     "Store",
     "SyncSession",

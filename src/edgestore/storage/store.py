@@ -32,6 +32,7 @@ from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .results import Description, Params, Result, TableDeps
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
+from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_autocommit
 from .versions import TableVersions
 
 if TYPE_CHECKING:
@@ -337,6 +338,18 @@ class Store:
                 raise job.error
             return job.results[0]
         raise _not_here(analysis)
+
+    def stream(
+        self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> RowStream:
+        """The rows of one statement in chunks, read as SQLite produces them.
+
+        A read holds a reader until the stream is exhausted, closed or cancelled, so memory
+        is bounded by a chunk; any other statement runs through :meth:`execute` and its
+        result is handed out in chunks. ``async with store.stream(sql) as rows: cols = await
+        rows.start(); async for chunk in rows: ...``; see ``storage.streaming``.
+        """
+        return RowStream(self, lambda rows: open_autocommit(self, rows, sql, params), chunk_rows)
 
     async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
         """Run statements atomically, in order, in one transaction: all commit or none do."""

@@ -10,6 +10,7 @@ once older than its time bound; the next call then raises TransactionTimeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -29,11 +30,15 @@ from .execution import Outcome, run_statement
 from .pool import Hold
 from .results import Description, Params, Result
 from .sqlerrors import translate
+from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_on_pin, open_on_reader
 
 if TYPE_CHECKING:
     from .store import Store
+    from .streaming import _Live
 
 __all__ = ["Session", "Transaction"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -54,6 +59,8 @@ class _Pin:
         self.expired = False
         self.ended = False
         self.running = False
+        self.streams: set[_Live] = set()
+        """Row streams reading on this connection (closed before the transaction ends)."""
         self._abort_task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = store.loop.call_later(timeout, self._expire)
 
@@ -110,6 +117,7 @@ class _Pin:
         generation = store._analysis_generation
         timeout = store.settings.statement_timeout
         state: dict[str, bool] = {}
+        streams = [s for s in self.streams if not s.closed]
 
         def work(conn: Conn) -> tuple[Result, Analysis, bool]:
             # Analysed on this connection: it sees the transaction's own schema changes.
@@ -117,6 +125,10 @@ class _Pin:
             state["analysed"] = cached is None
             if analysis.kind not in allowed:
                 raise _refused(analysis, allowed)
+            if streams and analysis.kind in ("begin", "end", "savepoint"):
+                # The transaction (or part of it) ends under open row streams: end those
+                # statements first, so none outlives the transaction on this connection.
+                _close_streams(streams, _ended_under_stream())
             conn.guard.start_thread(timeout)
             try:
                 result = run_statement(conn, analysis, params, max_rows)
@@ -146,6 +158,14 @@ class _Pin:
         """End: optionally ROLLBACK, give the connection back, publish a commit."""
         if self.ended:
             return
+        streams = [s for s in self.streams if not s.closed]
+        if streams:
+            # Statements of row streams must not outlive the transaction on its connection.
+            reason = self.timeout_error() if self.expired else _ended_under_stream()
+            try:
+                await self.call(lambda conn: _close_streams(streams, reason))
+            except Exception:
+                log.exception("closing row streams at the end of a transaction failed")
         try:
             if rollback:
 
@@ -156,6 +176,7 @@ class _Pin:
                 await self.call(undo)
         finally:
             self.ended = True
+            self.streams.clear()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -167,6 +188,18 @@ class _Pin:
             self.store._publish(
                 Outcome(written=self.written, schema_change=self.schema_change, committed=True)
             )
+
+
+def _close_streams(streams: list[_Live], reason: StoreClosedError | TransactionTimeout) -> None:
+    """Pinned connection's thread: end the statements of these row streams."""
+    for live in streams:
+        if live.reason is None:
+            live.reason = reason
+        live.close_cursor()
+
+
+def _ended_under_stream() -> StoreClosedError:
+    return StoreClosedError("the row stream was closed: its transaction ended")
 
 
 def _refused(analysis: Analysis, allowed: tuple[str, ...]) -> Exception:
@@ -284,6 +317,7 @@ class Session:
         self._store = store
         self._pin: _Pin | None = None
         self._lock = asyncio.Lock()
+        self._streams: set[RowStream] = set()
         self.closed = False
 
     @property
@@ -291,50 +325,96 @@ class Session:
         """True when no transaction is open."""
         return self._pin is None or self._pin.ended
 
+    def _current_pin(self) -> _Pin | None:
+        """The open transaction's pin; raises TransactionTimeout once if it expired."""
+        if self.closed:
+            raise StoreClosedError("the session is closed")
+        pin = self._pin
+        if pin is not None and pin.ended:
+            self._pin = None
+            if pin.expired:
+                raise pin.timeout_error()
+        return self._pin
+
     async def execute(
         self, sql: str, params: Params = None, *, max_rows: int | None = None
     ) -> Result:
         """Run one statement; BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE work as in SQLite."""
         async with self._lock:
-            if self.closed:
-                raise StoreClosedError("the session is closed")
-            store = self._store
-            pin = self._pin
-            if pin is not None and pin.ended:
+            return await self._execute(sql, params, max_rows)
+
+    async def _execute(self, sql: str, params: Params, max_rows: int | None) -> Result:
+        store = self._store
+        if self._current_pin() is None:
+            analysis = await store._analysis(sql)
+            starts = analysis.kind == "begin" or (
+                analysis.kind == "savepoint" and analysis.txn_op == "BEGIN"
+            )
+            if not starts:
+                if analysis.kind in ("end", "savepoint"):
+                    raise _no_transaction(analysis)
+                return await store.execute(sql, params, max_rows=max_rows)
+            self._pin = await self._pin_connection(
+                analysis.kind == "begin" and _readonly_begin(sql)
+            )
+        pin = self._pin
+        assert pin is not None
+        async with pin.lock:
+            if pin.ended:
                 self._pin = None
                 if pin.expired:
                     raise pin.timeout_error()
-            if self._pin is None:
-                analysis = await store._analysis(sql)
-                starts = analysis.kind == "begin" or (
-                    analysis.kind == "savepoint" and analysis.txn_op == "BEGIN"
-                )
-                if not starts:
-                    if analysis.kind in ("end", "savepoint"):
-                        raise _no_transaction(analysis)
-                    return await store.execute(sql, params, max_rows=max_rows)
-                self._pin = await self._pin_connection(
-                    analysis.kind == "begin" and _readonly_begin(sql)
-                )
-            pin = self._pin
-            assert pin is not None
-            async with pin.lock:
-                if pin.ended:
-                    self._pin = None
-                    if pin.expired:
-                        raise pin.timeout_error()
-                    raise StoreClosedError("the transaction has ended")
-                result, analysis, still_open = await pin.run_sql(
-                    sql,
-                    params,
-                    max_rows,
-                    ("read", "write", "standalone", "begin", "end", "savepoint"),
-                )
-                if not still_open:
-                    committed = analysis.txn_op in ("COMMIT", "RELEASE")
-                    await pin.finish(rollback=False, committed=committed)
-                    self._pin = None
-            return result
+                raise StoreClosedError("the transaction has ended")
+            result, analysis, still_open = await pin.run_sql(
+                sql,
+                params,
+                max_rows,
+                ("read", "write", "standalone", "begin", "end", "savepoint"),
+            )
+            if not still_open:
+                committed = analysis.txn_op in ("COMMIT", "RELEASE")
+                await pin.finish(rollback=False, committed=committed)
+                self._pin = None
+        return result
+
+    def stream(
+        self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> RowStream:
+        """The rows of one statement in chunks, read as SQLite produces them.
+
+        In autocommit a read holds a reader until the stream is exhausted or closed; inside a
+        transaction a read runs on the pinned connection and sees the transaction's own
+        writes (COMMIT/ROLLBACK close it first). Any other statement runs as :meth:`execute`
+        runs it and its result is handed out in chunks. Nothing runs before
+        ``RowStream.start()`` or the first ``async for`` step; see ``storage.streaming``.
+        """
+        return RowStream(self._store, lambda rows: self._open_stream(rows, sql, params), chunk_rows)
+
+    async def _open_stream(self, rows: RowStream, sql: str, params: Params) -> None:
+        async with self._lock:
+            store = self._store
+            pin = self._current_pin()
+            if pin is None:
+                analysis = store._cached_analysis(sql) or await store._analysis(sql)
+                if analysis.kind == "read" and store.pool.max_readers > 0:
+                    await open_on_reader(store, rows, analysis, params)
+                    self._track(rows)
+                    return
+            else:
+                async with pin.lock:
+                    if pin.ended:
+                        self._pin = None
+                        raise _transaction_gone(pin)
+                if await open_on_pin(store, pin, rows, sql, params):
+                    self._track(rows)
+                    return
+            rows._set_result(await self._execute(sql, params, None))
+
+    def _track(self, rows: RowStream) -> None:
+        # Open streams close with the session (a reader must not outlive it).
+        if rows._live is not None:
+            self._streams.add(rows)
+            rows._on_close.append(self._streams.discard)
 
     async def describe(self, sql: str) -> Description:
         """Describe ``sql`` as this session sees it: inside an open transaction, on the
@@ -372,9 +452,13 @@ class Session:
         return _Pin(store, hold=hold, reader=None, timeout=timeout)
 
     async def close(self) -> None:
-        """Roll back any open transaction and release its connection."""
+        """Close open row streams, roll back any open transaction, release its connection."""
         async with self._lock:
             self.closed = True
+            streams = list(self._streams)
+            self._streams.clear()
+            for rows in streams:
+                await rows.abort(StoreClosedError("the row stream was closed: its session closed"))
             pin = self._pin
             self._pin = None
             if pin is not None:
@@ -386,6 +470,12 @@ class Session:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _transaction_gone(pin: _Pin) -> Exception:
+    if pin.expired:
+        return pin.timeout_error()
+    return StoreClosedError("the transaction has ended")
 
 
 def _no_transaction(analysis: Analysis) -> DatabaseError:

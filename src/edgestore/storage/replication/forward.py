@@ -16,7 +16,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import (
@@ -28,7 +28,7 @@ from ...errors import (
     SQLSyntaxError,
     TransactionTimeout,
 )
-from ..results import Column, Params, Result, Value
+from ..results import Column, Description, Params, Result, Value
 from .primary import POSITION_HEADER, Position, parse_position
 
 __all__ = ["HranaForwarder", "Outcome"]
@@ -86,6 +86,16 @@ def result_of(raw: Mapping[str, Any]) -> Result:
     )
 
 
+def description_of(raw: Mapping[str, Any]) -> Description:
+    """A Hrana DescribeResult from the primary as a storage Description."""
+    return Description(
+        columns=tuple(Column(c.get("name") or "", c.get("decltype")) for c in raw.get("cols", ())),
+        params=tuple(p.get("name") for p in raw.get("params", ())),
+        is_readonly=bool(raw.get("is_readonly")),
+        is_explain=bool(raw.get("is_explain")),
+    )
+
+
 def error_of(raw: Mapping[str, Any]) -> Exception:
     """The edgestore error for a Hrana error from the primary (same classes as locally)."""
     message = str(raw.get("message", "error from the primary"))
@@ -109,6 +119,7 @@ class Outcome:
     baton: str | None
     position: Position | None
     autocommit: bool | None = None  # from a get_autocommit request, when one was sent
+    raw: list[Mapping[str, Any]] = field(default_factory=list)  # the primary's result items
 
 
 class HranaForwarder:
@@ -195,7 +206,7 @@ class HranaForwarder:
                 results.append(error_of(item.get("error", {})))
         raw_position = headers.get(POSITION_HEADER)
         position = parse_position(raw_position) if raw_position else None
-        return Outcome(results, data.get("baton"), position, autocommit)
+        return Outcome(results, data.get("baton"), position, autocommit, data.get("results", []))
 
     def execute(
         self, sql: str, params: Params, *, baton: str | None = None, close: bool = True

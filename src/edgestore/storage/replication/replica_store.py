@@ -29,7 +29,7 @@ import apsw
 
 from ...config import Settings
 from ...errors import DatabaseError, InvalidRequest, ReplicationError, StoreClosedError
-from ..results import Params, Result
+from ..results import Description, Params, Result
 from ..store import Store
 from .context import read_options
 from .follower import ReplicaFollower
@@ -205,6 +205,31 @@ class ReplicaSession:
                 if kind in ("write", "standalone"):
                     return await store._forward(sql, params)
             return await self._remote(sql, params)
+
+    async def describe(self, sql: str) -> Description:
+        """Describe ``sql``: locally in autocommit; inside a transaction (which runs on the
+        primary) on the primary's stream, so tables the transaction created are known."""
+        from .forward import description_of, error_of
+
+        async with self._lock:
+            if self.closed:
+                raise StoreClosedError("the session is closed")
+            baton = self._baton
+            if baton is None:
+                return await self._store.describe(sql)
+            forwarder = self._store.follower.forwarder
+            request = [{"type": "describe", "sql": sql}]
+            loop = asyncio.get_running_loop()
+            try:
+                out = await loop.run_in_executor(None, lambda: forwarder.pipeline(request, baton))
+            except Exception:
+                self._baton = None  # the stream is gone (connection lost, expired, refused)
+                raise
+            self._baton = out.baton
+            item = out.raw[0] if out.raw else {}
+            if item.get("type") != "ok":
+                raise error_of(item.get("error", {}))
+            return description_of(item.get("response", {}).get("result", {}))
 
     async def _remote(self, sql: str, params: Params) -> Result:
         from .forward import stmt
