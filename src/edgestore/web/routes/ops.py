@@ -127,6 +127,7 @@ def stats(state: AppState) -> dict[str, Any]:
         "memory_pressure_level": _level_number(level),
         "memory_level": level,
         "cache_bytes": cache_bytes,
+        "cache_max_bytes": state.settings.cache_max_bytes,
         "cache_entries": entries,
         "cache_hit_ratio": hit_ratio,
         "pool_connections": pool.get("connections_open", 0),
