@@ -260,17 +260,31 @@ STREAM_ROWS = 2000  # rows per libpq chunk (bounds memory; larger chunks gained 
 
 
 @contextlib.contextmanager
-def _rows(conn: Any, table: TablePlan) -> Iterator[Iterator[Any]]:
+def _rows(conn: Any, table: TablePlan, *, chunked: bool | None = None) -> Iterator[Iterator[Any]]:
     """The rows of the table's export query, each value loaded as its wire type.
 
     The query streams in libpq's chunked-rows mode with binary results: psycopg's C loaders
     build a whole chunk of rows at once, about 1 us/row cheaper than ``COPY ... (FORMAT
     BINARY)``, whose rows each pass several Python generator layers. psycopg picks loaders by
-    the result type (COPY was told the types), so every column's result type must be its wire
+    the result type (COPY is told the types), so every column's result type must be its wire
     type (int8/float8/text/bytea; Postgres reports a domain as its base type, and bpchar has
     text's binary form): anything else is a typemap bug, refused rather than misread.
+    Chunked mode needs libpq >= 17 (``chunked=None``: whatever this psycopg has); without it
+    the table is read with binary COPY.
     """
+    import psycopg
+
     select = table.select_sql()
+    if chunked is None:
+        chunked = psycopg.capabilities.has_stream_chunked()
+    if not chunked:
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY ({select}) TO STDOUT (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types([c.wire for c in table.columns])
+            yield copy.rows()
+        return
     types = conn.adapters.types
     with conn.cursor(binary=True) as cur:
         cur.execute(f"SELECT * FROM ({select}) AS q LIMIT 0")
