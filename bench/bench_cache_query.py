@@ -8,10 +8,12 @@ same parameters over and over (a hit after the first call):
 - ``page``: 20 orders of one user, newest first (a typical API page);
 - ``report``: revenue per city over a join with GROUP BY (what caches are for).
 
-Prints per-call medians of 7 runs and the ratios. Target: a hit is >= 5x faster than the
-uncached query for ``report``. ``pk`` and ``page`` are reported: SQLite answers them in a few
-microseconds, about what decoding the cached bytes costs (the ``dict+decode`` column is the
-floor of any cache that stores serialised results).
+Prints per-call medians of 7 runs, the ratios, and for each statement whether a hit is
+>= 5x faster than the same query uncached (the issue's target). A hit of a recently used
+result is served from the decoded tier (no MessagePack decode; the ``dict+decode`` column is
+what a cache of serialised results would pay at least); what remains is the Store.query call,
+the external-write check, the version stamp and building the Result. ``pk`` cannot reach 5x:
+SQLite answers a primary-key lookup in ~5 us, so a hit would need to cost ~1 us.
 
     .venv/bin/python bench/bench_cache_query.py
 """
@@ -96,8 +98,12 @@ async def main() -> int:
                 for _ in range(50_000)
             ]
         )
-        print(f"per-call medians of {RUNS} runs (µs); ratio = other / cached hit")
-        ok = True
+        print(
+            f"per-call medians of {RUNS} runs (µs); uncached: uncached / hit; "
+            "dict, dict+decode: hit / that"
+        )
+        met: list[str] = []
+        missed: list[str] = []
         for name, (sql, params) in QUERIES.items():
             first = await store.query(sql, params, cache=True)
             blob = msgspec.msgpack.encode(
@@ -131,18 +137,21 @@ async def main() -> int:
             d, dd = statistics.median(dict_t), statistics.median(dict_dec_t)
             assert (await store.query(sql, params, cache=True)).cached
             ratio = miss / hit
-            if name == "report":
-                ok = ratio >= 5
+            (met if ratio >= 5 else missed).append(f"{name} {ratio:.1f}x")
             print(
                 f"{name:<7} rows {len(first.values):>3}  hit {hit * 1e6:7.1f}  "
                 f"uncached {miss * 1e6:8.1f} ({ratio:5.1f}x)  "
                 f"dict {d * 1e6:5.2f} ({hit / d:6.0f}x slower)  "
-                f"dict+decode {dd * 1e6:5.2f} ({hit / dd:5.1f}x slower)"
+                f"dict+decode {dd * 1e6:5.2f} ({hit / dd:5.1f}x)  "
+                f"{'>= 5x' if ratio >= 5 else '< 5x'}"
             )
         st = store.cache_stats()
         print(f"query cache: {st['query']}")
         await store.close()
-        print(f"target (report: hit >= 5x uncached): {'MET' if ok else 'NOT MET'}")
+        print(
+            f"hit >= 5x uncached: met by {', '.join(met) or 'none'}; "
+            f"not met by {', '.join(missed) or 'none'}"
+        )
     return 0
 
 

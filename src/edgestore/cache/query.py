@@ -23,6 +23,7 @@ import msgspec
 
 from ..errors import ValueTooLarge
 from ..storage.results import Column, Params, Result
+from .decoded import DecodedTier, FastKey
 from .lru import HOT_VALUE_MAX, CompressedLRU
 
 __all__ = ["QueryCache", "SharedTier", "is_volatile", "normalize_sql"]
@@ -88,6 +89,8 @@ class QueryCache:
     def __init__(self, lru: CompressedLRU, *, default_ttl: float | None = None) -> None:
         self.lru = lru
         self.default_ttl = default_ttl
+        # Decoded results of recent hits, in front of the byte entries (same budget).
+        self.decoded = DecodedTier(lru)
         self._normalised: dict[str, bytes] = {}
         self._volatile: dict[str, bool] = {}
         self._inflight: dict[tuple[bytes, Hashable], asyncio.Future[Result]] = {}
@@ -131,8 +134,12 @@ class QueryCache:
 
     # --- lookups ----------------------------------------------------------------------
 
-    def get_now(self, key: bytes, stamp: Hashable) -> Result | None:
-        """:meth:`get` without awaiting: None on a miss and for big entries (use :meth:`get`)."""
+    def get_now(self, key: bytes, stamp: Hashable, fast: FastKey | None = None) -> Result | None:
+        """:meth:`get` without awaiting: None on a miss and for big entries (use :meth:`get`).
+
+        With ``fast`` (a :func:`~edgestore.cache.decoded.fast_key`), a hit is also kept
+        decoded for the next one.
+        """
         lru = self.lru
         stored = lru.peek_stored(key)
         if stored is None:
@@ -154,7 +161,10 @@ class QueryCache:
         if len(body) >= HOT_VALUE_MAX:
             return None
         self.hits += 1
-        return _decode_payload(body)
+        result = _decode_payload(body)
+        if fast is not None:
+            self.decoded.put(fast, key, stamp, result, lru.expiry(key))
+        return result
 
     async def get(self, key: bytes, stamp: Hashable) -> Result | None:
         """The cached result for ``key`` if it was stored under ``stamp``; else None."""
@@ -213,12 +223,14 @@ class QueryCache:
         *,
         lookup: bool = True,
         reads: frozenset[str] = frozenset(),
+        fast: FastKey | None = None,
     ) -> Result:
         """The cached result, or ``run()``'s, stored for next time; one run per key and stamp.
 
         ``stamp_of()`` gives the current stamp of the statement's tables; it is taken before
         ``run()`` starts, and the result is only stored if the stamp did not move meanwhile.
         ``lookup=False`` skips the cached entry (the caller could not verify freshness).
+        ``fast``: the decoded tier's key, to keep the result decoded there too.
         """
         stamp = stamp_of()
         if lookup:
@@ -261,8 +273,10 @@ class QueryCache:
             if self._inflight.get(flight) is future:
                 del self._inflight[flight]
         future.set_result(result)
-        if stamp_of() == stamp:
-            await self.put(key, stamp, result, ttl)
+        if stamp_of() == stamp and await self.put(key, stamp, result, ttl) and fast is not None:
+            ttl = ttl if ttl is not None else self.default_ttl
+            expires = None if ttl is None else self.lru.timer() + ttl
+            self.decoded.put(fast, key, stamp, result, expires)
         if tier is not None and ran and shared is not None:
             tier.store_entry(key, _entry_bytes(shared, result))
         return result
@@ -303,6 +317,9 @@ class QueryCache:
             "coalesced": self.coalesced,
             "uncacheable": self.uncacheable,
             "shared_tier_hits": self.tier_hits,
+            "decoded_entries": len(self.decoded),
+            "decoded_bytes": self.decoded.bytes,
+            "decoded_hits": self.decoded.hits,
             "inflight": len(self._inflight),
         }
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from .decoded import fast_key
 from .kv import KVCache
 from .lru import CompressedLRU
 from .query import QueryCache
@@ -59,7 +60,7 @@ class StoreCache:
         self.unchecked = 0
         self.redis: RedisTier | None = None
         self._stamps: dict[frozenset[str], Callable[[], Hashable]] = {}
-        self._shm = _ShmHeader(str(store.path) + "-shm")
+        self._shm = _ShmHeader(str(store.path) + "-shm", store.pool)
         self._seen_header: bytes | None = None
         self.fast_checks = 0
 
@@ -90,8 +91,14 @@ class StoreCache:
         qc = self.query
         if not qc.cacheable(sql, reads) or not self.check_external():
             return None
-        key = qc.key(sql, params, max_rows)
-        return qc.get_now(key, self._stamp_of(reads)())
+        stamp = self._stamp_of(reads)()
+        fast = fast_key(sql, params, max_rows)
+        if fast is not None:
+            hit = qc.decoded.get(fast, stamp)
+            if hit is not None:
+                qc.hits += 1
+                return hit
+        return qc.get_now(qc.key(sql, params, max_rows), stamp, fast)
 
     async def read(
         self,
@@ -113,7 +120,8 @@ class StoreCache:
             # Could not verify that nobody else wrote: read for real, then cache that.
             self.unchecked += 1
             return await qc.fetch(key, stamp_of, run, ttl, lookup=False, reads=reads)
-        return await qc.fetch(key, stamp_of, run, ttl, reads=reads)
+        fast = fast_key(sql, params, max_rows)
+        return await qc.fetch(key, stamp_of, run, ttl, reads=reads, fast=fast)
 
     def _stamp_of(self, reads: frozenset[str]) -> Callable[[], Hashable]:
         stamp_of = self._stamps.get(reads)
@@ -174,20 +182,26 @@ class _ShmHeader:
     """The WAL-index header (first 48 bytes of ``<db>-shm``) through a read-only mmap.
 
     The mapping is dropped and made again when the file was unlinked (SQLite deletes it when
-    the last connection closes; the next one creates a new file).
+    the last connection closes; the next one creates a new file). That needs an ``fstat`` only
+    after one of our connections closed: while one of them stays open (the caller maps only
+    with a connection open), no SQLite connection anywhere may delete the file.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, pool: Any) -> None:
         self.path = path
+        self._pool = pool  # its ``closes`` counter tells whether a connection closed
+        self._closes = -1
         self._fd = -1
         self._map: mmap.mmap | None = None
 
     def read(self) -> bytes | None:
         m = self._map
-        if m is None or os.fstat(self._fd).st_nlink == 0:
+        closes = self._pool.closes
+        if m is None or (closes != self._closes and os.fstat(self._fd).st_nlink == 0):
             m = self._open()
             if m is None:
                 return None
+        self._closes = closes
         return m[:48]
 
     def _open(self) -> mmap.mmap | None:
