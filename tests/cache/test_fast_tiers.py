@@ -35,6 +35,11 @@ async def test_decoded_hits_are_independent_and_never_stale(store: Store) -> Non
     first = await store.query(SQL, [5])
     assert not first.cached
     first.values.append((0, "caller's own list"))
+    # The first hit decodes from the compressed LRU and keeps the result decoded ...
+    hit = await store.query(SQL, [5])
+    assert hit.cached
+    assert store.query_cache.stats()["decoded_hits"] == 0
+    # ... the next one is served decoded.
     hit = await store.query(SQL, [5])
     assert hit.cached
     assert len(hit.values) == 5
@@ -52,7 +57,8 @@ async def test_decoded_hits_are_independent_and_never_stale(store: Store) -> Non
 
 async def test_decoded_tier_is_charged_and_cleared(store: Store) -> None:
     for n in range(1, 10):
-        await store.query(SQL, [n])
+        await store.query(SQL, [n])  # miss: stored compressed-or-raw in the LRU
+        await store.query(SQL, [n])  # first hit: kept decoded too
     lru = store.query_cache.lru
     tier = store.query_cache.decoded
     assert len(tier) == 9
@@ -62,6 +68,7 @@ async def test_decoded_tier_is_charged_and_cleared(store: Store) -> None:
     store.query_cache.clear()
     assert len(tier) == 0
     assert lru.stats()["side_bytes"] == 0
+    await store.query(SQL, [2])
     await store.query(SQL, [2])
     lru.resize(lru.maxsize // 2)
     assert lru.currsize == lru.audit() <= lru.maxsize

@@ -103,6 +103,8 @@ class QueryCache:
         self.coalesced = 0
         self.uncacheable = 0
         self.tier_hits = 0
+        # Whether the last get_now() found no entry at all (a counted, definite miss).
+        self.absent = False
 
     # --- keys -------------------------------------------------------------------------
 
@@ -142,6 +144,7 @@ class QueryCache:
         """
         lru = self.lru
         stored = lru.peek_stored(key)
+        self.absent = stored is None
         if stored is None:
             self.misses += 1
             return None
@@ -222,6 +225,7 @@ class QueryCache:
         ttl: float | None = None,
         *,
         lookup: bool = True,
+        counted: bool = False,
         reads: frozenset[str] = frozenset(),
         fast: FastKey | None = None,
     ) -> Result:
@@ -229,7 +233,8 @@ class QueryCache:
 
         ``stamp_of()`` gives the current stamp of the statement's tables; it is taken before
         ``run()`` starts, and the result is only stored if the stamp did not move meanwhile.
-        ``lookup=False`` skips the cached entry (the caller could not verify freshness).
+        ``lookup=False`` skips the cached entry (the caller could not verify freshness, or
+        has just found none: ``counted=True`` then, the miss is already counted).
         ``fast``: the decoded tier's key, to keep the result decoded there too.
         """
         stamp = stamp_of()
@@ -237,7 +242,7 @@ class QueryCache:
             hit = await self.get(key, stamp)
             if hit is not None:
                 return hit
-        else:
+        elif not counted:
             self.misses += 1
         flight = (key, stamp)
         pending = self._inflight.get(flight)
@@ -273,10 +278,10 @@ class QueryCache:
             if self._inflight.get(flight) is future:
                 del self._inflight[flight]
         future.set_result(result)
-        if stamp_of() == stamp and await self.put(key, stamp, result, ttl) and fast is not None:
-            ttl = ttl if ttl is not None else self.default_ttl
-            expires = None if ttl is None else self.lru.timer() + ttl
-            self.decoded.put(fast, key, stamp, result, expires)
+        # The decoded tier is filled by the first hit (get_now), not here: most misses are
+        # never read again, and sizing a decoded result costs more than the read itself.
+        if stamp_of() == stamp:
+            await self.put(key, stamp, result, ttl)
         if tier is not None and ran and shared is not None:
             tier.store_entry(key, _entry_bytes(shared, result))
         return result

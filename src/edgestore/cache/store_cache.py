@@ -63,6 +63,9 @@ class StoreCache:
         self._shm = _ShmHeader(str(store.path) + "-shm", store.pool)
         self._seen_header: bytes | None = None
         self.fast_checks = 0
+        # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
+        # right after it with no await in between, reuses the key and skips a second lookup.
+        self._miss: tuple[str, Params, int | None, bytes] | None = None
 
     async def start(self) -> None:
         """Connect the Redis tier when one is configured."""
@@ -87,6 +90,7 @@ class StoreCache:
 
         None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry).
         """
+        self._miss = None
         reads = analysis.deps.reads
         qc = self.query
         if not qc.cacheable(sql, reads) or not self.check_external():
@@ -98,7 +102,11 @@ class StoreCache:
             if hit is not None:
                 qc.hits += 1
                 return hit
-        return qc.get_now(qc.key(sql, params, max_rows), stamp, fast)
+        key = qc.key(sql, params, max_rows)
+        result = qc.get_now(key, stamp, fast)
+        if result is None and qc.absent:
+            self._miss = (sql, params, max_rows, key)
+        return result
 
     async def read(
         self,
@@ -112,6 +120,13 @@ class StoreCache:
         """A read through the query cache; ``run()`` performs the real read on a miss."""
         reads = analysis.deps.reads
         qc = self.query
+        miss, self._miss = self._miss, None
+        if miss is not None and miss[0] is sql and miss[1] is params and miss[2] == max_rows:
+            # hit() just found no entry (freshness checked, miss counted): go straight to
+            # the read, still single-flight.
+            return await qc.fetch(
+                miss[3], self._stamp_of(reads), run, ttl, lookup=False, counted=True, reads=reads
+            )
         if not qc.cacheable(sql, reads):
             return await run()  # type: ignore[no-any-return]
         key = qc.key(sql, params, max_rows)
