@@ -19,78 +19,27 @@ run with 5,000 keys, whose raw values fit in the cap, so nothing needs compressi
 from __future__ import annotations
 
 import bisect
-import json
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cachetools
 
 from edgestore.cache import CompressedLRU
+
+# The record generator is shared with the cache tests (run from anywhere: put the repo root
+# on the path, as bench_repl.py does).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.cache.helpers import json_row
 
 MiB = 1024 * 1024
 CAP = 25 * MiB
 KEYS = 20_000
 OPS = 200_000
 RUNS = 5
-
-WORDS = [
-    "order",
-    "shipped",
-    "pending",
-    "refunded",
-    "express",
-    "standard",
-    "customer",
-    "invoice",
-    "paid",
-    "overdue",
-    "berlin",
-    "paris",
-    "tokyo",
-    "lisbon",
-    "warehouse",
-    "priority",
-    "return",
-    "exchange",
-    "gift",
-    "coupon",
-    "loyalty",
-    "premium",
-]
-
-
-def record(rng: random.Random, i: int, size: int) -> bytes:
-    """A JSON record of about ``size`` bytes, shaped like an API row."""
-    rec = {
-        "id": i,
-        "uuid": f"{rng.getrandbits(128):032x}",
-        "customer": f"Customer {rng.randint(1, 10**6)}",
-        "email": f"user{rng.randint(1, 10**6)}@example.com",
-        "created_at": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
-        f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z",
-        "status": rng.choice(WORDS),
-        "amount": round(rng.random() * 1000, 2),
-        "items": [],
-        "note": "",
-    }
-    items: list[dict[str, object]] = rec["items"]  # type: ignore[assignment]
-    out = json.dumps(rec).encode()
-    while len(out) < size:
-        if rng.random() < 0.7:
-            items.append(
-                {
-                    "sku": f"SKU-{rng.randint(1000, 9999)}",
-                    "qty": rng.randint(1, 5),
-                    "price": round(rng.random() * 100, 2),
-                }
-            )
-        else:
-            rec["note"] = (str(rec["note"]) + " " + " ".join(rng.choices(WORDS, k=4))).strip()
-        out = json.dumps(rec).encode()
-    return out
 
 
 def zipf_keys(rng: random.Random, n_keys: int, n: int, s: float = 1.1) -> list[int]:
@@ -140,7 +89,7 @@ VALUES: list[bytes] = []
 def bench(size: int, keys: int = KEYS, only_mixed: bool = False) -> dict[str, float]:
     rng = random.Random(size)
     KEY_NAMES[:] = [f"obj:{i}" for i in range(keys)]
-    VALUES[:] = [record(rng, i, size) for i in range(keys)]
+    VALUES[:] = [json_row(rng, i, size) for i in range(keys)]
     seq = zipf_keys(rng, keys, OPS)
     plans = {
         "mixed 90/10": [(rng.random() < 0.9, i) for i in seq],

@@ -221,9 +221,7 @@ class CompressedLRU:
                 return v
             if type(v) is _Entry:
                 if v.expires <= self._timer():
-                    self._remove(key, v)
-                    self.expirations += 1
-                    self.misses += 1
+                    self._expire(key, v)
                     return default
                 data = v.data
                 if type(data) is not _Z:
@@ -239,6 +237,12 @@ class CompressedLRU:
         if out is not None and promote:
             self._promote(key, data, out)
         return out if out is not None else default
+
+    def _expire(self, key: Key, v: _Entry) -> None:
+        """Drop an entry a read found expired: an expiration and a miss (lock held)."""
+        self._remove(key, v)
+        self.expirations += 1
+        self.misses += 1
 
     def _touch_raw(self, key: Key) -> None:
         """Mark a raw value recently used in its raw set (lock held)."""
@@ -275,9 +279,7 @@ class CompressedLRU:
             self._order.move_to_end(key)
             if type(v) is _Entry:
                 if v.expires <= self._timer():
-                    self._remove(key, v)
-                    self.expirations += 1
-                    self.misses += 1
+                    self._expire(key, v)
                     return None
                 self.hits += 1
                 return v.data
@@ -373,8 +375,8 @@ class CompressedLRU:
                     f"a cache entry of {size} bytes does not fit in the whole cache "
                     f"({self._maxsize} bytes)"
                 )
-            if self._heap and self._heap[0][0] <= self._timer():
-                self._purge(self._timer())
+            if self._heap and self._heap[0][0] <= (now := self._timer()):
+                self._purge(now)
             lru = self._lru
             old = self._data.get(key)
             if (
@@ -457,8 +459,8 @@ class CompressedLRU:
                     f"({self._maxsize} bytes)"
                 )
             heap = self._heap
-            if heap and heap[0][0] <= self._timer():
-                self._purge(self._timer())
+            if heap and heap[0][0] <= (now := self._timer()):
+                self._purge(now)
             old = self._data.get(key)
             if old is None:
                 self._lru[key] = value

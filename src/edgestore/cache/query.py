@@ -150,18 +150,8 @@ class QueryCache:
             return None
         if len(stored) >= HOT_VALUE_MAX:
             return None  # big: decompress/decode it off the loop in get()
-        raw = lru.decompress(key, stored)
-        if raw is None:
-            self.misses += 1
-            return None
-        n = raw[0]
-        if raw[1 : 1 + n] != _encode(stamp):
-            lru.delete(key)
-            self.stale += 1
-            self.misses += 1
-            return None
-        body = memoryview(raw)[1 + n :]
-        if len(body) >= HOT_VALUE_MAX:
+        body = self._body(key, lru.decompress(key, stored), stamp)
+        if body is None or len(body) >= HOT_VALUE_MAX:
             return None
         self.hits += 1
         result = _decode_payload(body)
@@ -180,24 +170,29 @@ class QueryCache:
             raw = await asyncio.to_thread(lru.decompress, key, stored)
         else:
             raw = lru.decompress(key, stored)
-        if raw is None:
-            self.misses += 1
+        body = self._body(key, raw, stamp)
+        if body is None:
             return None
-        want = _encode(stamp)
-        n = raw[0]
-        if raw[1 : 1 + n] != want:
-            # Written before a write to one of its tables (or an external change): stale.
-            lru.delete(key)
-            self.stale += 1
-            self.misses += 1
-            return None
-        body = memoryview(raw)[1 + n :]
         if len(body) >= HOT_VALUE_MAX:
             result = await asyncio.to_thread(_decode_payload, body)
         else:
             result = _decode_payload(body)
         self.hits += 1
         return result
+
+    def _body(self, key: bytes, raw: bytes | None, stamp: Hashable) -> memoryview | None:
+        """The payload of a decompressed entry stored under ``stamp``; None (a miss) if not."""
+        if raw is None:
+            self.misses += 1
+            return None
+        n = raw[0]
+        if raw[1 : 1 + n] != _encode(stamp):
+            # Written before a write to one of its tables (or an external change): stale.
+            self.lru.delete(key)
+            self.stale += 1
+            self.misses += 1
+            return None
+        return memoryview(raw)[1 + n :]
 
     async def put(
         self, key: bytes, stamp: Hashable, result: Result, ttl: float | None = None

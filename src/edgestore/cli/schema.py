@@ -8,6 +8,7 @@ import click
 
 from ..config import Settings
 from ..errors import EdgestoreError
+from .options import config_option, db_option
 
 __all__ = ["schema"]
 
@@ -18,24 +19,14 @@ def schema() -> None:
 
 
 @schema.command("apply")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite database file (default: the db_path setting, ./edgestore.db).",
-)
+@db_option()
 @click.option(
     "--dir",
     "schemas_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory of NNNN_name.sql files (default: the schemas_dir setting, ./schemas).",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML config file (keys are Settings field names).",
-)
+@config_option()
 def apply(db_path: Path | None, schemas_dir: Path | None, config_file: Path | None) -> None:
     """Apply the schema files not applied yet and print their names."""
     from ..storage import connect

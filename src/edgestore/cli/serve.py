@@ -24,6 +24,7 @@ import click
 from ..auth import Authenticator
 from ..config import ENV_PREFIX, Settings
 from ..errors import ConfigError
+from .options import config_option, db_option
 
 __all__ = ["is_loopback", "serve"]
 
@@ -72,19 +73,9 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     "--host", help="Address to bind (default 127.0.0.1; see --allow-public-without-auth)."
 )
 @click.option("--port", type=int, help="Port to bind (default 8080; 0 picks a free port).")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite database file (default ./edgestore.db).",
-)
+@db_option(help="SQLite database file (default ./edgestore.db).")
 @click.option("--workers", type=int, help="Worker processes (default 1).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML config file (keys are Settings field names).",
-)
+@config_option()
 @click.option(
     "--schemas",
     "schemas_dir",

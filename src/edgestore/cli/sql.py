@@ -11,6 +11,7 @@ import click
 
 from ..config import Settings
 from ..errors import DatabaseError, EdgestoreError
+from .options import config_option, db_option
 
 __all__ = ["render_json", "render_table", "sql"]
 
@@ -64,19 +65,9 @@ def render_table(result: Any) -> str:
 
 @click.command()
 @click.argument("statement")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite database file (default: the db_path setting, ./edgestore.db).",
-)
+@db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML config file (keys are Settings field names).",
-)
+@config_option()
 def sql(statement: str, db_path: Path | None, as_json: bool, config_file: Path | None) -> None:
     """Run one SQL STATEMENT (reads on a reader, writes committed) and print the result."""
     from ..storage import connect

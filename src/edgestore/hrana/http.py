@@ -26,23 +26,17 @@ from ..errors import ProtocolError
 from .backend import StoreLike
 from .batons import Entry, StreamRegistry
 from .errors import error_of
+from .framing import decode_object
 from .stream import ResponseBudget, Stream
 
 __all__ = ["HranaHttp", "decode_body"]
 
 _encode = msgspec.json.Encoder().encode
-_decoder = msgspec.json.Decoder()
 
 
 def decode_body(body: bytes) -> Mapping[str, Any]:
     """The JSON object of a request body; ProtocolError when it is not one."""
-    try:
-        obj = _decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError("the request body must be a JSON object")
-    return obj
+    return decode_object(body, "the request body")
 
 
 class HranaHttp:

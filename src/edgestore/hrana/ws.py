@@ -26,6 +26,7 @@ import msgspec
 from ..errors import AuthError, EdgestoreError, ProtocolError
 from .backend import StoreLike
 from .errors import error_of
+from .framing import decode_object
 from .stream import Stream, close_sql, resolve_batch, store_sql, with_sql
 
 __all__ = [
@@ -53,7 +54,6 @@ MAX_STREAMS = 128
 """Most streams one WebSocket connection may have open."""
 
 _encode = msgspec.json.Encoder().encode
-_decoder = msgspec.json.Decoder()
 
 Authenticate = Callable[[str | None], bool]
 """Checks a JWT from ``hello``; returns True for a read-only caller, raises AuthError."""
@@ -126,12 +126,7 @@ class WsConnection:
         """Handle one client message. Raises ProtocolError when the socket must close."""
         if isinstance(text, bytes):
             raise ProtocolError("binary frames are not supported; use JSON text frames")
-        try:
-            msg = _decoder.decode(text)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"message is not valid JSON: {exc}") from None
-        if not isinstance(msg, dict):
-            raise ProtocolError("message must be a JSON object")
+        msg = decode_object(text, "message")
         kind = msg.get("type")
         if kind == "hello":
             await self._hello(msg)

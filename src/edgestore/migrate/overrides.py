@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from ..errors import MigrationError
 from .typemap import OVERRIDES
@@ -21,15 +22,20 @@ from .typemap import OVERRIDES
 __all__ = ["load_overrides"]
 
 
+def _read_toml(p: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file ``p``; a MigrationError naming it as ``what`` if it is unusable."""
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise MigrationError(f"{what} {p} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise MigrationError(f"{what} {p} is not valid TOML: {exc}") from exc
+
+
 def load_overrides(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read and check an overrides file; ``{"table.column": storage}``."""
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MigrationError(f"type overrides file {p} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise MigrationError(f"type overrides file {p} is not valid TOML: {exc}") from exc
+    doc = _read_toml(p, "type overrides file")
     columns = doc.get("columns", {})
     if not isinstance(columns, dict):
         raise MigrationError(f'{p}: [columns] must be a table of "table.column" = storage')
@@ -66,12 +72,7 @@ def load_pipeline(path: str | os.PathLike[str]) -> dict[str, object]:
     Relative paths in it (to, overrides, snapshot_dir, report) are relative to the file.
     """
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MigrationError(f"pipeline file {p} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise MigrationError(f"pipeline file {p} is not valid TOML: {exc}") from exc
+    doc = _read_toml(p, "pipeline file")
     run = doc.get("run")
     if not isinstance(run, dict):
         raise MigrationError(f"{p}: expected a [run] table")

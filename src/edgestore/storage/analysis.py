@@ -14,7 +14,7 @@ from typing import Any, Literal
 import apsw
 
 from ..errors import DatabaseError, SQLSyntaxError
-from .results import Column, TableDeps
+from .results import Column, Description, TableDeps
 from .sqlerrors import translate
 
 __all__ = ["Analysis", "AnalysisCache", "analyze"]
@@ -164,6 +164,16 @@ def _param_names(sql: str, names: tuple[str | None, ...]) -> tuple[str | None, .
         else:
             out.append(":" + name)
     return tuple(out)
+
+
+def description_of(analysis: Analysis) -> Description:
+    """The Hrana ``describe`` view of an analysis (shared by Store and Session)."""
+    return Description(
+        columns=analysis.columns,
+        params=analysis.params,
+        is_readonly=analysis.stmt_readonly,
+        is_explain=analysis.is_explain,
+    )
 
 
 def analyze(db: apsw.Connection, sql: str) -> Analysis:

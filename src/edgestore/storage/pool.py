@@ -317,17 +317,7 @@ class Pool:
         future: asyncio.Future[Conn] = self.loop.create_future()
         self._reader_waiters.append(future)
         self.waits += 1
-        try:
-            conn = await asyncio.wait_for(future, self.settings.pool_timeout)
-        except TimeoutError:
-            self.timeouts += 1
-            raise PoolTimeout(
-                f"no reader became free within pool_timeout={self.settings.pool_timeout}s"
-            ) from None
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release_reader(future.result())
-            raise
+        conn = await self._granted(future, "no reader became free", self.release_reader)
         if conn.hooks_applied < len(self._hooks):
             self._apply_hooks(conn)
         return conn
@@ -439,16 +429,25 @@ class Pool:
         if self._writer_busy:
             self.waits += 1
         self._kick()
+        return await self._granted(
+            future, "the writer did not become free", lambda hold: hold.release()
+        )
+
+    async def _granted(
+        self, future: asyncio.Future[T], waited_for: str, give_back: Callable[[T], None]
+    ) -> T:
+        """Wait at most ``pool_timeout`` for ``future``; a grant that races with the caller's
+        cancellation is handed back with ``give_back`` so the connection is not lost."""
         try:
             return await asyncio.wait_for(future, self.settings.pool_timeout)
         except TimeoutError:
             self.timeouts += 1
             raise PoolTimeout(
-                f"the writer did not become free within pool_timeout={self.settings.pool_timeout}s"
+                f"{waited_for} within pool_timeout={self.settings.pool_timeout}s"
             ) from None
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                future.result().release()
+                give_back(future.result())
             raise
 
     def end_hold(self) -> None:

@@ -25,7 +25,7 @@ from ..errors import (
     ReadOnlyError,
     StoreClosedError,
 )
-from .analysis import Analysis, AnalysisCache, analyze
+from .analysis import Analysis, AnalysisCache, analyze, description_of
 from .connection import Conn, open_connection
 from .execution import Outcome, WriteJob, pragma_data_version, run_statement
 from .pool import ConnectionHook, IdleCloseHandler, Pool
@@ -117,11 +117,9 @@ class Store:
         # connection (only when every pooled one is busy and this SQL text is new).
         self._check_open()
         generation = self._analyses.generation
-        conn = self.pool.take_reader()
-        try:
-            if conn is not None:
-                analysis = analyze(conn.db, sql)
-            elif (writer := self.pool.writer_idle()) is not None:
+        analysis = self._analyze_on_idle_reader(sql)
+        if analysis is None:
+            if (writer := self.pool.writer_idle()) is not None:
                 analysis = analyze(writer.db, sql)
             else:
                 temp = open_connection(self.path, self.settings, "reader")
@@ -129,11 +127,18 @@ class Store:
                     analysis = analyze(temp.db, sql)
                 finally:
                     temp.close()
-        finally:
-            if conn is not None:
-                self.pool.release_reader(conn)
         self._analyses.put(analysis, generation)
         return analysis
+
+    def _analyze_on_idle_reader(self, sql: str) -> Analysis | None:
+        # The cheap first try of both analysis paths; None when no reader is idle.
+        conn = self.pool.take_reader()
+        if conn is None:
+            return None
+        try:
+            return analyze(conn.db, sql)
+        finally:
+            self.pool.release_reader(conn)
 
     async def _analysis(self, sql: str) -> Analysis:
         analysis = self._analyses.get(sql)
@@ -141,34 +146,24 @@ class Store:
             return analysis
         self._check_open()
         generation = self._analyses.generation
-        conn = self.pool.take_reader()
-        if conn is not None:
-            try:
-                analysis = analyze(conn.db, sql)
-            finally:
-                self.pool.release_reader(conn)
-        elif self.pool.max_readers == 0:
-            analysis = await self.run_on_writer(lambda db: analyze(db, sql))
-        else:
-            conn = await self.pool.acquire_reader()
-            try:
-                analysis = await self.loop.run_in_executor(
-                    self.pool.reader_executor, analyze, conn.db, sql
-                )
-            finally:
-                self.pool.release_reader(conn)
+        analysis = self._analyze_on_idle_reader(sql)
+        if analysis is None:
+            if self.pool.max_readers == 0:
+                analysis = await self.run_on_writer(lambda db: analyze(db, sql))
+            else:
+                conn = await self.pool.acquire_reader()
+                try:
+                    analysis = await self.loop.run_in_executor(
+                        self.pool.reader_executor, analyze, conn.db, sql
+                    )
+                finally:
+                    self.pool.release_reader(conn)
         self._analyses.put(analysis, generation)
         return analysis
 
     async def describe(self, sql: str) -> Description:
         """Columns, parameters and read-only-ness of ``sql`` without running it."""
-        analysis = await self._analysis(sql)
-        return Description(
-            columns=analysis.columns,
-            params=analysis.params,
-            is_readonly=analysis.stmt_readonly,
-            is_explain=analysis.is_explain,
-        )
+        return description_of(await self._analysis(sql))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -182,8 +177,7 @@ class Store:
         max_rows: int | None = None,
     ) -> Result:
         """Run a read-only statement; a statement that would write raises ReadOnlyError."""
-        if self.closed:
-            raise StoreClosedError("the store is closed")
+        self._check_open()
         analysis = self._analyses.get(sql) or await self._analysis(sql)
         if analysis.kind != "read":
             raise _not_a_read(analysis)

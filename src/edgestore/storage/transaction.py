@@ -24,7 +24,7 @@ from ..errors import (
     StoreClosedError,
     TransactionTimeout,
 )
-from .analysis import Analysis, analyze
+from .analysis import Analysis, analyze, description_of
 from .connection import Conn
 from .execution import Outcome, run_statement
 from .pool import Hold
@@ -289,18 +289,19 @@ class Transaction:
             return result
 
 
-def _begin_immediate(conn: Conn) -> None:
+def _execute_translated(conn: Conn, sql: str) -> None:
     try:
-        conn.db.execute("BEGIN IMMEDIATE")
+        conn.db.execute(sql)
     except apsw.Error as exc:
         raise translate(exc) from exc
+
+
+def _begin_immediate(conn: Conn) -> None:
+    _execute_translated(conn, "BEGIN IMMEDIATE")
 
 
 def _commit(conn: Conn) -> None:
-    try:
-        conn.db.execute("COMMIT")
-    except apsw.Error as exc:
-        raise translate(exc) from exc
+    _execute_translated(conn, "COMMIT")
 
 
 def _readonly_begin(sql: str) -> bool:
@@ -362,9 +363,7 @@ class Session:
         async with pin.lock:
             if pin.ended:
                 self._pin = None
-                if pin.expired:
-                    raise pin.timeout_error()
-                raise StoreClosedError("the transaction has ended")
+                raise _transaction_gone(pin)
             result, analysis, still_open = await pin.run_sql(
                 sql,
                 params,
@@ -427,20 +426,9 @@ class Session:
                 return await self._store.describe(sql)
             async with pin.lock:
                 pin.check()
-
-                def work(conn: Conn) -> Analysis:
-                    try:
-                        return analyze(conn.db, sql)
-                    except apsw.Error as exc:
-                        raise translate(exc) from exc
-
-                analysis = await pin.call(work)
-            return Description(
-                columns=analysis.columns,
-                params=analysis.params,
-                is_readonly=analysis.stmt_readonly,
-                is_explain=analysis.is_explain,
-            )
+                # analyze() already turns apsw errors into edgestore ones.
+                analysis = await pin.call(lambda conn: analyze(conn.db, sql))
+            return description_of(analysis)
 
     async def _pin_connection(self, readonly: bool) -> _Pin:
         store = self._store

@@ -43,6 +43,11 @@ class HotEntry:
     born: float = field(default_factory=time.monotonic)
 
 
+def _size(key: bytes, entry: HotEntry) -> int:
+    """Bytes charged for one entry: counted the same way when it is added and removed."""
+    return len(key) + len(entry.body) + _ENTRY_OVERHEAD
+
+
 class HotCache:
     def __init__(self, max_bytes: int = 1 << 20, max_entry: int = 4096) -> None:
         self.max_bytes = max_bytes
@@ -57,10 +62,10 @@ class HotCache:
     def drop(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self.bytes -= len(key) + len(entry.body) + _ENTRY_OVERHEAD
+            self.bytes -= _size(key, entry)
 
     def put(self, key: bytes, entry: HotEntry) -> None:
-        size = len(key) + len(entry.body) + _ENTRY_OVERHEAD
+        size = _size(key, entry)
         if size > self.max_entry or self.max_bytes <= 0:
             return
         self.drop(key)

@@ -86,7 +86,7 @@ def result_of(raw: Mapping[str, Any]) -> Result:
     )
 
 
-def description_of(raw: Mapping[str, Any]) -> Description:
+def wire_description(raw: Mapping[str, Any]) -> Description:
     """A Hrana DescribeResult from the primary as a storage Description."""
     return Description(
         columns=tuple(Column(c.get("name") or "", c.get("decltype")) for c in raw.get("cols", ())),

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import apsw
 
@@ -34,6 +34,9 @@ from ..store import Store
 from .context import read_options
 from .follower import ReplicaFollower
 from .primary import Position
+
+if TYPE_CHECKING:
+    from .forward import Outcome as ForwardOutcome
 
 __all__ = ["ReplicaSession", "ReplicaStore", "ReplicaTransaction", "open_replica"]
 
@@ -209,7 +212,7 @@ class ReplicaSession:
     async def describe(self, sql: str) -> Description:
         """Describe ``sql``: locally in autocommit; inside a transaction (which runs on the
         primary) on the primary's stream, so tables the transaction created are known."""
-        from .forward import description_of, error_of
+        from .forward import error_of, wire_description
 
         async with self._lock:
             if self.closed:
@@ -217,36 +220,24 @@ class ReplicaSession:
             baton = self._baton
             if baton is None:
                 return await self._store.describe(sql)
-            forwarder = self._store.follower.forwarder
-            request = [{"type": "describe", "sql": sql}]
-            loop = asyncio.get_running_loop()
-            try:
-                out = await loop.run_in_executor(None, lambda: forwarder.pipeline(request, baton))
-            except Exception:
-                self._baton = None  # the stream is gone (connection lost, expired, refused)
-                raise
+            out = await self._pipeline([{"type": "describe", "sql": sql}], baton)
             self._baton = out.baton
             item = out.raw[0] if out.raw else {}
             if item.get("type") != "ok":
                 raise error_of(item.get("error", {}))
-            return description_of(item.get("response", {}).get("result", {}))
+            return wire_description(item.get("response", {}).get("result", {}))
 
     async def _remote(self, sql: str, params: Params) -> Result:
         from .forward import stmt
 
         store = self._store
         forwarder = store.follower.forwarder
-        baton = self._baton
         reqs: list[dict[str, Any]] = [
             {"type": "execute", "stmt": stmt(sql, params)},
             {"type": "get_autocommit"},
         ]
+        out = await self._pipeline(reqs, self._baton)
         loop = asyncio.get_running_loop()
-        try:
-            out = await loop.run_in_executor(None, lambda: forwarder.pipeline(reqs, baton))
-        except Exception:
-            self._baton = None  # the stream is gone (connection lost, expired, refused)
-            raise
         result = out.results[0] if out.results else ReplicationError("empty answer")
         if out.autocommit is False and out.baton is not None:
             self._baton = out.baton
@@ -261,6 +252,18 @@ class ReplicaSession:
         if isinstance(result, Exception):
             raise result
         return result
+
+    async def _pipeline(
+        self, requests: Sequence[Mapping[str, Any]], baton: str | None
+    ) -> ForwardOutcome:
+        """Send ``requests`` on this session's Hrana stream (on a worker thread)."""
+        forwarder = self._store.follower.forwarder
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, lambda: forwarder.pipeline(requests, baton))
+        except Exception:
+            self._baton = None  # the stream is gone (connection lost, expired, refused)
+            raise
 
     async def close(self) -> None:
         async with self._lock:

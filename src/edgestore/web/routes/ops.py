@@ -200,6 +200,14 @@ async def _maybe_await(value: Any) -> Any:
 
 def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     essential = {ESSENTIAL_OPT: True}
+    essential_ro = {**essential, ROLE_OPT: Role.RO}
+    essential_admin = {**essential, ROLE_OPT: Role.ADMIN}
+
+    def monitor() -> Any:
+        """The running memory monitor; InvalidRequest when there is none to act on."""
+        if state.memory is None:
+            raise InvalidRequest("the memory monitor is not running")
+        return state.memory
 
     @get("/health", opt=essential, tags=["ops"], summary="Liveness (cheap)")
     async def health() -> HealthOut:
@@ -224,7 +232,7 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
 
     @get(
         "/metrics",
-        opt={**essential, ROLE_OPT: Role.RO},
+        opt=essential_ro,
         tags=["ops"],
         summary="Prometheus metrics (text exposition format)",
         media_type=MediaType.TEXT,
@@ -238,7 +246,7 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
 
     @get(
         "/api/v1/stats",
-        opt={**essential, ROLE_OPT: Role.RO},
+        opt=essential_ro,
         tags=["ops"],
         summary="Live figures for the dashboard",
         responses=responses(),
@@ -248,7 +256,7 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
 
     @get(
         "/api/v1/memory",
-        opt={**essential, ROLE_OPT: Role.RO},
+        opt=essential_ro,
         tags=["ops"],
         summary="Memory state: RSS, budget, level, cache",
         responses=responses(),
@@ -261,25 +269,24 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     @post(
         "/api/v1/memory/optimize",
         status_code=OK,
-        opt={**essential, ROLE_OPT: Role.ADMIN},
+        opt=essential_admin,
         tags=["ops"],
         summary="Run the actions of a pressure level now",
         responses=responses(),
     )
     async def optimize(data: JSONBody[OptimizeRequest]) -> dict[str, Any]:
-        if state.memory is None:
-            raise InvalidRequest("the memory monitor is not running")
-        result = await _maybe_await(state.memory.optimize(data.level))
+        running = monitor()
+        result = await _maybe_await(running.optimize(data.level))
         return {
             "level": data.level,
             "result": result if isinstance(result, dict) else None,
-            "memory": dict(state.memory.snapshot()),
+            "memory": dict(running.snapshot()),
         }
 
     @delete(
         "/api/v1/memory/cache",
         status_code=OK,
-        opt={**essential, ROLE_OPT: Role.ADMIN},
+        opt=essential_admin,
         tags=["ops"],
         summary="Clear the query cache, the key/value cache, or both",
         responses=responses(),
@@ -289,11 +296,10 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
             Literal["query", "kv", "all"], QueryParameter(description="Which cache to clear")
         ] = "all",
     ) -> dict[str, Any]:
-        if state.memory is None:
-            raise InvalidRequest("the memory monitor is not running")
+        running = monitor()
         if target in ("query", "all"):
             state.hot.clear()
-        result = await _maybe_await(state.memory.clear(target))
+        result = await _maybe_await(running.clear(target))
         return {"cleared": target, "result": result if isinstance(result, dict) else None}
 
     return [health, ready, metrics, live_stats, memory, optimize, clear_cache]

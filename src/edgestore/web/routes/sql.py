@@ -99,20 +99,26 @@ def result_out(result: Any) -> ResultOut:
     )
 
 
+def _sql_post(path: str, role: Role, summary: str, **kwargs: Any) -> post:
+    """The decorator of a SQL route: POST, 200 on success, ``role`` needed, the usual errors."""
+    return post(
+        path,
+        status_code=OK,
+        opt={ROLE_OPT: role},
+        tags=["sql"],
+        summary=summary,
+        responses=responses(),
+        **kwargs,
+    )
+
+
 def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     settings = state.settings
 
     def row_cap(requested: int | None) -> int:
         return min(requested or settings.max_rows, settings.max_rows)
 
-    @post(
-        "/api/v1/query",
-        status_code=OK,
-        opt={ROLE_OPT: Role.RO},
-        tags=["sql"],
-        summary="Run one read-only statement",
-        responses=responses(),
-    )
+    @_sql_post("/api/v1/query", Role.RO, "Run one read-only statement")
     async def query(data: JSONBody[QueryRequest]) -> ResultOut:
         result = await state.store.query(
             data.sql,
@@ -122,28 +128,18 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         )
         return result_out(result)
 
-    @post(
-        "/api/v1/execute",
-        status_code=OK,
-        opt={ROLE_OPT: Role.RW},
-        tags=["sql"],
-        summary="Run one statement (a write goes through group commit)",
-        responses=responses(),
-    )
+    @_sql_post("/api/v1/execute", Role.RW, "Run one statement (a write goes through group commit)")
     async def execute(data: JSONBody[ExecuteRequest]) -> ResultOut:
         result = await state.store.execute(
             data.sql, decode_params(data.params), max_rows=row_cap(data.max_rows)
         )
         return result_out(result)
 
-    @post(
+    @_sql_post(
         "/api/v1/batch",
-        status_code=OK,
-        opt={ROLE_OPT: Role.RO},
-        tags=["sql"],
-        summary="Run several statements, atomically by default",
+        Role.RO,
+        "Run several statements, atomically by default",
         description="A caller with the ro role may send a batch of read-only statements only.",
-        responses=responses(),
     )
     async def batch(data: JSONBody[BatchRequest], request: Request[Any, Any, Any]) -> BatchResponse:
         stmts = [(s.sql, decode_params(s.params)) for s in data.statements]

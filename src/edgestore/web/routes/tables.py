@@ -296,15 +296,17 @@ def route_handlers(state: AppState, schema: SchemaCache) -> list[HTTPRouteHandle
     ro = {ROLE_OPT: Role.RO}
     rw = {ROLE_OPT: Role.RW}
     hot_ro = {ROLE_OPT: Role.RO, HOT_OPT: True}
+    # Several workers each hold a store: a write in one is seen by another only when that
+    # one next reads from SQLite, which a hot hit never does. So: one worker only. Settings
+    # are frozen, so this is decided once per app rather than per request.
+    hot_enabled = settings.query_cache and settings.workers == 1
 
     async def table(name: str) -> TableInfo:
         return await schema.table(state.store, name)
 
     def remember(request: Request[Any, Any, Any], t: TableInfo) -> None:
         """Arrange for the response to enter the HotCache, stamped as of *before* the read."""
-        # Several workers each hold a store: a write in one is seen by another only when that
-        # one next reads from SQLite, which a hot hit never does. So: one worker only.
-        if settings.query_cache and settings.workers == 1:
+        if hot_enabled:
             tables = frozenset((t.name,))
             request.scope[HOT_SCOPE_KEY] = (  # type: ignore[literal-required]
                 state.hot,
