@@ -9,7 +9,8 @@ from __future__ import annotations
 from .export import export_snapshot, read_plan
 from .importer import ImportResult, import_snapshot
 from .pipeline import run
-from .plan import Plan, render_text
+from .plan import Plan
+from .plan_text import render_text
 from .progress import JsonProgress, LineProgress, LiveProgress, Progress, make_progress
 from .snapshot import FORMAT_VERSION, Manifest, read_manifest
 from .validate import validate

@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SourceError
-from .typemap import TypeInfo
+from .typemap import TypeInfo, quote_ident
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["CatalogColumn", "CatalogIndex", "CatalogTable", "NotMoved", "read_catalog"]
+__all__ = [
+    "CatalogColumn",
+    "CatalogIndex",
+    "CatalogPartition",
+    "CatalogTable",
+    "NotMoved",
+    "read_catalog",
+]
 
 
 @dataclass(slots=True)
@@ -31,6 +38,7 @@ class CatalogColumn:
     generated: str  # '' | 's' (stored)
     domain_checks: list[str] = field(default_factory=list)  # with VALUE as the column
     sequence: str | None = None  # owned sequence (serial / identity), qualified name
+    fits_double: bool | None = None  # unconstrained numeric: every value has <= 15 digits
 
 
 @dataclass(slots=True)
@@ -64,6 +72,14 @@ class CatalogConstraint:
 
 
 @dataclass(slots=True)
+class CatalogPartition:
+    name: str
+    bound: str  # pg_get_expr(relpartbound): FOR VALUES FROM (...) TO (...), IN (...), DEFAULT
+    constraints: list[CatalogConstraint]
+    indexes: list[CatalogIndex]
+
+
+@dataclass(slots=True)
 class CatalogTable:
     oid: int
     schema: str
@@ -73,6 +89,8 @@ class CatalogTable:
     columns: list[CatalogColumn]
     constraints: list[CatalogConstraint]
     indexes: list[CatalogIndex]
+    partition_key: str = ""  # pg_get_partkeydef: RANGE (payment_date)
+    partitions: list[CatalogPartition] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -105,7 +123,7 @@ ORDER BY a.attnum
 
 _TYPE = """
 SELECT t.typname, t.typtype, t.typcategory, t.typbasetype,
-       format_type(t.oid, NULL)
+       format_type(t.oid, %s), t.typtypmod, pg_get_expr(t.typdefaultbin, 0)
 FROM pg_type t WHERE t.oid = %s
 """
 
@@ -133,6 +151,7 @@ FROM pg_constraint con
 LEFT JOIN pg_class fc ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE con.conrelid = %s
+  AND (con.contype <> 'c' OR con.conislocal)  -- a partition's inherited CHECKs are the parent's
 ORDER BY con.contype, con.conname
 """
 
@@ -151,6 +170,25 @@ WHERE i.indrelid = %s
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
                   AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
 ORDER BY ic.relname
+"""
+
+# every leaf and intermediate partition of a partitioned table, with its bound
+_PARTITIONS = """
+WITH RECURSIVE tree(oid) AS (
+  SELECT inhrelid FROM pg_inherits WHERE inhparent = %(oid)s
+  UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid
+)
+SELECT c.oid, c.relname, pg_get_expr(c.relpartbound, c.oid) FROM tree
+JOIN pg_class c ON c.oid = tree.oid ORDER BY c.relname
+"""
+
+# an unconstrained numeric moves as REAL only when every value survives a double: float8 ->
+# numeric prints 15 significant digits, so equality proves the value has at most 15
+_NUMERIC_PROBE = """
+SELECT coalesce(bool_and(CASE WHEN {c} = 'NaN' OR abs({c}) = 'Infinity' THEN true
+                              WHEN abs({c}) > 1e300 THEN false
+                              ELSE {c}::float8::numeric = {c} END), false)
+FROM {t} WHERE {c} IS NOT NULL
 """
 
 _OTHERS = """
@@ -181,24 +219,82 @@ ORDER BY 1, 2
 """
 
 
-def _type_info(conn: psycopg.Connection[Any], oid: int) -> tuple[TypeInfo, list[str]]:
-    """Resolve domains (possibly nested) to their base type; collect their CHECKs."""
+def _type_info(
+    conn: psycopg.Connection[Any], oid: int
+) -> tuple[TypeInfo, list[str], str | None]:
+    """Resolve domains (possibly nested) to their base type (with the domain's typmod, e.g.
+    numeric(10,2)); collect their CHECKs and the nearest domain default."""
     checks: list[str] = []
     domain: str | None = None
+    default: str | None = None
+    typmod: int | None = None
     while True:
-        row = conn.execute(_TYPE, (oid,)).fetchone()
+        row = conn.execute(_TYPE, (typmod, oid)).fetchone()
         if row is None:  # pragma: no cover - the catalog is consistent
             raise SourceError(f"type oid {oid} not found in pg_type")
-        typname, typtype, category, base, sql = row
+        typname, typtype, category, base, sql, base_typmod, type_default = row
         if typtype == "d":
             domain = domain or sql
+            default = default or type_default
             checks += [r[0] for r in conn.execute(_DOMAIN_CHECKS, (oid,)).fetchall()]
+            typmod = base_typmod if base_typmod >= 0 else typmod
             oid = base
             continue
         labels: tuple[str, ...] = ()
         if typtype == "e":
             labels = tuple(r[0] for r in conn.execute(_ENUM, (oid,)).fetchall())
-        return TypeInfo(typname, sql, typtype, category, labels, domain), checks
+        return TypeInfo(typname, sql, typtype, category, labels, domain), checks, default
+
+
+def _constraints(conn: psycopg.Connection[Any], oid: int) -> list[CatalogConstraint]:
+    return [
+        CatalogConstraint(
+            name=r[0],
+            kind=r[1],
+            columns=list(r[2]),
+            ref_table=r[3],
+            ref_schema=r[4],
+            ref_columns=list(r[5]),
+            on_update=r[6],
+            on_delete=r[7],
+            deferrable=r[8],
+            deferred=r[9],
+            validated=r[10],
+            definition=r[11],
+            nulls_not_distinct=r[12],
+        )
+        for r in conn.execute(_CONSTRAINTS, (oid,)).fetchall()
+    ]
+
+
+def _indexes(conn: psycopg.Connection[Any], oid: int) -> list[CatalogIndex]:
+    return [
+        CatalogIndex(
+            name=r[0],
+            unique=r[1],
+            method=r[2],
+            keys=list(r[5]),
+            key_is_expr=list(r[6]),
+            desc=list(r[7]),
+            predicate=r[8],
+            include=r[4] - r[3],
+            nulls_not_distinct=r[9],
+        )
+        for r in conn.execute(_INDEXES, (oid,)).fetchall()
+    ]
+
+
+def _partitions(conn: psycopg.Connection[Any], oid: int) -> tuple[str, list[CatalogPartition]]:
+    key = conn.execute("SELECT pg_get_partkeydef(%s)", (oid,)).fetchone()
+    parts = [
+        CatalogPartition(name, bound, _constraints(conn, poid), _indexes(conn, poid))
+        for poid, name, bound in conn.execute(_PARTITIONS, {"oid": oid}).fetchall()
+    ]
+    return (key[0] if key else "") or "", parts
+
+
+def _qualified(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
 def read_catalog(
@@ -231,45 +327,25 @@ def read_catalog(
         for num, cname, notnull, default, ident, gen, sql, typoid, seq in conn.execute(
             _COLUMNS, (oid,)
         ).fetchall():
-            info, checks = _type_info(conn, typoid)
+            info, checks, domain_default = _type_info(conn, typoid)
             if info.domain is None:
                 info = dataclasses.replace(info, sql=sql)  # with typmod: numeric(10,2)
+            fits: bool | None = None
+            if info.name == "numeric" and info.sql == "numeric" and info.category != "A":
+                probe = _NUMERIC_PROBE.format(c=quote_ident(cname), t=_qualified(schema, name))
+                fits = bool(conn.execute(probe).fetchone()[0])  # type: ignore[index]
             columns.append(
-                CatalogColumn(num, cname, info, notnull, default, ident, gen, checks, seq)
+                CatalogColumn(
+                    num, cname, info, notnull, default or domain_default, ident, gen, checks,
+                    seq, fits,
+                )
             )
-        constraints = [
-            CatalogConstraint(
-                name=r[0],
-                kind=r[1],
-                columns=list(r[2]),
-                ref_table=r[3],
-                ref_schema=r[4],
-                ref_columns=list(r[5]),
-                on_update=r[6],
-                on_delete=r[7],
-                deferrable=r[8],
-                deferred=r[9],
-                validated=r[10],
-                definition=r[11],
-                nulls_not_distinct=r[12],
-            )
-            for r in conn.execute(_CONSTRAINTS, (oid,)).fetchall()
-        ]
-        indexes = [
-            CatalogIndex(
-                name=r[0],
-                unique=r[1],
-                method=r[2],
-                keys=list(r[5]),
-                key_is_expr=list(r[6]),
-                desc=list(r[7]),
-                predicate=r[8],
-                include=r[4] - r[3],
-                nulls_not_distinct=r[9],
-            )
-            for r in conn.execute(_INDEXES, (oid,)).fetchall()
-        ]
-        result.append(CatalogTable(oid, schema, name, kind, est, columns, constraints, indexes))
+        constraints = _constraints(conn, oid)
+        indexes = _indexes(conn, oid)
+        key, parts = _partitions(conn, oid) if kind == "p" else ("", [])
+        result.append(
+            CatalogTable(oid, schema, name, kind, est, columns, constraints, indexes, key, parts)
+        )
     others = [
         NotMoved(k, n, f"{k}s are not moved") for k, n in conn.execute(_OTHERS, {"s": schema})
     ]

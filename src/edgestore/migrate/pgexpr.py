@@ -12,7 +12,8 @@ column stored in a form that compares differently in SQLite (numeric as text, ti
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from decimal import Decimal, InvalidOperation
 
 __all__ = ["translate_default", "translate_expr"]
 
@@ -84,12 +85,13 @@ _KEYWORDS = {
 _FORBIDDEN = ("~", "@", "&&", "#", "ARRAY", "ANY", "ALL", "SIMILAR", "E'", "$")
 
 
-def _strip_casts(sql: str) -> str | None:
+def _strip_casts(sql: str, extra: Collection[str] = ()) -> str | None:
     bad = False
 
     def repl(m: re.Match[str]) -> str:
         nonlocal bad
-        if m.group(1).strip('"') not in _SAFE_CASTS or m.group(2):
+        name = m.group(1).strip('"')
+        if (name not in _SAFE_CASTS and name not in extra) or m.group(2):
             bad = True
         return ""
 
@@ -140,11 +142,15 @@ _NOW = {"now()", "current_timestamp", "statement_timestamp()", "transaction_time
 _LITERAL = re.compile(r"^(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null)$")
 
 
-def translate_default(sql: str, storage: str, pg_type: str) -> str | None:
+def translate_default(
+    sql: str, storage: str, pg_type: str, casts: Collection[str] = ()
+) -> str | None:
     """A SQLite DEFAULT clause body for a Postgres default, or ``None`` when not portable.
 
     ``storage`` is the typemap storage name: decimal-text columns get quoted defaults (SQLite
-    would otherwise turn ``0.00`` into the text ``'0.0'``), booleans become 0/1.
+    would otherwise turn ``0.00`` into the text ``'0.0'``), booleans become 0/1, scaled
+    integers their count of units. ``casts``: further type names a literal may be cast to
+    (an enum's own type: ``'G'::mpaa_rating``).
     """
     low = sql.strip().lower()
     if low in _NOW or low.startswith("now()") or low == "localtimestamp":
@@ -157,7 +163,7 @@ def translate_default(sql: str, storage: str, pg_type: str) -> str | None:
         return "CURRENT_DATE" if pg_type == "date" else None
     if low in ("gen_random_uuid()", "uuid_generate_v4()"):
         return _UUID_SQL
-    out = _strip_casts(sql.strip())
+    out = _strip_casts(sql.strip(), casts)
     if out is None:
         return None
     while out.startswith("(") and out.endswith(")"):
@@ -171,7 +177,14 @@ def translate_default(sql: str, storage: str, pg_type: str) -> str | None:
         return None
     if storage in ("decimal text", "money as decimal text") and not out.startswith("'"):
         return "NULL" if lowered == "null" else f"'{out}'"
-    if out.startswith("'") and storage in ("integer", "real (float8)", "real (float4 shortest)"):
+    if storage.startswith("integer x10^"):
+        try:
+            units = Decimal(out.strip("'")) * 10 ** int(storage[12:])
+        except InvalidOperation:
+            return None
+        return str(int(units)) if units == units.to_integral_value() else None
+    numeric = ("integer", "real (float8)", "real (float4 shortest)", "real (exact decimal)")
+    if out.startswith("'") and storage in numeric:
         inner = out[1:-1]
         try:
             float(inner)

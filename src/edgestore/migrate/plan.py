@@ -15,8 +15,10 @@ import msgspec
 
 from ..errors import MigrationError
 from .catalog import CatalogColumn, CatalogConstraint, CatalogTable, NotMoved
+from .partitions import merge_partitions
 from .pgexpr import translate_default, translate_expr
-from .typemap import FLAG_TEXT, OVERRIDES, TypeRule, map_type, quote_ident
+from .sequences import sequence_of_default, sequence_triggers
+from .typemap import FLAG_TEXT, OVERRIDES, TypeRule, map_type, quote_ident, scaled_rule
 
 __all__ = [
     "ColumnPlan",
@@ -27,7 +29,6 @@ __all__ = [
     "SequencePlan",
     "TablePlan",
     "build_plan",
-    "render_text",
 ]
 
 q = quote_ident
@@ -42,7 +43,10 @@ SEVERITY: dict[str, str] = {
     "range_as_json": "lossy",
     "tsvector_as_text": "lossy",
     "unknown_type_as_text": "lossy",
-    "enum_as_text": "risky",
+    "enum_order_text": "risky",
+    "numeric_as_text": "risky",
+    "partition_unique_local": "risky",
+    "partition_check_dropped": "risky",
     "default_dropped": "risky",
     "check_dropped": "risky",
     "index_dropped": "risky",
@@ -52,7 +56,7 @@ SEVERITY: dict[str, str] = {
     "sequence_default_dropped": "risky",
     "nulls_not_distinct_dropped": "risky",
     "fk_not_valid": "risky",
-    "partitioned_merged": "risky",
+    "partitioned_merged": "info",
     "index_include_dropped": "info",
 }
 
@@ -93,6 +97,18 @@ class SequencePlan(msgspec.Struct):
     column: str
     sequence: str
     next_value: int | None = None  # filled by export: the next id Postgres would hand out
+    increment: int = 1  # filled by export (trigger-numbered columns step by it)
+
+
+class PartitionPlan(msgspec.Struct):
+    name: str
+    bound: str  # Postgres's FOR VALUES clause
+
+
+class TriggerPlan(msgspec.Struct):
+    name: str
+    sql: str
+    source: str  # what it stands for: a sequence default, or the Postgres trigger it translates
 
 
 class TablePlan(msgspec.Struct):
@@ -107,11 +123,32 @@ class TablePlan(msgspec.Struct):
     sequence: SequencePlan | None
     estimated_rows: int
     flags: list[Flag]
+    # created after the bulk load: sequence numbering and translated row triggers
+    triggers: list[TriggerPlan] = msgspec.field(default_factory=list)
+    sequences: list[SequencePlan] = msgspec.field(default_factory=list)  # trigger-numbered
+    partitions: list[PartitionPlan] = msgspec.field(default_factory=list)
+    partition_key: str = ""
+    suggested_check: str | None = None  # CHECK the contiguous range partition bounds imply
 
     def select_sql(self) -> str:
         """The export query: every column through its typemap expression."""
         cols = ", ".join(c.expr for c in self.columns)
         return f"SELECT {cols} FROM {self.source}"
+
+
+class ViewPlan(msgspec.Struct):
+    name: str
+    pg_sql: str  # pg_get_viewdef
+    sqlite_sql: str  # CREATE VIEW ... as translated (sqlglot)
+    select_sql: str  # the view's rows through the typemap expressions (Postgres side)
+    source_rows: int | None = None  # filled by export, from the snapshot transaction
+    source_checksum: str | None = None
+
+
+SEQUENCES_DDL = (
+    "CREATE TABLE IF NOT EXISTS _edgestore_sequences "
+    "(name TEXT PRIMARY KEY, value INTEGER NOT NULL, increment INTEGER NOT NULL)"
+)
 
 
 class Plan(msgspec.Struct):
@@ -121,6 +158,7 @@ class Plan(msgspec.Struct):
     tables: list[TablePlan]
     not_moved: list[dict[str, str]]
     flags: list[Flag]
+    views: list[ViewPlan] = msgspec.field(default_factory=list)
 
     def table(self, name: str) -> TablePlan:
         for t in self.tables:
@@ -132,6 +170,10 @@ class Plan(msgspec.Struct):
         """All SQLite DDL, in the order import runs it."""
         parts = [t.create_sql + ";" for t in self.tables]
         parts += [i.sql + ";" for t in self.tables for i in t.indexes]
+        if any(t.sequences for t in self.tables):
+            parts.append(SEQUENCES_DDL + ";")
+        parts += [tr.sql + ";" for t in self.tables for tr in t.triggers]
+        parts += [f"-- kept only if its results match Postgres's\n{v.sqlite_sql};" for v in self.views]
         return "\n\n".join(parts) + "\n"
 
 
@@ -188,14 +230,36 @@ def _override(col: CatalogColumn, table: str, overrides: Mapping[str, str]) -> T
             f"type override for {table}.{col.name}: unknown storage {key!r} "
             f"(choose from {', '.join(sorted(OVERRIDES))})"
         )
+    if key == "scaled_integer":
+        rule = scaled_rule(col.type.sql)
+        if rule is None:
+            raise MigrationError(
+                f"type override for {table}.{col.name}: scaled_integer needs numeric(p,s) "
+                f"with p <= 18, not {col.type.sql}"
+            )
+        return rule
     return OVERRIDES[key]
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def enum_order_by(col: CatalogColumn) -> str:
+    """The ORDER BY expression that sorts an enum stored as text in Postgres's order."""
+    whens = " ".join(f"WHEN {sql_text(lab)} THEN {i}" for i, lab in enumerate(col.type.enum_labels))
+    return f"ORDER BY CASE {q(col.name)} {whens} END"
 
 
 def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compiler) -> TablePlan:
     flags: list[Flag] = []
     source = f"{q(t.schema)}.{q(t.name)}"
     if t.kind == "p":
-        flags.append(_flag("partitioned_merged", t.name))
+        names = ", ".join(p.name for p in t.partitions) or "none"
+        flags.append(_flag("partitioned_merged", t.name, f"{t.partition_key}; partitions {names}"))
+    t, merged = merge_partitions(t)
+    flags += [_flag(code, obj, extra) for code, obj, extra in merged]
     cons_by_kind: dict[str, list[CatalogConstraint]] = {}
     for con in t.constraints:
         cons_by_kind.setdefault(con.kind, []).append(con)
@@ -207,15 +271,17 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
     rules: dict[str, TypeRule] = {}
     columns: list[ColumnPlan] = []
     for col in t.columns:
-        rule = _override(col, t.name, overrides) or map_type(col.type)
+        rule = _override(col, t.name, overrides) or map_type(col.type, col.fits_double)
         rules[col.name] = rule
         cflags = list(rule.flags)
-        if col.type.typtype == "e":
-            pass  # CHECK of labels added below
         if col.generated == "s":
             cflags.append("generated_materialised")
         if col.type.name in ("varchar", "bpchar") and "(" in col.type.sql:
             cflags.append("varchar_length_unchecked")
+        if col.type.typtype == "e" and rule.storage == "text":
+            labels = list(col.type.enum_labels)
+            if labels != sorted(labels):
+                cflags.append("enum_order_text")
         columns.append(
             ColumnPlan(
                 name=col.name,
@@ -236,38 +302,48 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
     # a single integer key becomes the rowid (INTEGER PRIMARY KEY): no separate key index
     rowid_alias = len(primary_key) == 1 and rules[primary_key[0]].storage == "integer"
     sequence: SequencePlan | None = None
+    numbered: list[SequencePlan] = []
+    triggers: list[TriggerPlan] = []
     column_sql: list[str] = []
     for col, cp in zip(t.columns, columns, strict=True):
         parts = [q(col.name), cp.sqlite_type]
+        if cp.storage == "padded text":
+            parts.append("COLLATE RTRIM")  # bpchar semantics: trailing spaces do not count
         is_rowid = rowid_alias and col.name == primary_key[0]
+        seq_name = col.sequence or sequence_of_default(col.default)
         if is_rowid:
             parts.append("PRIMARY KEY")
-            if col.sequence is not None:
+            if seq_name is not None:
                 parts.append("AUTOINCREMENT")
-        if col.not_null:
+                sequence = SequencePlan(col.name, seq_name)
+        elif seq_name is not None and cp.storage == "integer":
+            # NOT NULL would refuse the row before the numbering trigger runs: the trigger
+            # pair enforces it instead (see sequence_triggers)
+            numbered.append(SequencePlan(col.name, seq_name))
+            triggers += [
+                TriggerPlan(*tr) for tr in sequence_triggers(t.name, col.name, seq_name, col.not_null)
+            ]
+            cp.flags.append("sequence_trigger")
+        if col.not_null and not (numbered and numbered[-1].column == col.name):
             parts.append("NOT NULL")
-        if col.sequence is not None and sequence is None and (is_rowid or col.identity):
-            sequence = SequencePlan(col.name, col.sequence)
-        if col.default is not None and col.generated != "s":
-            low = col.default.lower()
-            if low.startswith("nextval("):
-                if not is_rowid:
-                    cp.flags.append("sequence_default_dropped")
+        if col.default is not None and col.generated != "s" and seq_name is None:
+            casts = (col.type.name,) if col.type.typtype == "e" else ()
+            default = translate_default(col.default, cp.storage, col.type.name, casts)
+            if default is not None and compiler.ok(
+                f"{q(col.name)} {cp.sqlite_type} DEFAULT {default}"
+            ):
+                cp.default = default
+                parts.append(f"DEFAULT {default}")
             else:
-                default = translate_default(col.default, cp.storage, col.type.name)
-                if default is not None and compiler.ok(
-                    f"{q(col.name)} {cp.sqlite_type} DEFAULT {default}"
-                ):
-                    cp.default = default
-                    parts.append(f"DEFAULT {default}")
-                else:
-                    cp.flags.append("default_dropped")
-                    flags.append(_flag("default_dropped", f"{t.name}.{col.name}", col.default))
+                cp.flags.append("default_dropped")
+                flags.append(_flag("default_dropped", f"{t.name}.{col.name}", col.default))
+        if seq_name is None and col.default and col.default.lower().startswith("nextval("):
+            cp.flags.append("sequence_default_dropped")
         checks: list[str] = []
         if cp.storage == "boolean 0/1":
             checks.append(f"{q(col.name)} IN (0, 1)")
         if col.type.typtype == "e" and cp.storage == "text":
-            labels = ", ".join("'" + lab.replace("'", "''") + "'" for lab in col.type.enum_labels)
+            labels = ", ".join(sql_text(lab) for lab in col.type.enum_labels)
             checks.append(f"{q(col.name)} IN ({labels})")
         for dcheck in col.domain_checks:
             expr = translate_expr(
@@ -281,7 +357,9 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
             parts.append(f"CHECK ({chk})")
         column_sql.append(" ".join(parts))
         for code in cp.flags:
-            if code in SEVERITY and code not in ("default_dropped",):
+            if code == "enum_order_text":
+                flags.append(_flag(code, f"{t.name}.{col.name}", enum_order_by(col)))
+            elif code in SEVERITY and code not in ("default_dropped",):
                 flags.append(_flag(code, f"{t.name}.{col.name}"))
 
     table_parts = list(column_sql)
@@ -386,6 +464,10 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
         sequence=sequence,
         estimated_rows=t.estimated_rows,
         flags=flags,
+        triggers=triggers,
+        sequences=numbered,
+        partitions=[PartitionPlan(p.name, p.bound) for p in t.partitions],
+        partition_key=t.partition_key,
     )
 
 
@@ -428,39 +510,3 @@ def build_plan(
 def plan_digest(plan: Plan) -> str:
     """A short fingerprint of the DDL (import refuses to resume into a different plan)."""
     return hashlib.sha256(plan.ddl().encode()).hexdigest()[:16]
-
-
-def render_text(plan: Plan) -> str:
-    """The human-readable plan."""
-    out: list[str] = [f"source {plan.source} (schema {plan.schema}, {plan.server_version})", ""]
-    for t in plan.tables:
-        pk = ", ".join(t.primary_key) or "none"
-        out.append(f"table {t.name}  (~{t.estimated_rows} rows, primary key: {pk})")
-        width = max((len(c.name) for c in t.columns), default=4)
-        twidth = max((len(c.pg_type) for c in t.columns), default=4)
-        for c in t.columns:
-            codes = f"  [{', '.join(c.flags)}]" if c.flags else ""
-            out.append(
-                f"  {c.name:<{width}}  {c.pg_type:<{twidth}}  -> {c.sqlite_type:<7} "
-                f"{c.storage}{codes}"
-            )
-        for ix in t.indexes:
-            out.append(f"  index {ix.name}")
-        for fk in t.foreign_keys:
-            out.append(
-                f"  foreign key {fk.name} ({', '.join(fk.columns)}) -> "
-                f"{fk.ref_table} ({', '.join(fk.ref_columns)})"
-            )
-        out.append("")
-    all_flags = [f for t in plan.tables for f in t.flags] + plan.flags
-    if all_flags:
-        out.append("flags:")
-        for f in all_flags:
-            out.append(f"  {f.severity:<5} {f.code:<26} {f.object}: {f.message}")
-        out.append("")
-    if plan.not_moved:
-        out.append("not moved:")
-        for n in plan.not_moved:
-            out.append(f"  {n['kind']} {n['name']}")
-        out.append("")
-    return "\n".join(out)

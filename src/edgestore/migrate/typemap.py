@@ -12,9 +12,19 @@ complete list of what "validated" does not cover. The README's type table mirror
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["FLAG_TEXT", "TypeInfo", "TypeRule", "map_type", "quote_ident"]
+__all__ = [
+    "FLAG_TEXT",
+    "TypeInfo",
+    "TypeRule",
+    "map_type",
+    "numeric_rule",
+    "numeric_typmod",
+    "quote_ident",
+    "scaled_rule",
+]
 
 # wire types the export SELECT produces; psycopg's binary loaders turn them into int, float,
 # str and bytes without Python-level parsing.
@@ -46,6 +56,8 @@ class TypeRule:
 
     def expr(self, column_sql: str) -> str:
         """The export expression for a column (``column_sql`` is already quoted)."""
+        if self.storage.startswith("integer x10^"):  # exact: numeric(p,s) has scale s
+            return f"({column_sql} * 1e{self.storage[12:]})::int8"
         return _EXPR[self.storage].format(c=column_sql)
 
 
@@ -61,6 +73,9 @@ _EXPR: dict[str, str] = {
     # casting the stored double back to real gives the identical float4 bits.
     "real (float4 shortest)": "{c}::text::float8",
     "decimal text": "{c}::text",
+    # numeric whose every value has at most 15 significant digits: the double holds it exactly
+    # (float8 -> numeric prints 15 digits, so c::float8::numeric = c proves the round trip)
+    "real (exact decimal)": "{c}::float8",
     "money as decimal text": "{c}::numeric::text",
     "text": "{c}::text",
     # char(n) as stored, padding included (a ::text cast would trim it); the binary wire form
@@ -80,7 +95,28 @@ _EXPR: dict[str, str] = {
 }
 
 FLAG_TEXT: dict[str, str] = {
-    "numeric_as_text": "numeric kept exact as decimal text; CAST before arithmetic in SQLite",
+    "numeric_as_text": "numeric kept exact as decimal text because its values need more than "
+    "15 significant digits: in SQLite comparisons, MIN/MAX and ORDER BY on it are text-wise "
+    "('10.00' < '9.99') and arithmetic goes through a double; override the column with "
+    "'real' (rounds to 15 digits) or 'scaled_integer' (exact units of 10^-scale, p <= 18)",
+    "numeric_as_real": "numeric(p,s) with p <= 15 stored as REAL: every value has at most 15 "
+    "significant digits, which a double holds exactly, so comparisons, ordering, MIN/MAX and "
+    "arithmetic are numeric; the declared scale is not kept for display ('19.90' reads 19.9)",
+    "numeric_real_by_data": "unconstrained numeric stored as REAL because every value in the "
+    "source has at most 15 significant digits (checked at export); a later value with more "
+    "digits is rounded by SQLite, and display scale is not kept ('1.50' reads 1.5)",
+    "numeric_scaled": "numeric stored as an exact integer count of 10^-scale units "
+    "(override scaled_integer): divide by 10^scale for the value; compare with scaled "
+    "constants",
+    "char_rtrim_collation": "char(n) kept with its padding and declared COLLATE RTRIM, so "
+    "=, <, ORDER BY, GROUP BY and UNIQUE ignore trailing spaces as in Postgres; length() "
+    "and || still see them (override 'trimmed_text' trims on import instead)",
+    "enum_order_text": "enum stored as its label with a CHECK of the labels; the labels' "
+    "declaration order differs from text order, so ORDER BY/< on the column sort by text: "
+    "sort by the CASE expression given here to get Postgres's order",
+    "sequence_trigger": "sequence default on a column that is not the rowid: a trigger "
+    "numbers rows inserted without it, continuing after Postgres's last value "
+    "(_edgestore_sequences holds the position)",
     "money_as_text": "money converted to numeric and kept as decimal text (currency symbol "
     "and lc_monetary formatting dropped)",
     "float_nan_as_text": "SQLite has no NaN (it would store NULL): NaN is stored as the text "
@@ -93,7 +129,7 @@ FLAG_TEXT: dict[str, str] = {
     "interval_iso": "interval stored as ISO 8601 duration text (P1Y2M3DT4H); SQLite date "
     "arithmetic cannot use it directly",
     "array_as_json": "array stored as JSON text; lower bounds other than 1 are lost",
-    "enum_as_text": "enum stored as text with a CHECK of its labels; enum sort order is lost",
+    "enum_as_text": "enum stored as text with a CHECK of its labels",
     "domain_base_type": "domain stored as its base type; its CHECK is kept where portable",
     "network_as_text": "inet/cidr/macaddr stored as text; no network operators in SQLite",
     "tsvector_as_text": "full-text value stored as its text form; not searchable as such",
@@ -117,15 +153,22 @@ FLAG_TEXT: dict[str, str] = {
     "exclusion_dropped": "exclusion constraint has no SQLite equivalent; dropped",
     "no_primary_key": "table has no primary key: moved and validated by content only; "
     "differing rows cannot be named by key",
-    "partitioned_merged": "partitioned table moved as one table with all partitions' rows",
+    "partitioned_merged": "partitioned table moved as one table with all partitions' rows "
+    "(the partitions' foreign keys and indexes merged into it)",
+    "partition_objects_merged": "one foreign key or index on the merged table stands for "
+    "these partition objects",
+    "partition_unique_local": "a uniqueness that held within one partition only: kept as a "
+    "plain index on the merged table (it may not hold across partitions)",
+    "partition_check_dropped": "a partition's own CHECK (it constrained that partition's "
+    "rows only) is not carried to the merged table",
     "nulls_not_distinct_dropped": "UNIQUE NULLS NOT DISTINCT is enforced as plain UNIQUE",
     "sequence_default_dropped": "nextval() default on a non-key column dropped",
     "collation_binary": "text compares and sorts by bytes (SQLite BINARY), not by the "
     "Postgres collation",
     "override_lossy": "type override to a lossier storage requested",
     "fk_not_valid": "foreign key was NOT VALID in Postgres: existing rows may violate it",
-    "char_padding_kept": "char(n) stored with its trailing spaces; SQLite compares them "
-    "(Postgres ignores them)",
+    "char_trimmed": "char(n) trimmed on import (override trimmed_text): comparisons match "
+    "Postgres; the padding is gone",
     "varchar_length_unchecked": "varchar(n)/char(n) length limit not enforced by SQLite",
 }
 
@@ -144,12 +187,47 @@ OVERRIDES: dict[str, TypeRule] = {
     "integer": TypeRule("INTEGER", "int8", "integer", ("override_lossy",)),
     "blob": TypeRule("BLOB", "bytea", "bytes of text"),
     "json": TypeRule("TEXT", "text", "json", ("array_as_json",), comparable=False),
+    "trimmed_text": TypeRule("TEXT", "text", "text", ("char_trimmed",)),
+    # numeric(p,s) only: the plan fills in the scale (see scaled_rule)
+    "scaled_integer": TypeRule("INTEGER", "int8", "scaled integer", ("numeric_scaled",)),
 }
+_NUMERIC_TYPMOD = re.compile(r"^numeric\((\d+)(?:,(\d+))?\)$")
+REAL_DIGITS = 15  # significant decimal digits every double round-trips (DBL_DIG)
 
 
-def map_type(t: TypeInfo) -> TypeRule:
-    """The rule for one column type. Unknown types fall back to text, flagged."""
-    rule = _map_base(t)
+def numeric_typmod(sql: str) -> tuple[int, int] | None:
+    """(precision, scale) of a ``numeric(p,s)`` type, None when unconstrained."""
+    m = _NUMERIC_TYPMOD.match(sql.replace(" ", ""))
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
+
+def scaled_rule(sql: str) -> TypeRule | None:
+    """The scaled-integer storage of a numeric(p,s) with p <= 18 (None for other types)."""
+    typmod = numeric_typmod(sql)
+    if typmod is None or typmod[0] > 18:
+        return None
+    return TypeRule(
+        "INTEGER", "int8", f"integer x10^{typmod[1]}", ("numeric_scaled",), comparable=False
+    )
+
+
+def numeric_rule(t: TypeInfo, fits_double: bool | None) -> TypeRule:
+    """numeric: REAL when every value provably has <= 15 significant digits (by the declared
+    precision, or for unconstrained numeric by the data: ``fits_double``), else exact text."""
+    typmod = numeric_typmod(t.sql)
+    if typmod is not None and typmod[0] <= REAL_DIGITS:
+        return TypeRule("REAL", "float8", "real (exact decimal)", ("numeric_as_real",), True)
+    if typmod is None and fits_double:
+        return TypeRule("REAL", "float8", "real (exact decimal)", ("numeric_real_by_data",), True)
+    return TypeRule("TEXT", "text", "decimal text", ("numeric_as_text",), comparable=False)
+
+
+def map_type(t: TypeInfo, fits_double: bool | None = None) -> TypeRule:
+    """The rule for one column type. Unknown types fall back to text, flagged.
+
+    ``fits_double``: for an unconstrained numeric, whether every source value has at most 15
+    significant digits (None: not known)."""
+    rule = _map_base(t, fits_double)
     if t.domain is not None:
         rule = TypeRule(
             rule.sqlite_type,
@@ -162,7 +240,7 @@ def map_type(t: TypeInfo) -> TypeRule:
     return rule
 
 
-def _map_base(t: TypeInfo) -> TypeRule:
+def _map_base(t: TypeInfo, fits_double: bool | None) -> TypeRule:
     n = t.name
     if t.category == "A":
         return TypeRule("TEXT", "text", "json", ("array_as_json",), comparable=False)
@@ -191,13 +269,13 @@ def _map_base(t: TypeInfo) -> TypeRule:
             float_column=True,
         )
     if n == "numeric":
-        return TypeRule("TEXT", "text", "decimal text", ("numeric_as_text",), comparable=False)
+        return numeric_rule(t, fits_double)
     if n == "money":
         return TypeRule(
             "TEXT", "text", "money as decimal text", ("money_as_text",), comparable=False
         )
     if n == "bpchar":
-        return TypeRule("TEXT", "text", "padded text", ("char_padding_kept",))
+        return TypeRule("TEXT", "text", "padded text", ("char_rtrim_collation",))
     if n in _TEXT:
         return TypeRule("TEXT", "text", "text")
     if n == "bytea":
