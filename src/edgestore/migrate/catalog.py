@@ -191,32 +191,6 @@ SELECT coalesce(bool_and(CASE WHEN {c} = 'NaN' OR abs({c}) = 'Infinity' THEN tru
 FROM {t} WHERE {c} IS NOT NULL
 """
 
-_OTHERS = """
-SELECT 'view', c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = %(s)s AND c.relkind = 'v'
-UNION ALL
-SELECT 'materialized view', c.relname FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND c.relkind = 'm'
-UNION ALL
-SELECT 'foreign table', c.relname FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND c.relkind = 'f'
-UNION ALL
-SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
-       p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-  WHERE n.nspname = %(s)s
-    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
-UNION ALL
-SELECT 'trigger', c.relname || '.' || t.tgname FROM pg_trigger t
-  JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = %(s)s AND NOT t.tgisinternal
-UNION ALL
-SELECT 'sequence', c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = %(s)s AND c.relkind = 'S'
-    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
-                    AND d.deptype IN ('a', 'i'))
-ORDER BY 1, 2
-"""
 
 
 def _type_info(
@@ -346,7 +320,4 @@ def read_catalog(
         result.append(
             CatalogTable(oid, schema, name, kind, est, columns, constraints, indexes, key, parts)
         )
-    others = [
-        NotMoved(k, n, f"{k}s are not moved") for k, n in conn.execute(_OTHERS, {"s": schema})
-    ]
-    return result, others
+    return result, []  # views, triggers, functions...: objects.read_objects

@@ -27,6 +27,9 @@ from .._version import __version__
 from ..errors import MigrationError, SnapshotError, SourceError
 from .catalog import read_catalog
 from .normalise import fix_nan
+from .objects import plan_objects, read_objects
+from .partitions import suggest_check
+from .views import hash_rows
 from .plan import Plan, TablePlan, build_plan
 from .progress import Progress
 from .snapshot import (
@@ -87,7 +90,7 @@ def _plan(
 ) -> Plan:
     catalog, others = read_catalog(conn, schema, tables)
     version = conn.execute("SHOW server_version").fetchone()[0]
-    return build_plan(
+    plan = build_plan(
         catalog,
         others,
         source=redact(dsn),
@@ -95,6 +98,17 @@ def _plan(
         server_version=f"PostgreSQL {version}",
         overrides=overrides,
     )
+    plan_objects(plan, read_objects(conn, schema))
+    for ct, table in zip(catalog, plan.tables, strict=True):
+        if ct.partitions and ct.partition_key:
+            col = next((c for c in table.columns if ct.partition_key.endswith(f"({c.name})")
+                        or ct.partition_key.endswith(f'("{c.name}")')), None)
+            if col is not None:
+                table.suggested_check = suggest_check(
+                    conn, ct.partition_key, [p.bound for p in ct.partitions], col.name,
+                    col.expr, col.pg_type,
+                )
+    return plan
 
 
 def _safe(name: str) -> str:
@@ -115,9 +129,27 @@ def _prepare_dir(out: Path, replace: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _sequence_next(conn: Any, seq: str) -> int:
+def _sequence_next(conn: Any, seq: str) -> tuple[int, int]:
+    """The next value the sequence hands out, and its increment."""
     last, called = conn.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
-    return int(last) + 1 if called else int(last)
+    step = conn.execute(
+        "SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass", (seq,)
+    ).fetchone()
+    inc = int(step[0]) if step else 1
+    return (int(last) + inc if called else int(last)), inc
+
+
+def _record_views(conn: Any, plan: Plan) -> None:
+    """Each translated view's rows in this snapshot, counted and checksummed (see views)."""
+    import psycopg
+
+    for view in plan.views:
+        try:
+            with conn.transaction():  # a savepoint: a failing view leaves the snapshot usable
+                h = hash_rows(conn.execute(view.select_sql))
+        except psycopg.Error:  # import then reports the view as unverified, not moved
+            continue
+        view.source_rows, view.source_checksum = h.count, h.checksum
 
 
 def export_snapshot(
@@ -151,9 +183,11 @@ def export_snapshot(
                 sink.begin(plan)
             progress.phase("export", str(directory))
             data: list[TableData] = []
+            _record_views(conn, plan)
             for n, table in enumerate(plan.tables):
-                if table.sequence is not None:
-                    table.sequence.next_value = _sequence_next(conn, table.sequence.sequence)
+                for seq in [table.sequence, *table.sequences]:
+                    if seq is not None:
+                        seq.next_value, seq.increment = _sequence_next(conn, seq.sequence)
                 data.append(
                     _export_table(
                         conn,

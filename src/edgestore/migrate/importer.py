@@ -24,10 +24,11 @@ import apsw
 import msgspec
 
 from ..errors import MigrationError, SnapshotError
-from .plan import Plan, TablePlan, plan_digest
+from .plan import SEQUENCES_DDL, Plan, TablePlan, plan_digest
 from .progress import Progress
 from .snapshot import ChunkInfo, Manifest, iter_chunk_batches, read_manifest
 from .typemap import quote_ident as q
+from .views import verify_views
 
 __all__ = [
     "META_TABLE",
@@ -278,7 +279,13 @@ def _load(
         raise MigrationError(
             f"{len(violations)} rows violate foreign keys after import (e.g. {sample})"
         )
+    objects = verify_views(db, plan.views)
     with db:
+        _install_triggers(db, plan)
+        db.execute(
+            f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('objects', ?)",
+            (msgspec.json.encode(objects).decode(),),
+        )
         for table in plan.tables:
             seq = table.sequence
             if seq is None or seq.next_value is None or "AUTOINCREMENT" not in table.create_sql:
@@ -296,6 +303,22 @@ def _load(
         db.execute(f"UPDATE {META_TABLE} SET value = 'complete' WHERE key = 'state'")
     db.execute("PRAGMA foreign_keys = ON")
     return len(plan.tables), total_rows, loaded, skipped
+
+
+def _install_triggers(db: apsw.Connection, plan: Plan) -> None:
+    """Sequence numbering (started after Postgres's last value) and translated triggers,
+    created after the bulk load so that they never fire for the loaded rows."""
+    numbered = [s for t in plan.tables for s in t.sequences]
+    if numbered:
+        db.execute(SEQUENCES_DDL)
+        db.executemany(
+            "INSERT OR REPLACE INTO _edgestore_sequences VALUES (?, ?, ?)",
+            [(s.sequence, (s.next_value or 1) - s.increment, s.increment) for s in numbered],
+        )
+    for table in plan.tables:
+        for tr in table.triggers:
+            db.execute(f"DROP TRIGGER IF EXISTS {q(tr.name)}")
+            db.execute(tr.sql)
 
 
 def _load_chunk(
