@@ -13,7 +13,8 @@ import pytest
 from edgestore.errors import SourceError
 from edgestore.migrate import export_snapshot, read_plan, run
 from edgestore.migrate.export import _rows
-from edgestore.migrate.importer import STREAMING, StreamingLoad, partial_digest, read_meta
+from edgestore.migrate.importer import STREAMING, partial_digest, read_meta
+from edgestore.migrate.streaming import StreamingLoad
 from edgestore.migrate.snapshot import Manifest
 
 # `wrapped` has domain columns: Postgres reports their base types, so the binary stream loads

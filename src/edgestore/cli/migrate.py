@@ -1,8 +1,9 @@
 """``edgestore migrate``: Postgres -> snapshot -> SQLite, validated. A thin shell.
 
-Exit codes: 0 done (and validated), 1 validation found differences, 2 bad usage,
-3 the source is unreachable or refused us, 4 the snapshot is corrupt/incomplete/newer,
-5 any other migration error (target refused, disk full, ...).
+Exit codes: 0 done (and validated), 1 validation found differences (or a --queries query
+answered differently), 2 bad usage, 3 the source is unreachable or refused us, 4 the snapshot
+is corrupt/incomplete/newer, 5 any other migration error (target refused, disk full, ...),
+6 (``run --strict``) validated, but risky or lossy changes were made or objects not moved.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ EXIT_DIFFERENT = 1
 EXIT_SOURCE = 3
 EXIT_SNAPSHOT = 4
 EXIT_MIGRATION = 5
+EXIT_RISKY = 6
 
 
 def _fail(exc: Exception) -> None:
@@ -100,7 +102,8 @@ def migrate() -> None:
     \b
     Exit codes: 0 done, 1 validation found differences, 2 bad usage,
     3 source unreachable or refused, 4 snapshot corrupt/incomplete/newer,
-    5 other migration error (target refused, disk full, ...).
+    5 other migration error (target refused, disk full, ...),
+    6 run --strict: validated, but risky changes were made or objects not moved.
     """
 
 
@@ -245,7 +248,37 @@ def _emit_report(report: dict[str, Any], fmt: str, report_path: str | None) -> N
             where = d.get("key") or d.get("row")
             detail = f" {d['columns']}" if d.get("columns") else ""
             click.echo(f"    {d['kind']}: {where}{detail}")
+    for q in report.get("queries", []):
+        line = f"{q['status']:<9} query {q['name']}"
+        if q["status"] == "error":
+            line += f": {q['error']}"
+        elif "postgres_rows" in q:
+            line += f": {q['postgres_rows']} rows in Postgres, {q['sqlite_rows']} in SQLite"
+        click.echo(line)
+        for side in ("only_in_postgres", "only_in_sqlite"):
+            for row in q.get(side, []):
+                click.echo(f"    {side}: {row}")
+    _emit_summary(report)
     click.echo("validation: OK" if report["ok"] else "validation: DIFFERENCES FOUND")
+
+
+def _emit_summary(report: dict[str, Any]) -> None:
+    """What the target does differently: risky/lossy changes and what was not moved."""
+    risky = report.get("risky", [])
+    not_moved = report.get("not_moved", [])
+    if risky:
+        click.echo(f"risky or lossy changes ({len(risky)}):")
+        for f in risky:
+            click.echo(f"  {f['severity']:<5} {f['code']} {f['object']}: {f['message']}")
+    if not_moved:
+        click.echo(f"not moved ({len(not_moved)}):")
+        for n in not_moved:
+            click.echo(f"  {n['kind']} {n['name']}: {n['reason']}")
+    moved = report.get("moved_objects", [])
+    if moved:
+        click.echo(f"moved views and triggers ({len(moved)}):")
+        for m in moved:
+            click.echo(f"  {m['kind']} {m['name']}: {m['how']}")
 
 
 @migrate.command()
@@ -272,6 +305,13 @@ def _emit_report(report: dict[str, Any], fmt: str, report_path: str | None) -> N
     help="Also write the JSON report to this file.",
 )
 @click.option("--limit", default=10, show_default=True, help="Differing keys shown per table.")
+@click.option(
+    "--queries",
+    "queries_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML file of [[query]] name/postgres/sqlite: run each on both sides, diff results.",
+)
 @_json_opt
 @_guard
 def validate(
@@ -282,11 +322,15 @@ def validate(
     fmt: str,
     report_path: str | None,
     limit: int,
+    queries_path: str | None,
     json_events: bool,
 ) -> None:
-    """Compare row counts and content checksums; exit 1 on any difference."""
+    """Compare row counts and content checksums (and --queries results); exit 1 on any
+    difference."""
     from ..migrate import validate as run_validate
 
+    if queries_path is not None and Path(source).exists():
+        raise MigrationError("--queries runs the queries in Postgres: --from must be a DSN")
     report = run_validate(
         source,
         target,
@@ -295,6 +339,11 @@ def validate(
         limit=limit,
         progress=_progress(json_events) if json_events else None,
     )
+    if queries_path is not None:
+        from ..migrate.queries import run_queries
+
+        report["queries"] = run_queries(source, target, queries_path)
+        report["ok"] = report["ok"] and all(q["status"] == "same" for q in report["queries"])
     _emit_report(report, fmt, report_path)
     if not report["ok"]:
         sys.exit(EXIT_DIFFERENT)
@@ -349,6 +398,12 @@ def _load_pipeline(ctx: click.Context, _param: click.Parameter, value: str | Non
     default=None,
     help="Write the JSON validation report to this file.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 6 when validation passed but risky or lossy changes were made or objects were "
+    "not moved.",
+)
 @_json_opt
 @_guard
 def run(
@@ -363,9 +418,10 @@ def run(
     chunk_rows: int,
     validate_source: bool,
     report_path: str | None,
+    strict: bool,
     json_events: bool,
 ) -> None:
-    """Plan, export, import and validate in one go."""
+    """Plan, export, import and validate in one go; then say what behaves differently."""
     from ..migrate import run as run_pipeline
 
     report = run_pipeline(
@@ -382,6 +438,8 @@ def run(
         progress=_progress(json_events),
     )
     if json_events:
+        summary = {k: report.get(k, []) for k in ("risky", "not_moved", "moved_objects")}
+        click.echo(json.dumps({"event": "summary", **summary}))
         click.echo(json.dumps({"event": "report", **report}))
         if report_path:
             Path(report_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -389,3 +447,5 @@ def run(
         _emit_report(report, "text", report_path)
     if not report["ok"]:
         sys.exit(EXIT_DIFFERENT)
+    if strict and (report.get("risky") or report.get("not_moved")):
+        sys.exit(EXIT_RISKY)

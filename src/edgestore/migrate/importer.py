@@ -34,9 +34,10 @@ __all__ = [
     "META_TABLE",
     "STREAMING",
     "ImportResult",
-    "StreamingLoad",
+    "holds_import_of",
     "import_snapshot",
     "partial_digest",
+    "target_meta",
     "read_meta",
     "snapshot_digest",
 ]
@@ -111,6 +112,17 @@ def import_snapshot(
     partial = target.with_name(target.name + ".partial")
     names = {t.name for t in manifest.plan.tables}
     digest = snapshot_digest(manifest)
+    if holds_import_of(target, digest) and not (replace and holds_import_of(partial, digest)):
+        # killed after the import completed (and was renamed into place): nothing left to do
+        progress.message(f"{target} already holds the completed import of this snapshot")
+        progress.close()
+        return ImportResult(target, len(names), manifest_rows(manifest), 0, chunk_count(manifest))
+    if holds_import_of(partial, digest):
+        # killed between marking the partial file complete and renaming it into place
+        progress.message(f"{partial} holds the completed import: moving it into place")
+        _swap_into_place(partial, target)
+        progress.close()
+        return ImportResult(target, len(names), manifest_rows(manifest), 0, chunk_count(manifest))
     in_place = False
     if target.exists():
         clash = names & _user_tables(target)
@@ -149,6 +161,34 @@ def snapshot_digest(manifest: Manifest) -> str:
     chunks = [c.sha256 for d in manifest.data for c in d.chunks]
     ident = hashlib.sha256(msgspec.json.encode([manifest.created_at, chunks])).hexdigest()
     return plan_digest(manifest.plan) + "-" + ident[:16]
+
+
+def manifest_rows(manifest: Manifest) -> int:
+    return sum(d.row_count for d in manifest.data)
+
+
+def chunk_count(manifest: Manifest) -> int:
+    return sum(len(d.chunks) for d in manifest.data)
+
+
+def target_meta(path: Path) -> dict[str, str] | None:
+    """The migration metadata of the SQLite file ``path`` (None: none, or not SQLite)."""
+    if not path.exists():
+        return None
+    try:
+        db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            return read_meta(db)
+        finally:
+            db.close()
+    except apsw.Error:
+        return None
+
+
+def holds_import_of(path: Path, digest: str) -> bool:
+    """Whether ``path`` holds the completed import of the snapshot with this digest."""
+    meta = target_meta(path)
+    return meta is not None and meta.get("state") == "complete" and meta.get("plan_digest") == digest
 
 
 def partial_digest(path: Path) -> str | None:
@@ -356,108 +396,3 @@ def _load_chunk(
     finally:
         if gc_was_enabled:
             gc.enable()
-
-
-class StreamingLoad:
-    """Loads each chunk into ``<target>.partial`` while the export writes it (``run``).
-
-    The rows the export encodes into a chunk go to SQLite in the same pass, inside one
-    transaction that commits, with the chunk's ``_edgestore_migration`` row (same key and
-    SHA-256 as a plain import records), only after the chunk file is closed and fsynced. Rows
-    are then never parsed twice. Until :meth:`finish` stamps the snapshot's identity the
-    partial is marked :data:`STREAMING`: an interrupted run discards it and starts over. After
-    :meth:`finish`, :func:`import_snapshot` sees every chunk committed and only builds the
-    indexes, checks foreign keys and sets sequences, exactly as for a resumed import. A failed
-    export (:meth:`abort`) removes the partial file: the next run starts over anyway.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.work = target.with_name(target.name + ".partial")
-        self._files = (self.work, Path(f"{self.work}-wal"), Path(f"{self.work}-shm"))
-        self._db: apsw.Connection | None = None
-        self._insert = ""
-        self._table = ""
-
-    @property
-    def db(self) -> apsw.Connection:
-        if self._db is None:
-            raise MigrationError("the streaming import has not begun")
-        return self._db
-
-    def _guard(self, what: str, fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except (apsw.FullError, apsw.IOError) as exc:
-            self.abort()
-            kind = "disk full" if isinstance(exc, apsw.FullError) else f"write failed ({exc})"
-            raise MigrationError(
-                f"{kind} while {what}: the run stopped cleanly and removed {self.work}; free "
-                "some space and run the same command again (it starts over)"
-            ) from exc
-        except apsw.Error as exc:
-            self.abort()
-            raise MigrationError(f"{what} failed: {exc}") from exc
-
-    def begin(self, plan: Plan) -> None:
-        for p in self._files:  # a partial left by a run killed during its export
-            p.unlink(missing_ok=True)
-        try:
-            self._db = apsw.Connection(str(self.work))
-        except apsw.Error as exc:
-            raise MigrationError(f"cannot open {self.work}: {exc}") from exc
-
-        def create() -> None:
-            _pragmas(self.db)
-            with self.db:
-                _create(self.db, plan)
-                self.db.execute(f"INSERT INTO {META_TABLE} VALUES ('loaded_during_export', '1')")
-
-        self._guard(f"creating the tables in {self.work}", create)
-
-    def table(self, table: TablePlan) -> None:
-        self._table = table.name
-        self._insert = (
-            f"INSERT INTO {q(table.name)} VALUES ({', '.join('?' for _ in table.columns)})"
-        )
-
-    def rows(self, rows: list[Any]) -> None:
-        def insert() -> None:
-            if self.db.getautocommit():
-                self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(self._insert, rows)
-
-        self._guard(f"loading rows into {self._table}", insert)
-
-    def chunk_done(self, index: int, chunk: ChunkInfo) -> None:
-        """``chunk`` is on disk (fsynced): commit its rows together with its record."""
-
-        def commit() -> None:
-            if self.db.getautocommit():  # a chunk without rows cannot happen; be safe
-                self.db.execute("BEGIN IMMEDIATE")
-            key = f"chunk:{self._table}:{index}"
-            self.db.execute(f"INSERT INTO {META_TABLE} VALUES (?, ?)", (key, chunk.sha256))
-            self.db.execute("COMMIT")
-
-        self._guard(f"loading {chunk.file} into {self._table}", commit)
-
-    def finish(self, manifest: Manifest) -> None:
-        """The manifest is written: stamp the snapshot identity so the import can finish."""
-
-        def stamp() -> None:
-            with self.db:
-                self.db.executemany(
-                    f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)",
-                    [*_snapshot_meta(manifest), ("plan_digest", snapshot_digest(manifest))],
-                )
-
-        self._guard(f"recording the snapshot in {self.work}", stamp)
-        self.db.close()
-        self._db = None
-
-    def abort(self) -> None:
-        """Close and remove the partial file (a SIGKILL leaves it marked STREAMING instead)."""
-        if self._db is not None:
-            self.db.close()  # discards the open transaction
-            self._db = None
-        for p in self._files:
-            p.unlink(missing_ok=True)

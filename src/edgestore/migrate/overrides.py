@@ -63,6 +63,7 @@ PIPELINE_KEYS = {
     "chunk_rows": "chunk_rows",
     "validate_source": "validate_source",
     "report": "report_path",
+    "strict": "strict",
 }
 
 

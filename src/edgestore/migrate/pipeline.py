@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import MigrationError
+import apsw
+
+from ..errors import MigrationError, SnapshotError
 from .export import DEFAULT_CHUNK_ROWS, export_snapshot, read_plan
-from .importer import STREAMING, StreamingLoad, import_snapshot, partial_digest, target_clash
+from .importer import (
+    META_TABLE,
+    STREAMING,
+    holds_import_of,
+    import_snapshot,
+    partial_digest,
+    snapshot_digest,
+    target_clash,
+    target_meta,
+)
+from .streaming import StreamingLoad
 from .progress import Progress
-from .snapshot import MANIFEST
+from .snapshot import MANIFEST, read_manifest
+from .source import redact
 from .validate import validate
 
 __all__ = ["move", "run"]
@@ -43,6 +57,14 @@ def run(
     progress = progress or Progress()
     target = Path(target)
     snap = Path(snapshot_dir) if snapshot_dir else target.with_name(target.name + ".snapshot")
+    done = _validated_report(target, dsn)
+    if done is not None and not replace and not (snap / MANIFEST).exists():
+        # killed after validation, while removing the snapshot: the job was done
+        progress.message(f"{target} already holds this source's validated migration")
+        if snapshot_dir is None:
+            shutil.rmtree(snap, ignore_errors=True)
+        progress.close()
+        return done
     move(
         dsn,
         target,
@@ -59,10 +81,46 @@ def run(
     if validate_source:
         live = validate(dsn, target, progress=progress)
         report["live_source"] = {"ok": live["ok"], "tables": live["tables"]}
-    if report["ok"] and not keep_snapshot and snapshot_dir is None:
-        shutil.rmtree(snap, ignore_errors=True)
+    if report["ok"]:
+        _store_report(target, report)
+        if not keep_snapshot and snapshot_dir is None:
+            # the manifest first: a directory without one is no snapshot (and a re-run killed
+            # here finds the validated target above instead of a half-deleted snapshot)
+            (snap / MANIFEST).unlink(missing_ok=True)
+            shutil.rmtree(snap, ignore_errors=True)
     progress.close()
     return report
+
+
+def _validated_report(target: Path, dsn: str) -> dict[str, Any] | None:
+    """The stored report of a validated migration of ``dsn`` into ``target``, if any."""
+    meta = target_meta(target)
+    if meta is None or meta.get("source") != redact(dsn) or "validation_report" not in meta:
+        return None
+    report: dict[str, Any] = json.loads(meta["validation_report"])
+    return report if report.get("ok") else None
+
+
+def _store_report(target: Path, report: dict[str, Any]) -> None:
+    db = apsw.Connection(str(target))
+    try:
+        db.setbusytimeout(5000)
+        with db:
+            db.execute(
+                f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('validation_report', ?)",
+                (json.dumps(report),),
+            )
+    finally:
+        db.close()
+
+
+def _imported(target: Path, snap: Path) -> bool:
+    """Whether ``target`` holds the completed import of the snapshot in ``snap`` (a run killed
+    after the import was renamed into place, before or during validation)."""
+    try:
+        return holds_import_of(target, snapshot_digest(read_manifest(snap)))
+    except SnapshotError:
+        return False
 
 
 def move(
@@ -87,7 +145,7 @@ def move(
     progress = progress or Progress()
     partial = target.with_name(target.name + ".partial")
     stale = partial.exists() and partial_digest(partial) == STREAMING  # killed while exporting
-    resume = partial.exists() and (snap / MANIFEST).exists()
+    resume = (snap / MANIFEST).exists() and (partial.exists() or _imported(target, snap))
     if resume and stale:
         # killed between writing the manifest and stamping the partial: load the snapshot anew
         for p in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):

@@ -28,6 +28,20 @@ def render_text(plan: Plan) -> str:
                 f"  foreign key {fk.name} ({', '.join(fk.columns)}) -> "
                 f"{fk.ref_table} ({', '.join(fk.ref_columns)})"
             )
+        for tr in t.triggers:
+            out.append(f"  trigger {tr.name}: {tr.source}")
+        if t.partitions:
+            out.append(f"  partitioned by {t.partition_key}; merged partitions:")
+            out += [f"    {p.name} {p.bound}" for p in t.partitions]
+            if t.suggested_check:
+                out.append(
+                    f"  suggested CHECK (not applied; the bounds cover one range): "
+                    f"CHECK ({t.suggested_check})"
+                )
+        out.append("")
+    if plan.views:
+        out.append("views translated (kept only if their rows match Postgres's after import):")
+        out += [f"  {v.name}" for v in plan.views]
         out.append("")
     all_flags = [f for t in plan.tables for f in t.flags] + plan.flags
     if all_flags:
@@ -38,6 +52,6 @@ def render_text(plan: Plan) -> str:
     if plan.not_moved:
         out.append("not moved:")
         for n in plan.not_moved:
-            out.append(f"  {n['kind']} {n['name']}")
+            out.append(f"  {n['kind']} {n['name']}: {n['reason']}")
         out.append("")
     return "\n".join(out)

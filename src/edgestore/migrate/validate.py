@@ -219,8 +219,30 @@ def validate(
         db.close()
     report["source"] = source_label
     report["target"] = str(target_path)
+    report.update(behaviour(plan, meta))
     progress.close()
     return report
+
+
+def behaviour(plan: Plan, meta: dict[str, str] | None) -> dict[str, Any]:
+    """What the target does differently from the source: the risky and lossy flags, every
+    object not moved (with the reason), and the views and triggers that were moved."""
+    flags = [f for t in plan.tables for f in t.flags] + plan.flags
+    risky = [msgspec.to_builtins(f) for f in flags if f.severity in ("risky", "lossy")]
+    outcomes: list[dict[str, str]] = msgspec.json.decode((meta or {}).get("objects", "[]"))
+    not_moved = list(plan.not_moved) + [
+        {"kind": o["kind"], "name": o["name"], "reason": o["reason"]}
+        for o in outcomes
+        if o["status"] != "verified"
+    ]
+    moved = [{"kind": "view", "name": o["name"], "how": "results verified against Postgres"}
+             for o in outcomes if o["status"] == "verified"]
+    moved += [
+        {"kind": "trigger", "name": tr.name, "how": tr.source}
+        for t in plan.tables
+        for tr in t.triggers
+    ]
+    return {"risky": risky, "not_moved": not_moved, "moved_objects": moved}
 
 
 def _compare(
