@@ -195,7 +195,7 @@ def test_validate_narrows_to_the_differing_keys(
     assert item["differing_rows"] == 2
     by_kind = {d["kind"]: d for d in item["differences"]}
     assert by_kind["changed"]["key"] == {"id": 1234}
-    assert by_kind["changed"]["columns"] == {"price": {"source": "1542.50", "target": "1.26"}}
+    assert by_kind["changed"]["columns"] == {"price": {"source": 1542.5, "target": 1.26}}
     assert by_kind["missing_in_target"]["key"] == {"id": 77}
     tag = next(t for t in report["tables"] if t["name"] == "tag")  # no primary key
     assert tag["status"] == "mismatch"
