@@ -79,3 +79,9 @@ def northwind_dsn(make_db: Callable[..., str]) -> str:
 @pytest.fixture(scope="session")
 def all_types_dsn(make_db: Callable[..., str]) -> str:
     return make_db((HERE / "all_types.sql").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def shop_dsn(make_db: Callable[..., str]) -> str:
+    """An application-shaped database: partitions, domains, enums, sequences, views, triggers."""
+    return make_db((HERE / "shop.sql").read_text(encoding="utf-8"))

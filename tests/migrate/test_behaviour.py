@@ -1,0 +1,305 @@
+"""A migrated database answers like its source: the application's queries, run on both sides
+(tests/migrate/shop.sql: partitions, domains, enums, sequences, char(n), numeric at several
+precisions, views and triggers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import apsw
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from edgestore.cli.main import main
+from edgestore.migrate import run
+from edgestore.migrate.views import loose_row
+
+
+@pytest.fixture(scope="module")
+def shop(shop_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    target = tmp_path_factory.mktemp("shop") / "shop.db"
+    report = run(shop_dsn, target)
+    assert report["ok"], report
+    return target, report
+
+
+def _both(dsn: str, target: Path, pg_sql: str, lite_sql: str | None = None) -> tuple[Any, Any]:
+    with psycopg.connect(dsn) as pg:
+        pg.execute("SET TimeZone = 'UTC'")
+        a = [loose_row(r) for r in pg.execute(pg_sql).fetchall()]
+    db = apsw.Connection(str(target))
+    try:
+        b = [loose_row(r) for r in db.execute(lite_sql or pg_sql).fetchall()]
+    finally:
+        db.close()
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM payment WHERE amount > 5",
+        "SELECT max(amount), min(amount) FROM payment",
+        "SELECT sum(amount), avg(amount) FROM payment",
+        "SELECT film_id, replacement_cost FROM film ORDER BY replacement_cost DESC, film_id LIMIT 5",
+        "SELECT count(*) FROM film WHERE rental_rate = 4.99",
+        "SELECT count(*) FROM film WHERE score >= 45.5",
+        "SELECT max(score) FROM film",
+        "SELECT customer_id, sum(amount) FROM payment GROUP BY customer_id ORDER BY 2 DESC, 1",
+    ],
+)
+def test_numbers_behave_as_numbers(shop_dsn: str, shop: tuple[Path, Any], sql: str) -> None:
+    pg, lite = _both(shop_dsn, shop[0], sql)
+    assert pg == lite
+
+
+def test_numeric_kept_as_text_only_where_exactness_needs_it(shop: tuple[Path, Any]) -> None:
+    target, report = shop
+    db = apsw.Connection(str(target))
+    # p > 15 and an unconstrained column holding a value of 20 digits: exact text, flagged
+    # risky with the consequence and the override
+    assert db.execute("SELECT lifetime_gross FROM film WHERE film_id = 2").fetchone() == (
+        "246913578024691.3578",
+    )
+    assert db.execute("SELECT exact_ratio FROM film WHERE film_id = 7").fetchone() == (
+        "1.0000000000000000001",
+    )
+    risky = {(f["code"], f["object"]): f["message"] for f in report["risky"]}
+    message = risky[("numeric_as_text", "film.lifetime_gross")]
+    assert "text-wise" in message
+    assert "scaled_integer" in message
+    assert ("numeric_as_text", "film.exact_ratio") in risky
+    types = dict(db.execute("SELECT name, type FROM pragma_table_info('film')").fetchall())
+    assert types["replacement_cost"] == "REAL"  # numeric(5,2)
+    assert types["rental_rate"] == "REAL"  # a domain over numeric(6,2)
+    assert types["score"] == "REAL"  # unconstrained, every value fits a double
+
+
+def test_char_n_compares_as_in_postgres(shop_dsn: str, shop: tuple[Path, Any]) -> None:
+    for sql in (
+        "SELECT count(*) FROM language WHERE name = 'English'",
+        "SELECT store, count(*) FROM ticket GROUP BY store ORDER BY store",
+        "SELECT count(*) FROM customer WHERE store_code = 'S2'",
+    ):
+        pg, lite = _both(shop_dsn, shop[0], sql)
+        assert pg == lite, sql
+    pg, _ = _both(shop_dsn, shop[0], "SELECT count(*) FROM language WHERE name = 'English'")
+    assert pg == [[1]]
+
+
+def test_partitions_carry_their_foreign_keys_and_indexes(shop: tuple[Path, Any]) -> None:
+    target, report = shop
+    db = apsw.Connection(str(target))
+    fks = {(r[2], r[3]) for r in db.execute("PRAGMA foreign_key_list(payment)")}
+    assert fks == {("customer", "customer_id"), ("film", "film_id")}
+    indexed = {
+        db.execute(f"PRAGMA index_info({json.dumps(r[1])})").fetchone()[2]
+        for r in db.execute("PRAGMA index_list(payment)")
+        if r[3] == "c"
+    }
+    assert {"customer_id", "film_id"} <= indexed
+    db.execute("PRAGMA foreign_keys = ON")
+    with pytest.raises(apsw.ConstraintError):
+        db.execute(
+            "INSERT INTO payment (customer_id, film_id, amount, payment_date) "
+            "VALUES (999, 1, 1, '2022-01-05 00:00:00+00:00')"
+        )
+    meta = dict(db.execute("SELECT key, value FROM _edgestore_migration"))
+    payment = next(t for t in json.loads(meta["plan"])["tables"] if t["name"] == "payment")
+    assert [p["name"] for p in payment["partitions"]] == [
+        "payment_p2022_01",
+        "payment_p2022_02",
+        "payment_p2022_03",
+    ]
+    assert payment["partitions"][0]["bound"].startswith("FOR VALUES FROM ('2022-01-01")
+    assert payment["suggested_check"] == (
+        "\"payment_date\" >= '2022-01-01 00:00:00+00:00' AND "
+        "\"payment_date\" < '2022-04-01 00:00:00+00:00'"
+    )
+    # nothing dropped without a name: the partition's own CHECK, and what each merged FK
+    # and index stands for
+    codes = {(f["code"], f["object"]) for f in report["risky"]}
+    assert ("partition_check_dropped", "payment_p2022_02.payment_p2022_02_amount_check") in codes
+    merged = [f for f in payment["flags"] if f["code"] == "partition_objects_merged"]
+    assert any("payment_p2022_03_customer_id_fkey" in f["message"] for f in merged)
+    assert any("idx_fk_payment_p2022_02_film_id" in f["message"] for f in merged)
+
+
+def _copy(target: Path, tmp_path: Path) -> Path:
+    """A private copy for a test that writes (the module's target stays the source's twin)."""
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(target.read_bytes())  # checkpointed: the import leaves no WAL content
+    return copy
+
+
+def test_defaults_and_sequences_work_for_new_rows(
+    shop_dsn: str, shop: tuple[Path, Any], tmp_path: Path
+) -> None:
+    target = _copy(shop[0], tmp_path)
+    with psycopg.connect(shop_dsn) as pg:
+        issued = pg.execute("SELECT last_value FROM payment_payment_id_seq").fetchone()[0]
+        ticket_last = pg.execute("SELECT last_value FROM ticket_seq").fetchone()[0]
+    db = apsw.Connection(str(target))
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("INSERT INTO film (title, language_id) VALUES ('NEW FILM', 1)")
+    assert db.execute(
+        "SELECT film_id, rating, rental_rate, replacement_cost FROM film WHERE title = 'NEW FILM'"
+    ).fetchone() == (62, "G", 4.99, 19.99)
+    # partitioned table, composite key: numbered by the trigger after Postgres's last id
+    db.execute(
+        "INSERT INTO payment (customer_id, film_id, amount, payment_date) "
+        "VALUES (1, 1, 2.5, '2022-03-09 00:00:00+00:00')"
+    )
+    db.execute(
+        "INSERT INTO payment (customer_id, film_id, amount, payment_date) "
+        "VALUES (2, 1, 2.5, '2022-03-09 00:00:00+00:00')"
+    )
+    new = db.execute(
+        "SELECT payment_id, status FROM payment WHERE amount = 2.5 ORDER BY payment_id"
+    ).fetchall()
+    assert new == [(issued + 1, "pending"), (issued + 2, "pending")]
+    db.execute("INSERT INTO ticket (store) VALUES ('S3')")
+    assert db.execute("SELECT ticket_no FROM ticket WHERE store = 'S3'").fetchone() == (
+        ticket_last + 1,
+    )
+    with pytest.raises(apsw.ConstraintError, match="NOT NULL"):
+        db.execute("UPDATE payment SET payment_id = NULL WHERE payment_id = ?", (issued + 1,))
+    db.execute("INSERT INTO customer (first_name, last_name) VALUES ('A', 'B')")
+    assert db.execute("SELECT max(customer_id), store_code, active FROM customer").fetchone() == (
+        41,
+        "S1",
+        1,
+    )
+
+
+def test_enum_order_is_flagged_with_the_order_that_sorts_like_postgres(
+    shop_dsn: str, shop: tuple[Path, Any]
+) -> None:
+    _, report = shop
+    flag = next(
+        f
+        for f in report["risky"]
+        if f["code"] == "enum_order_text" and f["object"] == "payment.status"
+    )
+    order_by = flag["message"][flag["message"].index("ORDER BY CASE") :]
+    assert order_by.startswith("ORDER BY CASE")
+    pg, lite = _both(
+        shop_dsn,
+        shop[0],
+        "SELECT DISTINCT status FROM payment ORDER BY status",
+        f"SELECT DISTINCT status FROM payment {order_by}",
+    )
+    assert pg == lite == [["pending"], ["paid"], ["refunded"]]
+
+
+def test_views_are_translated_verified_or_named(shop_dsn: str, shop: tuple[Path, Any]) -> None:
+    target, report = shop
+    moved = {(m["kind"], m["name"]) for m in report["moved_objects"]}
+    assert {("view", "customer_list"), ("view", "sales_by_film"), ("view", "big_payments")} <= (
+        moved
+    )
+    not_moved = {(n["kind"], n["name"]): n["reason"] for n in report["not_moved"]}
+    assert "TIMESTAMP_TRUNC" in not_moved[("view", "monthly_sales")]
+    assert ("materialized view", "rental_stats") in not_moved
+    db = apsw.Connection(str(target))
+    views = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'view'")}
+    assert "monthly_sales" not in views
+    for sql in (
+        "SELECT count(*), max(amount) FROM big_payments",
+        # sums are doubles in SQLite: equal totals of different addends may differ in the
+        # last bit, so ties on a computed sum are broken by the title here
+        "SELECT title, payments, total, top FROM sales_by_film ORDER BY title",
+        "SELECT title, payments, round(total, 2) AS t FROM sales_by_film ORDER BY t DESC, title",
+        "SELECT name, notes FROM customer_list ORDER BY id",
+    ):
+        pg, lite = _both(shop_dsn, target, sql)
+        assert pg == lite, sql
+
+
+def test_simple_row_triggers_move_and_the_rest_are_named(
+    shop: tuple[Path, Any], tmp_path: Path
+) -> None:
+    target, report = _copy(shop[0], tmp_path), shop[1]
+    db = apsw.Connection(str(target))
+    db.execute("UPDATE language SET last_update = '2000-01-01 00:00:00+00:00' WHERE language_id = 2")
+    stamp = db.execute("SELECT last_update FROM language WHERE language_id = 2").fetchone()[0]
+    assert stamp > "2020" and stamp.endswith("+00:00")  # the trigger set it to now, in UTC
+    not_moved = {(n["kind"], n["name"]): n["reason"] for n in report["not_moved"]}
+    assert "more than one assignment" in not_moved[("trigger", "film.film_title_upper")]
+    assert ("trigger", "film.film_fulltext_trigger") in not_moved
+    assert "translated inline" in not_moved[("function", "last_updated()")]
+    assert ("trigger", "customer.last_updated") not in not_moved
+
+
+def test_run_says_what_it_left_behind(shop_dsn: str, tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        main, ["migrate", "run", "--from", shop_dsn, "--to", str(tmp_path / "a.db"), "--json"]
+    )
+    assert r.exit_code == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    summary = next(e for e in events if e["event"] == "summary")
+    assert {"kind": "trigger", "name": "film.film_title_upper"} in [
+        {"kind": n["kind"], "name": n["name"]} for n in summary["not_moved"]
+    ]
+    assert any(f["code"] == "numeric_as_text" for f in summary["risky"])
+    report = events[-1]
+    assert report["event"] == "report"
+    assert report["not_moved"] == summary["not_moved"]
+    r = CliRunner().invoke(
+        main, ["migrate", "run", "--from", shop_dsn, "--to", str(tmp_path / "b.db"), "--strict"]
+    )
+    assert r.exit_code == 6, r.output
+    assert "not moved (" in r.stdout
+    assert "view monthly_sales: the translation does not run in SQLite" in r.stdout
+    assert "risky or lossy changes (" in r.stdout
+    assert "validation: OK" in r.stdout
+
+
+def test_validate_runs_the_users_queries_on_both_sides(
+    shop_dsn: str, shop: tuple[Path, Any], tmp_path: Path
+) -> None:
+    queries = tmp_path / "q.toml"
+    queries.write_text(
+        """
+[[query]]
+name = "big payments"
+postgres = "SELECT count(*) FROM payment WHERE amount > 5"
+
+[[query]]
+name = "top films"
+postgres = "SELECT title, total FROM sales_by_film ORDER BY total DESC, title LIMIT 3"
+
+[[query]]
+name = "statuses in order"
+postgres = "SELECT DISTINCT status FROM payment ORDER BY status"
+
+[[query]]
+name = "explicit sqlite form"
+postgres = "SELECT date_trunc('month', payment_date)::date, count(*) FROM payment GROUP BY 1"
+sqlite = "SELECT substr(payment_date, 1, 7) || '-01', count(*) FROM payment GROUP BY 1"
+""",
+        encoding="utf-8",
+    )
+    report_path = tmp_path / "report.json"
+    r = CliRunner().invoke(
+        main,
+        [
+            "migrate", "validate", "--from", shop_dsn, "--to", str(shop[0]),
+            "--queries", str(queries), "--report", str(report_path),
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 1, r.output  # the enum order differs, and is shown
+    report = json.loads(report_path.read_text())
+    status = {q["name"]: q["status"] for q in report["queries"]}
+    assert status == {
+        "big payments": "same",
+        "top films": "same",
+        "statuses in order": "different",
+        "explicit sqlite form": "same",
+    }
+    different = next(q for q in report["queries"] if q["name"] == "statuses in order")
+    assert different["only_in_postgres"][0] == ["pending"]
+    assert "different query statuses in order" in r.stdout
