@@ -80,7 +80,11 @@ def test_killed_run_is_finished_by_the_same_command(
     assert killed.returncode == -9, (killed.returncode, killed.stderr)  # the kill point was hit
     code = "import sys; from edgestore.cli import main; sys.exit(main())"
     again = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert again.returncode == 0, again.stderr
     assert "validation: OK" in again.stdout

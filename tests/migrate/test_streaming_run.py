@@ -14,8 +14,8 @@ from edgestore.errors import SourceError
 from edgestore.migrate import export_snapshot, read_plan, run
 from edgestore.migrate.export import _rows
 from edgestore.migrate.importer import STREAMING, partial_digest, read_meta
-from edgestore.migrate.streaming import StreamingLoad
 from edgestore.migrate.snapshot import Manifest
+from edgestore.migrate.streaming import StreamingLoad
 
 # `wrapped` has domain columns: Postgres reports their base types, so the binary stream loads
 # them exactly like the plain columns of `plain`

@@ -192,10 +192,7 @@ FROM {t} WHERE {c} IS NOT NULL
 """
 
 
-
-def _type_info(
-    conn: psycopg.Connection[Any], oid: int
-) -> tuple[TypeInfo, list[str], str | None]:
+def _type_info(conn: psycopg.Connection[Any], oid: int) -> tuple[TypeInfo, list[str], str | None]:
     """Resolve domains (possibly nested) to their base type (with the domain's typmod, e.g.
     numeric(10,2)); collect their CHECKs and the nearest domain default."""
     checks: list[str] = []
@@ -310,8 +307,16 @@ def read_catalog(
                 fits = bool(conn.execute(probe).fetchone()[0])  # type: ignore[index]
             columns.append(
                 CatalogColumn(
-                    num, cname, info, notnull, default or domain_default, ident, gen, checks,
-                    seq, fits,
+                    num,
+                    cname,
+                    info,
+                    notnull,
+                    default or domain_default,
+                    ident,
+                    gen,
+                    checks,
+                    seq,
+                    fits,
                 )
             )
         constraints = _constraints(conn, oid)

@@ -29,7 +29,6 @@ from .catalog import read_catalog
 from .normalise import fix_nan
 from .objects import plan_objects, read_objects
 from .partitions import suggest_check
-from .views import hash_rows
 from .plan import Plan, TablePlan, build_plan
 from .progress import Progress
 from .snapshot import (
@@ -43,6 +42,7 @@ from .snapshot import (
     write_manifest,
 )
 from .source import connect, redact, snapshot_transaction
+from .views import hash_rows
 
 __all__ = ["ExportSink", "export_snapshot", "read_plan"]
 
@@ -101,12 +101,23 @@ def _plan(
     plan_objects(plan, read_objects(conn, schema))
     for ct, table in zip(catalog, plan.tables, strict=True):
         if ct.partitions and ct.partition_key:
-            col = next((c for c in table.columns if ct.partition_key.endswith(f"({c.name})")
-                        or ct.partition_key.endswith(f'("{c.name}")')), None)
+            col = next(
+                (
+                    c
+                    for c in table.columns
+                    if ct.partition_key.endswith(f"({c.name})")
+                    or ct.partition_key.endswith(f'("{c.name}")')
+                ),
+                None,
+            )
             if col is not None:
                 table.suggested_check = suggest_check(
-                    conn, ct.partition_key, [p.bound for p in ct.partitions], col.name,
-                    col.expr, col.pg_type,
+                    conn,
+                    ct.partition_key,
+                    [p.bound for p in ct.partitions],
+                    col.name,
+                    col.expr,
+                    col.pg_type,
                 )
     return plan
 

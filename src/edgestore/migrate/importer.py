@@ -15,16 +15,14 @@ import gc
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import apsw
 import msgspec
 
 from ..errors import MigrationError, SnapshotError
-from .plan import SEQUENCES_DDL, Plan, TablePlan, plan_digest
+from .plan import SEQUENCES_DDL, Plan, plan_digest
 from .progress import Progress
 from .snapshot import ChunkInfo, Manifest, iter_chunk_batches, read_manifest
 from .typemap import quote_ident as q
@@ -37,9 +35,9 @@ __all__ = [
     "holds_import_of",
     "import_snapshot",
     "partial_digest",
-    "target_meta",
     "read_meta",
     "snapshot_digest",
+    "target_meta",
 ]
 
 META_TABLE = "_edgestore_migration"
@@ -188,7 +186,9 @@ def target_meta(path: Path) -> dict[str, str] | None:
 def holds_import_of(path: Path, digest: str) -> bool:
     """Whether ``path`` holds the completed import of the snapshot with this digest."""
     meta = target_meta(path)
-    return meta is not None and meta.get("state") == "complete" and meta.get("plan_digest") == digest
+    return (
+        meta is not None and meta.get("state") == "complete" and meta.get("plan_digest") == digest
+    )
 
 
 def partial_digest(path: Path) -> str | None:
@@ -370,7 +370,6 @@ def _load_chunk(
     table: str,
     progress: Progress,
 ) -> None:
-    from .snapshot import ChunkInfo
 
     assert isinstance(chunk, ChunkInfo)
     gc_was_enabled = gc.isenabled()

@@ -101,8 +101,6 @@ _REASONS = {
 }
 
 
-
-
 def read_objects(conn: psycopg.Connection[Any], schema: str) -> SourceObjects:
     """Views (with their column export expressions), triggers, functions and the rest."""
     views: list[SourceView] = []
@@ -112,7 +110,9 @@ def read_objects(conn: psycopg.Connection[Any], schema: str) -> SourceObjects:
             info = _type_info(conn, typoid)[0]
             # numeric results (sum, avg, a numeric column) compare as doubles: SQLite computes
             # them with doubles, and both sides are compared to 15 significant digits
-            expr = f"{q(cname)}::float8" if info.name == "numeric" else map_type(info).expr(q(cname))
+            expr = (
+                f"{q(cname)}::float8" if info.name == "numeric" else map_type(info).expr(q(cname))
+            )
             columns.append((cname, expr))
         views.append(SourceView(name, definition, columns))
     triggers = [SourceTrigger(*r) for r in conn.execute(_TRIGGERS, (schema,)).fetchall()]
@@ -147,9 +147,7 @@ _ASSIGN = re.compile(
 _ROW, _BEFORE, _INSERT, _DELETE, _UPDATE, _TRUNCATE, _INSTEAD = 1, 2, 4, 8, 16, 32, 64
 
 
-def translate_trigger(
-    tr: SourceTrigger, plan: Plan
-) -> tuple[list[TriggerPlan], str]:
+def translate_trigger(tr: SourceTrigger, plan: Plan) -> tuple[list[TriggerPlan], str]:
     """SQLite triggers doing what ``tr`` does, or [] and the reason it cannot move."""
     names = {t.name for t in plan.tables}
     if tr.table not in names:
@@ -165,8 +163,7 @@ def translate_trigger(
     m = _ASSIGN.match(tr.body)
     if m is None:
         return [], (
-            f"its function {tr.function}() does more than one assignment NEW.column = "
-            "expression"
+            f"its function {tr.function}() does more than one assignment NEW.column = expression"
         )
     column = m.group(1).strip('"')
     table = plan.table(tr.table)
@@ -226,9 +223,7 @@ def plan_objects(plan: Plan, objects: SourceObjects) -> None:
             plan.table(tr.table).triggers.extend(made)
             used_by.setdefault(tr.function, []).append(f"{tr.table}.{tr.name}")
         else:
-            not_moved.append(
-                {"kind": "trigger", "name": f"{tr.table}.{tr.name}", "reason": reason}
-            )
+            not_moved.append({"kind": "trigger", "name": f"{tr.table}.{tr.name}", "reason": reason})
     for kind, name, sig in objects.functions:
         reason = _REASONS[kind]
         if name in used_by:

@@ -14,6 +14,7 @@ DEFAULT partition, the plan offers the CHECK that keeps new rows inside it
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from typing import Any
 
@@ -64,8 +65,17 @@ def merge_partitions(t: CatalogTable) -> tuple[CatalogTable, list[Flagged]]:
                     constraints.append(con)
                 stands_for.setdefault(fks[key], []).append(obj)
             elif con.kind in ("p", "u") and tuple(con.columns) not in uniques:
-                ix = CatalogIndex(con.name, False, "btree", con.columns, [False] * len(con.columns),
-                                  [False] * len(con.columns), None, 0, False)
+                ix = CatalogIndex(
+                    con.name,
+                    False,
+                    "btree",
+                    con.columns,
+                    [False] * len(con.columns),
+                    [False] * len(con.columns),
+                    None,
+                    0,
+                    False,
+                )
                 if _ix_key(ix) not in ixs:
                     ixs[_ix_key(ix)] = ix.name
                     indexes.append(ix)
@@ -116,7 +126,7 @@ def suggest_check(
         b = _RANGE_BOUND.match(bound)
         if b is None:  # DEFAULT (or a multi-column bound): any value may come
             return None
-        pair = []
+        pair: list[Any] = []
         for lit in b.groups():
             if lit in ("MINVALUE", "MAXVALUE"):
                 pair.append(None)
@@ -128,7 +138,7 @@ def suggest_check(
         ranges.sort(key=lambda r: (r[0] is not None, r[0]))
     except TypeError:
         return None
-    for (_, upper), (lower, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, upper), (lower, _) in itertools.pairwise(ranges):
         if upper is None or upper != lower:
             return None
     low, high = ranges[0][0], ranges[-1][1]

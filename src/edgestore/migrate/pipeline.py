@@ -23,10 +23,10 @@ from .importer import (
     target_clash,
     target_meta,
 )
-from .streaming import StreamingLoad
 from .progress import Progress
 from .snapshot import MANIFEST, read_manifest
 from .source import redact
+from .streaming import StreamingLoad
 from .validate import validate
 
 __all__ = ["move", "run"]

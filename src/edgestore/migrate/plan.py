@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-import apsw
 import msgspec
 
 from ..errors import MigrationError
-from .catalog import CatalogColumn, CatalogConstraint, CatalogTable, NotMoved
+from .catalog import CatalogConstraint, CatalogTable, NotMoved
 from .partitions import merge_partitions
 from .pgexpr import translate_default, translate_expr
+from .plan_support import Compiler, column_override, enum_order_by, sql_text, strip_check
 from .sequences import sequence_of_default, sequence_triggers
-from .typemap import FLAG_TEXT, OVERRIDES, TypeRule, map_type, quote_ident, scaled_rule
+from .typemap import FLAG_TEXT, TypeRule, map_type, quote_ident
 
 __all__ = [
     "ColumnPlan",
@@ -173,7 +173,9 @@ class Plan(msgspec.Struct):
         if any(t.sequences for t in self.tables):
             parts.append(SEQUENCES_DDL + ";")
         parts += [tr.sql + ";" for t in self.tables for tr in t.triggers]
-        parts += [f"-- kept only if its results match Postgres's\n{v.sqlite_sql};" for v in self.views]
+        parts += [
+            f"-- kept only if its results match Postgres's\n{v.sqlite_sql};" for v in self.views
+        ]
         return "\n\n".join(parts) + "\n"
 
 
@@ -191,68 +193,7 @@ def _flag(code: str, obj: str, extra: str = "") -> Flag:
     return Flag(code, SEVERITY.get(code, "info"), obj, f"{msg}{': ' + extra if extra else ''}")
 
 
-def _strip_check(defn: str) -> str:
-    body = defn.strip()
-    if body.upper().endswith("NOT VALID"):
-        body = body[: -len("NOT VALID")].strip()
-    if body.upper().startswith("CHECK"):
-        body = body[5:].strip()
-    if body.upper().endswith("NO INHERIT"):
-        body = body[: -len("NO INHERIT")].strip()
-    return body
-
-
-class _Compiler:
-    """An in-memory SQLite used to prove each translated piece of DDL compiles."""
-
-    def __init__(self) -> None:
-        self.db = apsw.Connection(":memory:")
-        self.n = 0
-
-    def ok(self, columns_sql: str, extra: str = "", index: str | None = None) -> bool:
-        self.n += 1
-        name = f"t{self.n}"
-        try:
-            self.db.execute(f"CREATE TABLE {name} ({columns_sql}{extra})")
-            if index is not None:
-                self.db.execute(index.replace("{table}", name))
-        except apsw.Error:
-            return False
-        return True
-
-
-def _override(col: CatalogColumn, table: str, overrides: Mapping[str, str]) -> TypeRule | None:
-    key = overrides.get(f"{table}.{col.name}")
-    if key is None:
-        return None
-    if key not in OVERRIDES:
-        raise MigrationError(
-            f"type override for {table}.{col.name}: unknown storage {key!r} "
-            f"(choose from {', '.join(sorted(OVERRIDES))})"
-        )
-    if key == "scaled_integer":
-        rule = scaled_rule(col.type.sql)
-        if rule is None:
-            raise MigrationError(
-                f"type override for {table}.{col.name}: scaled_integer needs numeric(p,s) "
-                f"with p <= 18, not {col.type.sql}"
-            )
-        return rule
-    return OVERRIDES[key]
-
-
-def sql_text(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def enum_order_by(col: CatalogColumn) -> str:
-    """The ORDER BY expression that sorts an enum stored as text in Postgres's order."""
-    whens = " ".join(f"WHEN {sql_text(lab)} THEN {i}" for i, lab in enumerate(col.type.enum_labels))
-    return f"ORDER BY CASE {q(col.name)} {whens} END"
-
-
-def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compiler) -> TablePlan:
+def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: Compiler) -> TablePlan:
     flags: list[Flag] = []
     source = f"{q(t.schema)}.{q(t.name)}"
     if t.kind == "p":
@@ -271,7 +212,7 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
     rules: dict[str, TypeRule] = {}
     columns: list[ColumnPlan] = []
     for col in t.columns:
-        rule = _override(col, t.name, overrides) or map_type(col.type, col.fits_double)
+        rule = column_override(col, t.name, overrides) or map_type(col.type, col.fits_double)
         rules[col.name] = rule
         cflags = list(rule.flags)
         if col.generated == "s":
@@ -321,12 +262,18 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
             # pair enforces it instead (see sequence_triggers)
             numbered.append(SequencePlan(col.name, seq_name))
             triggers += [
-                TriggerPlan(*tr) for tr in sequence_triggers(t.name, col.name, seq_name, col.not_null)
+                TriggerPlan(*tr)
+                for tr in sequence_triggers(t.name, col.name, seq_name, col.not_null)
             ]
             cp.flags.append("sequence_trigger")
+        nextval = (col.default or "").lower().startswith("nextval(")
+        if (seq_name is not None and not is_rowid and cp.storage != "integer") or (
+            nextval and seq_name is None
+        ):
+            cp.flags.append("sequence_default_dropped")
         if col.not_null and not (numbered and numbered[-1].column == col.name):
             parts.append("NOT NULL")
-        if col.default is not None and col.generated != "s" and seq_name is None:
+        if col.default is not None and col.generated != "s" and seq_name is None and not nextval:
             casts = (col.type.name,) if col.type.typtype == "e" else ()
             default = translate_default(col.default, cp.storage, col.type.name, casts)
             if default is not None and compiler.ok(
@@ -337,17 +284,15 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
             else:
                 cp.flags.append("default_dropped")
                 flags.append(_flag("default_dropped", f"{t.name}.{col.name}", col.default))
-        if seq_name is None and col.default and col.default.lower().startswith("nextval("):
-            cp.flags.append("sequence_default_dropped")
         checks: list[str] = []
         if cp.storage == "boolean 0/1":
             checks.append(f"{q(col.name)} IN (0, 1)")
         if col.type.typtype == "e" and cp.storage == "text":
-            labels = ", ".join(sql_text(lab) for lab in col.type.enum_labels)
-            checks.append(f"{q(col.name)} IN ({labels})")
+            label_list = ", ".join(sql_text(lab) for lab in col.type.enum_labels)
+            checks.append(f"{q(col.name)} IN ({label_list})")
         for dcheck in col.domain_checks:
             expr = translate_expr(
-                _strip_check(dcheck).replace("VALUE", q(col.name)), {col.name: comparable[col.name]}
+                strip_check(dcheck).replace("VALUE", q(col.name)), {col.name: comparable[col.name]}
             )
             if expr is not None and compiler.ok(f"{q(col.name)} {cp.sqlite_type} CHECK ({expr})"):
                 checks.append(expr)
@@ -390,7 +335,7 @@ def _plan_table(t: CatalogTable, overrides: Mapping[str, str], compiler: _Compil
         )
     cols_only = ", ".join(column_sql)
     for con in cons_by_kind.get("c", []):
-        expr = translate_expr(_strip_check(con.definition), comparable)
+        expr = translate_expr(strip_check(con.definition), comparable)
         if expr is not None and compiler.ok(cols_only, f", CHECK ({expr})"):
             table_parts.append(f"CONSTRAINT {q(con.name)} CHECK ({expr})")
         else:
@@ -492,7 +437,7 @@ def build_plan(
                 "names are case-insensitive (rename one, or migrate them separately)"
             )
         seen[low] = t.name
-    compiler = _Compiler()
+    compiler = Compiler()
     plans = [_plan_table(t, overrides or {}, compiler) for t in tables]
     flags: list[Flag] = []
     if any(c.storage == "text" for p in plans for c in p.columns):

@@ -86,9 +86,9 @@ def _compare(pg: list[list[Any]], lite: list[list[Any]], ordered: bool) -> dict[
     return out
 
 
-def run_queries(dsn: str, target: str | os.PathLike[str], path: str | os.PathLike[str]) -> list[
-    dict[str, Any]
-]:
+def run_queries(
+    dsn: str, target: str | os.PathLike[str], path: str | os.PathLike[str]
+) -> list[dict[str, Any]]:
     """Each query's outcome (see the module docstring)."""
     queries = load_queries(path)
     conn = connect(dsn)

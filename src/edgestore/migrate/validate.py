@@ -235,8 +235,11 @@ def behaviour(plan: Plan, meta: dict[str, str] | None) -> dict[str, Any]:
         for o in outcomes
         if o["status"] != "verified"
     ]
-    moved = [{"kind": "view", "name": o["name"], "how": "results verified against Postgres"}
-             for o in outcomes if o["status"] == "verified"]
+    moved = [
+        {"kind": "view", "name": o["name"], "how": "results verified against Postgres"}
+        for o in outcomes
+        if o["status"] == "verified"
+    ]
     moved += [
         {"kind": "trigger", "name": tr.name, "how": tr.source}
         for t in plan.tables

@@ -29,12 +29,15 @@ def _loose(v: Any) -> Any:
         return v
     if isinstance(v, bool):
         return int(v)
-    if isinstance(v, int | float | decimal.Decimal):
-        if isinstance(v, float | decimal.Decimal) and not math.isfinite(v):
-            return str(float(v))
-        if v == int(v) and abs(v) < 2**53:
-            return int(v)
-        return float(f"{float(v):.15g}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float | decimal.Decimal):
+        f = float(v)
+        if not math.isfinite(f):
+            return str(f)
+        if f == int(f) and abs(f) < 2**53:
+            return int(f)
+        return float(f"{f:.15g}")
     if isinstance(v, bytes | bytearray | memoryview):
         return "\\x" + bytes(v).hex()
     if isinstance(v, dt.datetime):
