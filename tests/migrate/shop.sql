@@ -49,7 +49,7 @@ CREATE TABLE film (
     lifetime_gross numeric(20, 4),
     score numeric,
     exact_ratio numeric,
-    fulltext tsvector,
+    fulltext tsvector NOT NULL,  -- filled by film_fulltext_trigger
     last_update timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX film_title_idx ON film (title);

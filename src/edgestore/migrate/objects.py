@@ -45,6 +45,7 @@ class SourceTrigger:
     body: str
     has_when: bool
     update_of: bool
+    args: str  # the trigger's arguments (tsvector_update_trigger(fulltext, ...) names columns)
 
 
 @dataclass(slots=True)
@@ -66,7 +67,7 @@ WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum
 """
 _TRIGGERS = """
 SELECT c.relname, t.tgname, t.tgtype, p.proname, l.lanname, p.prosrc, t.tgqual IS NOT NULL,
-       cardinality(t.tgattr::int2[]) > 0
+       cardinality(t.tgattr::int2[]) > 0, encode(t.tgargs, 'escape')
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang
@@ -189,6 +190,41 @@ def translate_trigger(tr: SourceTrigger, plan: Plan) -> tuple[list[TriggerPlan],
     return out, ""
 
 
+def _columns_it_filled(tr: SourceTrigger, plan: Plan) -> str:
+    """A note naming the NOT NULL columns without a default that an INSERT trigger left behind
+    filled (its function assigns NEW.column, or its arguments name the column, as
+    tsvector_update_trigger's do): inserts must now supply them."""
+    if not tr.tgtype & _INSERT or tr.table not in {t.name for t in plan.tables}:
+        return ""
+    table = plan.table(tr.table)
+    numbered = {s.column for s in table.sequences} | (
+        {table.sequence.column} if table.sequence else set()
+    )
+    filled = [
+        c.name
+        for c in table.columns
+        if c.not_null
+        and c.default is None
+        and c.name not in numbered
+        and (
+            re.search(rf"\bNEW\.\"?{re.escape(c.name)}\"?\s*:?=", tr.body, re.IGNORECASE)
+            or c.name in _target_args(tr)
+        )
+    ]
+    if not filled:
+        return ""
+    return (
+        f"; it set {', '.join(filled)} (NOT NULL, no default), which inserts into {tr.table} "
+        "must now supply"
+    )
+
+
+def _target_args(tr: SourceTrigger) -> list[str]:
+    args = tr.args.split("\\000")  # bytea escape form of the NUL separators
+    # the built-in full-text triggers write their first argument and read the others
+    return args[:1] if tr.function.startswith("tsvector_update_trigger") else args
+
+
 def _pg_base(pg_type: str) -> str:
     low = pg_type.lower()
     if low.startswith("timestamp with"):
@@ -223,6 +259,7 @@ def plan_objects(plan: Plan, objects: SourceObjects) -> None:
             plan.table(tr.table).triggers.extend(made)
             used_by.setdefault(tr.function, []).append(f"{tr.table}.{tr.name}")
         else:
+            reason += _columns_it_filled(tr, plan)
             not_moved.append({"kind": "trigger", "name": f"{tr.table}.{tr.name}", "reason": reason})
     for kind, name, sig in objects.functions:
         reason = _REASONS[kind]
