@@ -312,3 +312,30 @@ sqlite = "SELECT substr(payment_date, 1, 7) || '-01', count(*) FROM payment GROU
     different = next(q for q in report["queries"] if q["name"] == "statuses in order")
     assert different["only_in_postgres"][0] == ["pending"]
     assert "different query statuses in order" in r.stdout
+
+
+def test_overrides_scaled_integer_and_trimmed_char(shop_dsn: str, tmp_path: Path) -> None:
+    from edgestore.migrate.overrides import load_overrides
+
+    overrides = tmp_path / "o.toml"
+    overrides.write_text(
+        '[columns]\n"payment.amount" = "scaled_integer"\n"language.name" = "trimmed_text"\n',
+        encoding="utf-8",
+    )
+    target = tmp_path / "o.db"
+    report = run(shop_dsn, target, tables=["payment", "language", "customer", "film"],
+                 overrides=load_overrides(overrides))  # fmt: skip
+    assert report["ok"], report  # validation is exact under the chosen storage
+    db = apsw.Connection(str(target))
+    # cents: exact integers, ordered and compared as numbers
+    assert db.execute(
+        "SELECT max(amount), count(*) FROM payment WHERE amount > 500"
+    ).fetchone() == (
+        1199,
+        160,
+    )
+    assert db.execute("SELECT name FROM language WHERE language_id = 1").fetchone() == ("English",)
+    bad = tmp_path / "bad.toml"  # numeric(20,4): 10^4 units may not fit 64 bits
+    bad.write_text('[columns]\n"film.lifetime_gross" = "scaled_integer"\n', encoding="utf-8")
+    with pytest.raises(Exception, match="scaled_integer needs numeric"):
+        run(shop_dsn, tmp_path / "bad.db", tables=["film"], overrides=load_overrides(bad))

@@ -64,3 +64,20 @@ def test_non_portable_expressions(pg: str) -> None:
 )
 def test_defaults(pg: str, storage: str, pg_type: str, sqlite: str | None) -> None:
     assert translate_default(pg, storage, pg_type) == sqlite
+
+
+@pytest.mark.parametrize(
+    ("pg", "storage", "casts", "sqlite"),
+    [
+        ("'G'::mpaa_rating", "text", ("mpaa_rating",), "'G'"),
+        ("'G'::mpaa_rating", "text", (), None),  # an unknown cast is not stripped blindly
+        ("4.99", "real (exact decimal)", (), "4.99"),
+        ("'19.99'::numeric", "real (exact decimal)", (), "19.99"),
+        ("19.99", "integer x10^2", (), "1999"),
+        ("0.005", "integer x10^2", (), None),  # not a whole number of units
+    ],
+)
+def test_enum_numeric_and_scaled_defaults(
+    pg: str, storage: str, casts: tuple[str, ...], sqlite: str | None
+) -> None:
+    assert translate_default(pg, storage, "", casts) == sqlite
