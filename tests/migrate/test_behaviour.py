@@ -145,7 +145,7 @@ def test_defaults_and_sequences_work_for_new_rows(
     db = apsw.Connection(str(target))
     db.execute("PRAGMA foreign_keys = ON")
     # fulltext was filled by a trigger that could not move (named in the report): supplied here
-    with pytest.raises(apsw.ConstraintError, match="film.fulltext"):
+    with pytest.raises(apsw.ConstraintError, match=r"film\.fulltext"):
         db.execute("INSERT INTO film (title, language_id) VALUES ('NO TEXT', 1)")
     db.execute("INSERT INTO film (title, language_id, fulltext) VALUES ('NEW FILM', 1, '')")
     assert db.execute(
@@ -339,3 +339,28 @@ def test_overrides_scaled_integer_and_trimmed_char(shop_dsn: str, tmp_path: Path
     bad.write_text('[columns]\n"film.lifetime_gross" = "scaled_integer"\n', encoding="utf-8")
     with pytest.raises(Exception, match="scaled_integer needs numeric"):
         run(shop_dsn, tmp_path / "bad.db", tables=["film"], overrides=load_overrides(bad))
+
+
+def test_queries_file_is_checked(tmp_path: Path) -> None:
+    from edgestore.errors import MigrationError
+    from edgestore.migrate.queries import load_queries
+
+    example = Path(__file__).resolve().parents[2] / "migrate" / "queries.example.toml"
+    assert [q["name"] for q in load_queries(example)] == [
+        "payments over 5",
+        "most expensive films",
+        "revenue per month",
+    ]
+    bad = tmp_path / "q.toml"
+    bad.write_text('[[query]]\nname = "x"\nsqlite = "SELECT 1"\n', encoding="utf-8")
+    with pytest.raises(MigrationError, match="has no postgres"):
+        load_queries(bad)
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    r = CliRunner().invoke(
+        main,
+        ["migrate", "validate", "--from", str(snap), "--to", str(tmp_path / "x.db"),
+         "--queries", str(example)],
+    )  # fmt: skip
+    assert r.exit_code == 5
+    assert "--from must be a DSN" in r.stderr
