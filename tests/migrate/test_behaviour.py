@@ -364,3 +364,21 @@ def test_queries_file_is_checked(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.exit_code == 5
     assert "--from must be a DSN" in r.stderr
+
+
+def test_numeric_stored_by_the_data_still_validates_exactly(make_db: Any, tmp_path: Path) -> None:
+    from edgestore.migrate import validate
+
+    dsn = make_db(
+        "CREATE TABLE m (id int PRIMARY KEY, v numeric); INSERT INTO m VALUES (1, 1.5), (2, 0.1)"
+    )
+    target = tmp_path / "m.db"
+    assert run(dsn, target)["ok"]
+    db = apsw.Connection(str(target))
+    assert db.execute("SELECT v FROM m ORDER BY id").fetchall() == [(1.5,), (0.1,)]
+    assert validate(dsn, target)["ok"]
+    with psycopg.connect(dsn, autocommit=True) as pg:  # a value a double cannot hold
+        pg.execute("UPDATE m SET v = 0.10000000000000000001 WHERE id = 2")
+    live = validate(dsn, target)
+    assert live["ok"] is False
+    assert live["tables"][0]["differences"][0]["key"] == {"id": 2}

@@ -183,7 +183,13 @@ def translate_default(
         except InvalidOperation:
             return None
         return str(int(units)) if units == units.to_integral_value() else None
-    numeric = ("integer", "real (float8)", "real (float4 shortest)", "real (exact decimal)")
+    numeric = (
+        "integer",
+        "real (float8)",
+        "real (float4 shortest)",
+        "real (exact decimal)",
+        "real (decimal by data)",
+    )
     if out.startswith("'") and storage in numeric:
         inner = out[1:-1]
         try:

@@ -76,6 +76,9 @@ _EXPR: dict[str, str] = {
     # numeric whose every value has at most 15 significant digits: the double holds it exactly
     # (float8 -> numeric prints 15 digits, so c::float8::numeric = c proves the round trip)
     "real (exact decimal)": "{c}::float8",
+    # an unconstrained numeric whose snapshot values all fit (checked at export): a later value
+    # that does not (a live-source validation) reads NULL, a difference, never a rounded twin
+    "real (decimal by data)": "CASE WHEN {c}::float8::numeric = {c} THEN {c}::float8 END",
     "money as decimal text": "{c}::numeric::text",
     "text": "{c}::text",
     # char(n) as stored, padding included (a ::text cast would trim it); the binary wire form
@@ -218,7 +221,7 @@ def numeric_rule(t: TypeInfo, fits_double: bool | None) -> TypeRule:
     if typmod is not None and typmod[0] <= REAL_DIGITS:
         return TypeRule("REAL", "float8", "real (exact decimal)", ("numeric_as_real",), True)
     if typmod is None and fits_double:
-        return TypeRule("REAL", "float8", "real (exact decimal)", ("numeric_real_by_data",), True)
+        return TypeRule("REAL", "float8", "real (decimal by data)", ("numeric_real_by_data",), True)
     return TypeRule("TEXT", "text", "decimal text", ("numeric_as_text",), comparable=False)
 
 
