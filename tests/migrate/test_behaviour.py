@@ -382,3 +382,15 @@ def test_numeric_stored_by_the_data_still_validates_exactly(make_db: Any, tmp_pa
     live = validate(dsn, target)
     assert live["ok"] is False
     assert live["tables"][0]["differences"][0]["key"] == {"id": 2}
+
+
+def test_a_trigger_numbered_id_reads_back_by_rowid(shop: tuple[Path, Any], tmp_path: Path) -> None:
+    db = apsw.Connection(str(_copy(shop[0], tmp_path)))
+    # as the sequence_trigger flag says: RETURNING sees the row before the trigger numbers it
+    assert db.execute(
+        "INSERT INTO ticket (store) VALUES ('S9') RETURNING ticket_no"
+    ).fetchall() == [(None,)]
+    assert (
+        db.execute("SELECT ticket_no FROM ticket WHERE rowid = last_insert_rowid()").fetchone()[0]
+        > 500
+    )

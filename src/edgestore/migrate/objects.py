@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MissingExtraError
 from .catalog import _type_info
 from .pgexpr import translate_default
 from .plan import Plan, TriggerPlan, ViewPlan
@@ -25,7 +26,7 @@ from .typemap import quote_ident as q
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["SourceObjects", "plan_objects", "read_objects"]
+__all__ = ["SourceObjects", "plan_objects", "read_objects", "translate_view"]
 
 
 @dataclass(slots=True)
@@ -122,9 +123,17 @@ def read_objects(conn: psycopg.Connection[Any], schema: str) -> SourceObjects:
     return SourceObjects(views, triggers, functions, others)
 
 
+def _sqlglot() -> Any:
+    try:
+        import sqlglot
+    except ImportError as exc:  # pragma: no cover - the postgres extra installs it
+        raise MissingExtraError("edgestore migrate", "postgres") from exc
+    return sqlglot
+
+
 def translate_view(definition: str) -> tuple[str | None, str]:
     """The SQLite SELECT of a Postgres view definition, or None and the reason."""
-    import sqlglot
+    sqlglot = _sqlglot()
     from sqlglot.errors import ErrorLevel, SqlglotError
 
     try:
