@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import jsonschema
 import psycopg
 import pytest
 from click.testing import CliRunner
@@ -21,8 +22,14 @@ from edgestore.migrate.views import loose_row
 @pytest.fixture(scope="module")
 def shop(shop_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     target = tmp_path_factory.mktemp("shop") / "shop.db"
-    report = run(shop_dsn, target)
+    report = run(shop_dsn, target, keep_snapshot=True)
     assert report["ok"], report
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+    manifest = json.loads((target.with_name("shop.db.snapshot") / "manifest.json").read_text())
+    jsonschema.validate(
+        manifest, json.loads((schemas / "snapshot-manifest.schema.json").read_text())
+    )
+    jsonschema.validate(report, json.loads((schemas / "validation-report.schema.json").read_text()))
     return target, report
 
 
@@ -302,6 +309,8 @@ sqlite = "SELECT substr(payment_date, 1, 7) || '-01', count(*) FROM payment GROU
     )  # fmt: skip
     assert r.exit_code == 1, r.output  # the enum order differs, and is shown
     report = json.loads(report_path.read_text())
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+    jsonschema.validate(report, json.loads((schemas / "validation-report.schema.json").read_text()))
     status = {q["name"]: q["status"] for q in report["queries"]}
     assert status == {
         "big payments": "same",
