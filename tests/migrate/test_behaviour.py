@@ -213,6 +213,8 @@ def test_views_are_translated_verified_or_named(shop_dsn: str, shop: tuple[Path,
     )
     not_moved = {(n["kind"], n["name"]): n["reason"] for n in report["not_moved"]}
     assert "TIMESTAMP_TRUNC" in not_moved[("view", "monthly_sales")]
+    assert "returns different rows" in not_moved[("view", "first_status")]
+    assert "uses a view that was not moved" in not_moved[("view", "first_status_count")]
     assert ("materialized view", "rental_stats") in not_moved
     db = apsw.Connection(str(target))
     views = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'view'")}
