@@ -166,7 +166,8 @@ FLAG_TEXT: dict[str, str] = {
     "partition_check_dropped": "a partition's own CHECK (it constrained that partition's "
     "rows only) is not carried to the merged table",
     "nulls_not_distinct_dropped": "UNIQUE NULLS NOT DISTINCT is enforced as plain UNIQUE",
-    "sequence_default_dropped": "nextval() default on a non-key column dropped",
+    "sequence_default_dropped": "nextval() default dropped: the column is not stored as an "
+    "integer (a type override), or its sequence could not be read from the default",
     "collation_binary": "text compares and sorts by bytes (SQLite BINARY), not by the "
     "Postgres collation",
     "override_lossy": "type override to a lossier storage requested",
