@@ -405,3 +405,24 @@ def test_a_trigger_numbered_id_reads_back_by_rowid(shop: tuple[Path, Any], tmp_p
         db.execute("SELECT ticket_no FROM ticket WHERE rowid = last_insert_rowid()").fetchone()[0]
         > 500
     )
+
+
+def test_partition_bounds_check_is_offered_and_applied_on_request(
+    shop_dsn: str, tmp_path: Path
+) -> None:
+    r = CliRunner().invoke(main, ["migrate", "plan", "--from", shop_dsn, "--tables", "payment"])
+    assert r.exit_code == 0, r.stderr
+    assert "payment_p2022_02 FOR VALUES FROM ('2022-02-01 00:00:00+00')" in r.stdout
+    assert "offered, add it with --partition-checks" in r.stdout
+    target = tmp_path / "p.db"
+    r = CliRunner().invoke(
+        main,
+        ["migrate", "run", "--from", shop_dsn, "--to", str(target),
+         "--tables", "payment,customer,film,language", "--partition-checks"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    db = apsw.Connection(str(target))
+    insert = "INSERT INTO payment (customer_id, film_id, amount, payment_date) VALUES (1, 1, 1, ?)"
+    db.execute(insert, ("2022-03-31 23:59:59.5+00:00",))  # inside the partitions' range
+    with pytest.raises(apsw.ConstraintError, match="payment_partition_bounds"):
+        db.execute(insert, ("2022-04-01 00:00:00+00:00",))  # Postgres had no partition for it

@@ -90,6 +90,11 @@ _overrides_opt = click.option(
     default=None,
     help="TOML file of per-column type overrides.",
 )
+_partition_checks_opt = click.option(
+    "--partition-checks",
+    is_flag=True,
+    help="Add the CHECK that contiguous range partition bounds imply (the plan offers it).",
+)
 _json_opt = click.option(
     "--json", "json_events", is_flag=True, help="Progress as JSON events (one per line on stdout)."
 )
@@ -122,6 +127,7 @@ def migrate() -> None:
     metavar="DIR",
     help="Also write the SQLite DDL to DIR/migrate-<schema>.sql for review.",
 )
+@_partition_checks_opt
 @_guard
 def plan(
     source: str,
@@ -130,13 +136,20 @@ def plan(
     overrides: str | None,
     fmt: str,
     write_ddl: str | None,
+    partition_checks: bool,
 ) -> None:
     """Show what every table and column becomes, and every lossy or risky conversion."""
     import msgspec
 
     from ..migrate import read_plan, render_text
 
-    p = read_plan(source, schema=schema, tables=_tables(tables), overrides=_overrides(overrides))
+    p = read_plan(
+        source,
+        schema=schema,
+        tables=_tables(tables),
+        overrides=_overrides(overrides),
+        partition_checks=partition_checks,
+    )
     if fmt == "json":
         click.echo(msgspec.json.format(msgspec.json.encode(p), indent=2).decode())
     else:
@@ -169,6 +182,7 @@ def plan(
     help="Rows per chunk file (the unit of import resumption).",
 )
 @click.option("--replace", is_flag=True, help="Overwrite a non-empty snapshot directory.")
+@_partition_checks_opt
 @_json_opt
 @_guard
 def export(
@@ -179,6 +193,7 @@ def export(
     overrides: str | None,
     chunk_rows: int,
     replace: bool,
+    partition_checks: bool,
     json_events: bool,
 ) -> None:
     """Stream the source into a snapshot directory (one consistent read)."""
@@ -193,6 +208,7 @@ def export(
         chunk_rows=chunk_rows,
         replace=replace,
         progress=_progress(json_events),
+        partition_checks=partition_checks,
     )
     rows = sum(d.row_count for d in m.data)
     if not json_events:
@@ -404,6 +420,7 @@ def _load_pipeline(ctx: click.Context, _param: click.Parameter, value: str | Non
     help="Exit 6 when validation passed but risky or lossy changes were made or objects were "
     "not moved.",
 )
+@_partition_checks_opt
 @_json_opt
 @_guard
 def run(
@@ -419,6 +436,7 @@ def run(
     validate_source: bool,
     report_path: str | None,
     strict: bool,
+    partition_checks: bool,
     json_events: bool,
 ) -> None:
     """Plan, export, import and validate in one go; then say what behaves differently."""
@@ -436,6 +454,7 @@ def run(
         chunk_rows=chunk_rows,
         validate_source=validate_source,
         progress=_progress(json_events),
+        partition_checks=partition_checks,
     )
     if json_events:
         summary = {k: report.get(k, []) for k in ("risky", "not_moved", "moved_objects")}

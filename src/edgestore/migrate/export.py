@@ -25,7 +25,7 @@ import msgspec
 
 from .._version import __version__
 from ..errors import MigrationError, SnapshotError, SourceError
-from .catalog import read_catalog
+from .catalog import CatalogTable, read_catalog
 from .normalise import fix_nan
 from .objects import plan_objects, read_objects
 from .partitions import suggest_check
@@ -42,6 +42,7 @@ from .snapshot import (
     write_manifest,
 )
 from .source import connect, redact, snapshot_transaction
+from .typemap import quote_ident as q
 from .views import hash_rows
 
 __all__ = ["ExportSink", "export_snapshot", "read_plan"]
@@ -71,12 +72,14 @@ def read_plan(
     schema: str = "public",
     tables: list[str] | None = None,
     overrides: Mapping[str, str] | None = None,
+    partition_checks: bool = False,
 ) -> Plan:
-    """Connect, read the catalog and build the plan (nothing is moved)."""
+    """Connect, read the catalog and build the plan (nothing is moved). ``partition_checks``
+    adds the CHECK that contiguous range partition bounds imply."""
     conn = connect(dsn)
     try:
         with snapshot_transaction(conn):
-            return _plan(conn, dsn, schema, tables, overrides)
+            return _plan(conn, dsn, schema, tables, overrides, partition_checks)
     finally:
         conn.close()
 
@@ -87,6 +90,7 @@ def _plan(
     schema: str,
     tables: list[str] | None,
     overrides: Mapping[str, str] | None,
+    partition_checks: bool = False,
 ) -> Plan:
     catalog, others = read_catalog(conn, schema, tables)
     version = conn.execute("SHOW server_version").fetchone()[0]
@@ -99,27 +103,39 @@ def _plan(
         overrides=overrides,
     )
     plan_objects(plan, read_objects(conn, schema))
-    for ct, table in zip(catalog, plan.tables, strict=True):
-        if ct.partitions and ct.partition_key:
-            col = next(
-                (
-                    c
-                    for c in table.columns
-                    if ct.partition_key.endswith(f"({c.name})")
-                    or ct.partition_key.endswith(f'("{c.name}")')
-                ),
-                None,
-            )
-            if col is not None:
-                table.suggested_check = suggest_check(
-                    conn,
-                    ct.partition_key,
-                    [p.bound for p in ct.partitions],
-                    col.name,
-                    col.expr,
-                    col.pg_type,
-                )
+    _bounds_checks(conn, catalog, plan, apply=partition_checks)
     return plan
+
+
+# partition keys whose stored form sorts in SQLite as in Postgres: numbers, and dates and
+# timestamps (ISO text); other text follows the database collation in Postgres
+_ORDERED_TEXT = ("date", "timestamp")
+
+
+def _bounds_checks(conn: Any, catalog: list[CatalogTable], plan: Plan, *, apply: bool) -> None:
+    """The CHECK each partitioned table's contiguous range bounds imply: offered in the plan,
+    added to the table with ``apply`` (``--partition-checks``)."""
+    for ct, table in zip(catalog, plan.tables, strict=True):
+        if not ct.partitions or not ct.partition_key:
+            continue
+        col = next(
+            (
+                c
+                for c in table.columns
+                if ct.partition_key in (f"RANGE ({c.name})", f"RANGE ({q(c.name)})")
+            ),
+            None,
+        )
+        if col is None or not (
+            col.sqlite_type in ("INTEGER", "REAL") or col.pg_type.startswith(_ORDERED_TEXT)
+        ):
+            continue
+        bounds = [p.bound for p in ct.partitions]
+        check = suggest_check(conn, ct.partition_key, bounds, col.name, col.expr, col.pg_type)
+        table.suggested_check = check
+        if apply and check is not None:
+            name = q(f"{table.name}_partition_bounds")
+            table.create_sql = f"{table.create_sql[:-2]},\n  CONSTRAINT {name} CHECK ({check})\n)"
 
 
 def _safe(name: str) -> str:
@@ -175,6 +191,7 @@ def export_snapshot(
     progress: Progress | None = None,
     compression_level: int = 3,
     sink: ExportSink | None = None,
+    partition_checks: bool = False,
 ) -> Manifest:
     """Export ``schema`` (or ``tables``) of the source into the snapshot directory ``out``.
 
@@ -188,7 +205,7 @@ def export_snapshot(
     try:
         with snapshot_transaction(conn):
             progress.phase("plan", redact(dsn))
-            plan = _plan(conn, dsn, schema, tables, overrides)
+            plan = _plan(conn, dsn, schema, tables, overrides, partition_checks)
             _prepare_dir(directory, replace)
             if sink is not None:
                 sink.begin(plan)

@@ -64,6 +64,7 @@ PIPELINE_KEYS = {
     "validate_source": "validate_source",
     "report": "report_path",
     "strict": "strict",
+    "partition_checks": "partition_checks",
 }
 
 

@@ -45,6 +45,7 @@ def run(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     validate_source: bool = False,
     progress: Progress | None = None,
+    partition_checks: bool = False,
 ) -> dict[str, Any]:
     """Move ``schema`` of the source into ``target`` and return the validation report.
 
@@ -76,6 +77,7 @@ def run(
         replace=replace,
         chunk_rows=chunk_rows,
         progress=progress,
+        partition_checks=partition_checks,
     )
     report = validate(snap, target, progress=progress)
     if validate_source:
@@ -135,6 +137,7 @@ def move(
     replace: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Progress | None = None,
+    partition_checks: bool = False,
 ) -> None:
     """Export into ``snap`` and import it into ``target`` (``run`` without the validation).
 
@@ -175,5 +178,6 @@ def move(
             replace=replace_snapshot,
             progress=progress,
             sink=StreamingLoad(target) if stream else None,
+            partition_checks=partition_checks,
         )
     import_snapshot(snap, target, replace=replace, progress=progress)

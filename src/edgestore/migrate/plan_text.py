@@ -34,10 +34,12 @@ def render_text(plan: Plan) -> str:
             out.append(f"  partitioned by {t.partition_key}; merged partitions:")
             out += [f"    {p.name} {p.bound}" for p in t.partitions]
             if t.suggested_check:
-                out.append(
-                    f"  suggested CHECK (not applied; the bounds cover one range): "
-                    f"CHECK ({t.suggested_check})"
+                how = (
+                    "applied"
+                    if t.suggested_check in t.create_sql
+                    else "offered, add it with --partition-checks"
                 )
+                out.append(f"  the bounds cover one range: CHECK ({t.suggested_check}) ({how})")
         out.append("")
     if plan.views:
         out.append("views translated (kept only if their rows match Postgres's after import):")
