@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 FORMAT = "edgestore-snapshot"
-FORMAT_VERSION = 1
+# 2: the plan carries views, triggers, trigger-numbered sequences and partitions; an older
+# edgestore would import such a snapshot without them, so it must refuse it instead
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _LEN = struct.Struct("<I")
 
