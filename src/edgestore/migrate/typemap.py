@@ -112,8 +112,8 @@ FLAG_TEXT: dict[str, str] = {
     "(override scaled_integer): divide by 10^scale for the value; compare with scaled "
     "constants",
     "char_rtrim_collation": "char(n) kept with its padding and declared COLLATE RTRIM, so "
-    "=, <, ORDER BY, GROUP BY and UNIQUE ignore trailing spaces as in Postgres; length() "
-    "and || still see them (override 'trimmed_text' trims on import instead)",
+    "=, <, ORDER BY, GROUP BY and UNIQUE ignore trailing spaces as in Postgres; LIKE, "
+    "length() and || still see them (override 'trimmed_text' trims on import instead)",
     "enum_order_text": "enum stored as its label with a CHECK of the labels; the labels' "
     "declaration order differs from text order, so ORDER BY/< on the column sort by text: "
     "sort by the CASE expression given here to get Postgres's order",
