@@ -96,7 +96,8 @@ _REASONS = {
     "materialized view": "materialized views are not moved (create a table from its query "
     "if the application reads it)",
     "foreign table": "foreign tables are not moved (their data lives elsewhere)",
-    "sequence": "a sequence no moved column draws from is not moved",
+    "sequence": "no moved column draws from it; SQLite has no sequences (an application "
+    "calling nextval() needs its own counter)",
     "procedure": "SQLite has no stored procedures",
     "aggregate": "SQLite has no user-defined aggregates in SQL",
     "function": "SQLite has no stored functions",
