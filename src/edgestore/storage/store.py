@@ -26,6 +26,7 @@ from ..errors import (
     StoreClosedError,
 )
 from .analysis import Analysis, AnalysisCache, analyze, description_of
+from .batch_settings import batch_with_settings, setting_alone
 from .connection import Conn, open_connection
 from .execution import Outcome, WriteJob, pragma_data_version, run_statement
 from .pool import ConnectionHook, IdleCloseHandler, Pool
@@ -331,6 +332,8 @@ class Store:
             if job.error is not None:
                 raise job.error
             return job.results[0]
+        if kind == "setting":
+            return setting_alone(analysis)
         raise _not_here(analysis)
 
     def stream(
@@ -352,8 +355,10 @@ class Store:
             return []
         analyses = [(await self._analysis(sql), params) for sql, params in stmts]
         for analysis, _ in analyses:
-            if analysis.kind not in ("read", "write", "standalone"):
+            if analysis.kind not in ("read", "write", "standalone", "setting"):
                 raise _not_here(analysis)
+        if any(analysis.kind == "setting" for analysis, _ in analyses):
+            return await batch_with_settings(self, analyses)
         job = WriteJob(analyses, single=False)
         await self.pool.submit(job)
         if job.error is not None:

@@ -1,0 +1,63 @@
+"""PRAGMA foreign_keys / defer_foreign_keys outside a session: alone, or in an atomic batch.
+
+A statement run on its own (``Store.execute``, ``/api/v1/execute``) has no session for a
+setting to last in: setting the server's default is accepted (migration tools send
+``PRAGMA foreign_keys = ON`` that way), anything else is refused with a pointer to sessions.
+An atomic batch is a short session of its own: the settings before its first other statement
+apply to the whole batch (set before its transaction begins, as a client would do on its own
+connection); later ones behave as SQLite has them inside a transaction (``foreign_keys`` does
+nothing, ``defer_foreign_keys`` lasts until the commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import EdgestoreError, InvalidRequest
+from .analysis import Analysis
+from .policy import FK_DEFAULTS
+from .results import Params, Result
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["batch_with_settings", "setting_alone"]
+
+
+def setting_alone(analysis: Analysis) -> Result:
+    """A session PRAGMA run as a statement of its own."""
+    assert analysis.setting is not None
+    name, value = analysis.setting
+    if value is None or value == FK_DEFAULTS[name]:
+        return Result()
+    raise InvalidRequest(
+        f"PRAGMA {name} = {'ON' if value else 'OFF'} lasts for a session: send it on the same "
+        "session or Hrana stream as the statements it is for, or in the same batch"
+    )
+
+
+async def batch_with_settings(
+    store: Store, analyses: Sequence[tuple[Analysis, Params]]
+) -> list[Result]:
+    """Run an atomic batch that holds session PRAGMAs, all or nothing, on a session."""
+    from .transaction import Session
+
+    results: list[Result] = []
+    async with Session(store) as session:
+        leading = 0
+        while leading < len(analyses) and analyses[leading][0].kind == "setting":
+            analysis, params = analyses[leading]
+            results.append(await session.execute(analysis.sql, params))
+            leading += 1
+        await session.execute("BEGIN IMMEDIATE")
+        for index in range(leading, len(analyses)):
+            analysis, params = analyses[index]
+            try:
+                results.append(await session.execute(analysis.sql, params))
+            except EdgestoreError as err:
+                err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
+                err.args = (err.detail,)
+                raise
+        await session.execute("COMMIT")
+    return results
