@@ -32,9 +32,10 @@ def drizzle_kit(
             *flags,
         ],
         cwd=node_tools,
+        # drizzle-kit reads "out" relative to the working directory (it prefixes "./").
         env={
             "DRIZZLE_SCHEMA": f"./drizzle/{schema}",
-            "DRIZZLE_URL": url,  # drizzle-kit reads "out" as relative to the working directory (it prefixes "./").
+            "DRIZZLE_URL": url,
             "DRIZZLE_OUT": os.path.relpath(out, node_tools),
         },
     )
