@@ -219,3 +219,26 @@ async def test_a_closed_session_gives_the_default_back(store: Store) -> None:
     await session.close()  # rolled back, connection restored
     assert await _count(store, "posts") == 3
     await _writer_enforces_foreign_keys(store)
+
+
+async def test_an_atomic_batch_can_use_what_it_creates(store: Store) -> None:
+    results = await store.batch(
+        [
+            ("CREATE TABLE tags(id INTEGER PRIMARY KEY, post_id INT REFERENCES posts(id))", None),
+            ("INSERT INTO tags(post_id) VALUES (1), (2)", None),
+            ("ALTER TABLE tags ADD COLUMN label TEXT", None),
+            ("UPDATE tags SET label = 'x'", None),
+            ("SELECT count(*) FROM tags WHERE label = 'x'", None),
+        ]
+    )
+    assert results[-1].values == [(2,)]
+    with pytest.raises(edgestore.DatabaseError) as info:
+        await store.batch(
+            [
+                ("CREATE TABLE more(x)", None),
+                ("INSERT INTO more VALUES (1)", None),
+                ("INSERT INTO posts VALUES (50, 'orphan', 4040)", None),
+            ]
+        )
+    assert "statement 3 of the batch" in str(info.value)
+    assert await _count(store, "sqlite_schema WHERE name = 'more'") == 0

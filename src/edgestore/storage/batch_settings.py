@@ -47,7 +47,9 @@ def sets_session_pragma(sql: str) -> bool:
 
 
 async def batch_with_settings(store: Store, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
-    """Run an atomic batch that holds session PRAGMAs, all or nothing, on a session."""
+    """Run an atomic batch on a session, all or nothing, each statement analysed when the
+    ones before it have run (a batch holding session PRAGMAs, or one whose statements use
+    what earlier ones create)."""
     from .transaction import Session
 
     results: list[Result] = []

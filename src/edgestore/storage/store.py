@@ -22,6 +22,8 @@ from ..errors import (
     DatabaseError,
     EdgestoreError,
     InvalidRequest,
+    NoSuchColumnError,
+    NoSuchTableError,
     ReadOnlyError,
     StoreClosedError,
 )
@@ -356,7 +358,11 @@ class Store:
         if any(sets_session_pragma(sql) for sql, _ in stmts):
             # Run on a session, each statement analysed once the ones before it have run.
             return await batch_with_settings(self, stmts)
-        analyses = [(await self._analysis(sql), params) for sql, params in stmts]
+        try:
+            analyses = [(await self._analysis(sql), params) for sql, params in stmts]
+        except (NoSuchTableError, NoSuchColumnError):
+            # A statement names what an earlier one creates: analyse each as it comes.
+            return await batch_with_settings(self, stmts)
         for analysis, _ in analyses:
             if analysis.kind not in ("read", "write", "standalone"):
                 raise _not_here(analysis)
