@@ -34,6 +34,8 @@ HARMFUL = [
     "PRAGMA shrink_memory",
     "PRAGMA optimize",
     "PRAGMA temp_store_directory = '/tmp'",
+    "; PRAGMA hard_heap_limit = 1000",
+    ";\n;PRAGMA max_page_count = 1",
 ]
 
 
@@ -97,6 +99,15 @@ async def test_introspection_pragmas_work(store: Store) -> None:
     assert (await store.query("PRAGMA user_version")).values == [(0,)]
     assert (await store.execute("PRAGMA journal_mode")).values == [("wal",)]
     assert (await store.query("PRAGMA foreign_keys")).values == [(1,)]
+
+
+async def test_pragma_functions_that_act_are_refused(store: Store) -> None:
+    # SQLite runs the PRAGMA when the table-valued function is read.
+    for sql in ("SELECT * FROM pragma_optimize(-1)", "SELECT * FROM main.pragma_optimize"):
+        with pytest.raises(edgestore.DatabaseError) as info:
+            await store.execute(sql)
+        assert info.value.code == "SQLITE_AUTH"
+        assert "optimize" in str(info.value)
 
 
 async def test_vacuum_into_and_attach_are_refused(store: Store, tmp_path: Path) -> None:
