@@ -125,6 +125,8 @@ def _shape(create_sql: str, table: str, column: str) -> tuple[int, bool, bool]:
 def apply_alter_column(db: apsw.Connection, alter: AlterColumn) -> Result:
     """Run ``alter`` on ``db`` (the writer). Raises DatabaseError as libSQL words it."""
     schema = _quote(alter.schema or "main")
+    if alter.table.lower().startswith("sqlite_"):
+        raise _error(f"table {alter.table} may not be altered")
     row = db.execute(
         f"SELECT type, name, sql FROM {schema}.sqlite_schema "
         "WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')",
@@ -133,8 +135,6 @@ def apply_alter_column(db: apsw.Connection, alter: AlterColumn) -> Result:
     if row is None:
         raise NoSuchTableError(f"no such table: {alter.table}", code="SQLITE_ERROR")
     kind, table, old_sql = str(row[0]), str(row[1]), str(row[2] or "")
-    if table.lower().startswith("sqlite_"):
-        raise _error(f"table {table} may not be altered")
     if kind != "table" or old_sql.upper().startswith("CREATE VIRTUAL"):
         raise _error(f"cannot alter {table}: only ordinary tables can be altered")
     spans = _column_spans(old_sql)

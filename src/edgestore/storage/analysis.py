@@ -14,7 +14,7 @@ from typing import Any, Literal
 import apsw
 
 from ..errors import DatabaseError, SQLSyntaxError
-from .policy import AlterColumn, Statement, classify, refused
+from .policy import AlterColumn, Statement, classify, pragma_function_refusal, refused
 from .results import Column, Description, TableDeps
 from .sqlerrors import translate
 
@@ -229,6 +229,8 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
     for code, a, _b in actions:
         if code == apsw.SQLITE_READ and a:
             reads.add(a)
+            if a.lower().startswith("pragma_"):
+                refusal = pragma_function_refusal(a) or refusal
         elif code in _WRITE_ACTIONS and a:
             if a not in _INTERNAL:
                 writes.add(a)

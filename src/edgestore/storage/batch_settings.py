@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from ..errors import EdgestoreError, InvalidRequest
 from .analysis import Analysis
-from .policy import FK_DEFAULTS
+from .policy import FK_DEFAULTS, classify
 from .results import Params, Result
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["batch_with_settings", "setting_alone"]
+__all__ = ["batch_with_settings", "sets_session_pragma", "setting_alone"]
 
 
 def setting_alone(analysis: Analysis) -> Result:
@@ -37,24 +37,34 @@ def setting_alone(analysis: Analysis) -> Result:
     )
 
 
-async def batch_with_settings(
-    store: Store, analyses: Sequence[tuple[Analysis, Params]]
-) -> list[Result]:
-    """Run an atomic batch that holds session PRAGMAs, all or nothing, on a session."""
+_TRANSACTION_CONTROL = ("begin", "end", "savepoint", "release", "rollback_to")
+
+
+def sets_session_pragma(sql: str) -> bool:
+    """True for PRAGMA foreign_keys / defer_foreign_keys with a value (nothing prepared)."""
+    setting = classify(sql).setting
+    return setting is not None and setting[1] is not None
+
+
+async def batch_with_settings(store: Store, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
+    """Run an atomic batch on a session, all or nothing, each statement analysed when the
+    ones before it have run (a batch holding session PRAGMAs, or one whose statements use
+    what earlier ones create)."""
     from .transaction import Session
 
     results: list[Result] = []
     async with Session(store) as session:
         leading = 0
-        while leading < len(analyses) and analyses[leading][0].kind == "setting":
-            analysis, params = analyses[leading]
-            results.append(await session.execute(analysis.sql, params))
+        while leading < len(stmts) and sets_session_pragma(stmts[leading][0]):
+            results.append(await session.execute(*stmts[leading]))
             leading += 1
         await session.execute("BEGIN IMMEDIATE")
-        for index in range(leading, len(analyses)):
-            analysis, params = analyses[index]
+        for index in range(leading, len(stmts)):
+            sql, params = stmts[index]
             try:
-                results.append(await session.execute(analysis.sql, params))
+                if classify(sql).verb in _TRANSACTION_CONTROL:
+                    raise InvalidRequest("transaction statements cannot be part of an atomic batch")
+                results.append(await session.execute(sql, params))
             except EdgestoreError as err:
                 err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
                 err.args = (err.detail,)

@@ -29,6 +29,7 @@ __all__ = [
     "Statement",
     "classify",
     "permit",
+    "pragma_function_refusal",
     "refused",
 ]
 
@@ -212,6 +213,9 @@ def _word(toks: list[_Tok], i: int) -> str | None:
 def classify(sql: str) -> Statement:
     """The statement's verb, where it runs and any refusal that holds for every role."""
     toks = _tokens(sql, 24)
+    while toks and toks[0][0] == "other" and toks[0][1] == ";":
+        # Empty statements first: SQLite steps over them to the real one.
+        toks = toks[1:] if len(toks) < 24 else _tokens(sql[toks[0][3] :], 24)
     i = 0
     if _word(toks, 0) == "EXPLAIN":
         # EXPLAIN compiles the statement: an EXPLAIN PRAGMA applies the PRAGMA all the same.
@@ -366,6 +370,15 @@ def _alter_column(sql: str, toks: list[_Tok]) -> AlterColumn | None:
 
 
 # -- decisions --------------------------------------------------------------------------------
+
+
+def pragma_function_refusal(table: str) -> str | None:
+    """Why reading the table-valued function ``pragma_<name>`` is refused, if it is: SQLite
+    runs the PRAGMA itself when the function is read (only introspection ones may be)."""
+    name = table.lower().removeprefix("pragma_")
+    if PRAGMA_RULES.get(name) is None:
+        return f"PRAGMA {name} is not allowed (not on edgestore's PRAGMA allowlist)"
+    return None
 
 
 def refused(message: str) -> DatabaseError:

@@ -22,11 +22,13 @@ from ..errors import (
     DatabaseError,
     EdgestoreError,
     InvalidRequest,
+    NoSuchColumnError,
+    NoSuchTableError,
     ReadOnlyError,
     StoreClosedError,
 )
 from .analysis import Analysis, AnalysisCache, analyze, description_of
-from .batch_settings import batch_with_settings, setting_alone
+from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
 from .connection import Conn, open_connection
 from .execution import Outcome, WriteJob, pragma_data_version, run_statement
 from .pool import ConnectionHook, IdleCloseHandler, Pool
@@ -353,12 +355,17 @@ class Store:
         self._check_open()
         if not stmts:
             return []
-        analyses = [(await self._analysis(sql), params) for sql, params in stmts]
+        if any(sets_session_pragma(sql) for sql, _ in stmts):
+            # Run on a session, each statement analysed once the ones before it have run.
+            return await batch_with_settings(self, stmts)
+        try:
+            analyses = [(await self._analysis(sql), params) for sql, params in stmts]
+        except (NoSuchTableError, NoSuchColumnError):
+            # A statement names what an earlier one creates: analyse each as it comes.
+            return await batch_with_settings(self, stmts)
         for analysis, _ in analyses:
-            if analysis.kind not in ("read", "write", "standalone", "setting"):
+            if analysis.kind not in ("read", "write", "standalone"):
                 raise _not_here(analysis)
-        if any(analysis.kind == "setting" for analysis, _ in analyses):
-            return await batch_with_settings(self, analyses)
         job = WriteJob(analyses, single=False)
         await self.pool.submit(job)
         if job.error is not None:

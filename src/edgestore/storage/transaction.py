@@ -365,10 +365,13 @@ class Session:
                     return await self._execute_alone(sql, params, max_rows)
                 settings.statement_ran()
                 return await store.execute(sql, params, max_rows=max_rows)
-            self._pin = await self._pin_connection(
-                analysis.kind == "begin" and _readonly_begin(sql)
-            )
-            await self._pin.apply(settings.taken())
+            pinned = await self._pin_connection(analysis.kind == "begin" and _readonly_begin(sql))
+            try:
+                await pinned.apply(settings.taken())
+            except BaseException:
+                await pinned.finish(rollback=True)
+                raise
+            self._pin = pinned
         pin = self._pin
         assert pin is not None
         async with pin.lock:
