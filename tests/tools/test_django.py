@@ -8,9 +8,16 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.server import EdgestoreServer
 
 from .conftest import run_tool, table_digests
+
+_EXTRA = "the compat extra is not installed: pip install -e '.[compat]'"
+pytest.importorskip("django", reason=_EXTRA)
+pytest.importorskip("django_libsql", reason=_EXTRA)
+pytest.importorskip("libsql.db.backends.libsql", reason=_EXTRA)
 
 REPO = Path(__file__).resolve().parents[2]
 HTTP_BACKEND = "django_libsql"

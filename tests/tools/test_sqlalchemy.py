@@ -8,17 +8,20 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import apsw
-import libsql_experimental
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.orm import Session, selectinload
 
 from tests.server import EdgestoreServer
 
 from .conftest import table_digests, user_tables
 from .sqla.models import Author, Base, Book, Review
+
+_EXTRA = "the compat extra is not installed: pip install -e '.[compat]'"
+pytest.importorskip("sqlalchemy_libsql", reason=_EXTRA)
+libsql_experimental = pytest.importorskip("libsql_experimental", reason=_EXTRA)
+command = pytest.importorskip("alembic.command", reason=_EXTRA)
+Config = pytest.importorskip("alembic.config", reason=_EXTRA).Config
 
 BIG = 2**62 + 5
 COVER = bytes([0, 1, 2, 254, 255])
