@@ -141,3 +141,12 @@ async def test_legacy_schema_record_is_moved(tmp_path: Path) -> None:
         assert [r[0] for r in res.values] == ["0001_t.sql", "0002_u.sql"]
         gone = await st.query("SELECT count(*) FROM sqlite_schema WHERE name = '_edgestore_schema'")
         assert gone.values == [(0,)]
+
+
+async def test_no_schema_files_no_record_table(tmp_path: Path) -> None:
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    async with await edgestore.open(tmp_path / "s.db", schemas_dir=schemas) as st:
+        assert await st.apply_schemas() == []
+        res = await st.query("SELECT name FROM sqlite_schema WHERE name LIKE '%edgestore%'")
+        assert res.values == []

@@ -33,12 +33,20 @@ def node_tools() -> Path:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EdgestoreServer]:
-    """``edgestore serve`` on a new database with a (empty) schemas directory applied, so the
-    database holds edgestore's schema record as every served database does."""
-    schemas = tmp_path / "schemas"
-    schemas.mkdir()
-    with EdgestoreServer(tmp_path / "app.db", schemas_dir=schemas) as srv:
+    """``edgestore serve`` on a new database with a schemas directory applied, so the database
+    holds edgestore's schema record, which the tools must not see, rename or drop."""
+    with EdgestoreServer(tmp_path / "app.db", schemas_dir=schema_dir(tmp_path)) as srv:
         yield srv
+
+
+def schema_dir(tmp_path: Path) -> Path:
+    """A schemas directory with one file that makes no table (the tool owns the tables)."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir(exist_ok=True)
+    (schemas / "0001_settings.sql").write_text(
+        "-- The tables belong to the ORM under test; edgestore only records this file.\nSELECT 1;\n"
+    )
+    return schemas
 
 
 def run_tool(

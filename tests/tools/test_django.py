@@ -12,7 +12,7 @@ import pytest
 
 from tests.server import EdgestoreServer
 
-from .conftest import run_tool, table_digests
+from .conftest import run_tool, schema_dir, table_digests
 
 _EXTRA = "the compat extra is not installed: pip install -e '.[compat]'"
 pytest.importorskip("django", reason=_EXTRA)
@@ -99,8 +99,7 @@ def test_django_table_rebuild_limits_of_the_clients(server: EdgestoreServer) -> 
 
 
 def test_django_libsql_rebuild_needs_django_before_5_1(tmp_path: Path) -> None:
-    schemas = tmp_path / "schemas"
-    schemas.mkdir()
+    schemas = schema_dir(tmp_path)
     with EdgestoreServer(tmp_path / "ws.db", schemas_dir=schemas) as server:
         ws = server.url.replace("http", "ws", 1)
         code, output = run_django(WS_BACKEND, ws, "0002_isbn_subtitle")

@@ -13,9 +13,11 @@ import os
 import shutil
 from pathlib import Path
 
+import apsw
+
 from tests.server import EdgestoreServer
 
-from .conftest import run_tool, table_digests, user_tables
+from .conftest import run_tool, schema_dir, table_digests, user_tables
 
 TABLES = ("authors", "posts", "comments")
 
@@ -101,8 +103,7 @@ def test_drizzle_generate_migrate_and_migrator_twice(node_tools: Path, tmp_path:
     assert len(list(out.glob("*.sql"))) == 2
     assert "PRAGMA foreign_keys=OFF" in next(out.glob("0001_*.sql")).read_text()
 
-    schemas = tmp_path / "schemas"
-    schemas.mkdir()
+    schemas = schema_dir(tmp_path)
     with EdgestoreServer(tmp_path / "kit.db", schemas_dir=schemas) as kit:
         drizzle_kit(node_tools, "migrate", "schema_v1.ts", kit.url, out)
         assert {"authors", "posts", "comments", "__drizzle_migrations"} <= user_tables(kit.db_path)
@@ -118,8 +119,6 @@ def test_drizzle_generate_migrate_and_migrator_twice(node_tools: Path, tmp_path:
 
 
 def _foreign_keys(db_path: Path, table: str) -> list[tuple[str, str, str]]:
-    import apsw
-
     db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         rows = db.execute(
@@ -131,8 +130,6 @@ def _foreign_keys(db_path: Path, table: str) -> list[tuple[str, str, str]]:
 
 
 def _not_null(db_path: Path, table: str, column: str) -> bool:
-    import apsw
-
     db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         row = db.execute(
@@ -142,3 +139,23 @@ def _not_null(db_path: Path, table: str, column: str) -> bool:
         return bool(row[0])
     finally:
         db.close()
+
+
+def test_drizzle_push_on_a_database_with_the_old_schema_record(
+    node_tools: Path, tmp_path: Path
+) -> None:
+    """A database made before keeps its record in _edgestore_schema, which drizzle-kit saw (it
+    asked whether a new table was "renamed from _edgestore_schema", a prompt that fails
+    without a terminal); the server moves the record at start-up."""
+    db_path = tmp_path / "old.db"
+    db = apsw.Connection(str(db_path))
+    db.execute(
+        "CREATE TABLE _edgestore_schema ("
+        " name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    db.close()
+    with EdgestoreServer(db_path, schemas_dir=schema_dir(tmp_path)) as server:
+        drizzle_kit(node_tools, "push", "schema_v1.ts", server.url, tmp_path / "out")
+        tables = user_tables(db_path)
+        assert {"authors", "posts", "comments", "sqlite_edgestore_schema"} <= tables
+        assert "_edgestore_schema" not in tables

@@ -9,7 +9,9 @@ Prisma and Kysely skip ``sqlite_%`` tables when they introspect, so a tool that 
 database against its own models neither offers to rename the table nor drops it. SQLite reserves
 the prefix, so the table is made with ``writable_schema`` on; once made, SQLite itself refuses
 to drop, alter or index it. Databases made before kept the record in ``_edgestore_schema``; it
-is moved over, in one transaction, the next time schema files are applied.
+is moved over, in one transaction, the next time schema files are applied. The table is only
+made when there is a schema file to record. Prisma's schema engine is the exception among the
+tools: it skips only SQLite's own tables by name, so ``prisma db pull`` lists this one.
 """
 
 from __future__ import annotations
@@ -51,9 +53,14 @@ def apply_schema_dir(db: apsw.Connection, directory: Path) -> list[str]:
     """
     if not directory.is_dir():
         raise SchemaError(f"schema directory {str(directory)!r} does not exist")
+    files = schema_files(directory)
+    if not files and not _table_exists(db, LEGACY_SCHEMA_TABLE):
+        # Nothing to record: a database served without schema files (e.g. one an ORM's
+        # migrations manage) gets no table of edgestore's at all.
+        return []
     _ensure_schema_table(db)
     applied: list[str] = []
-    for path in schema_files(directory):
+    for path in files:
         text = path.read_text(encoding="utf-8")
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         try:
