@@ -162,3 +162,23 @@ def test_policy_per_role(sql: str, ro: str | None, rw: str | None, admin: str | 
         assert type(info.value).__name__ == outcome, (sql, access)
         if outcome == "DatabaseError":
             assert info.value.code == "SQLITE_AUTH"
+
+
+async def test_a_batch_of_reads_never_waits_for_the_writer(db_path: Path) -> None:
+    async with await edgestore.open(db_path, schemas_dir=None, pool_timeout=1) as store:
+        await store.execute("CREATE TABLE t(x)")
+        await store.execute("INSERT INTO t VALUES (1)")
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (2)")
+            # The writer is held: a read-only batch runs on a reader, in one snapshot.
+            results = await store.batch(
+                [("SELECT count(*) FROM t", None), ("PRAGMA table_info(t)", None)]
+            )
+            assert results[0].values == [(1,)]
+            with pytest.raises(edgestore.DatabaseError) as info:
+                await store.batch(
+                    [("SELECT 1", None), ("SELECT abs(-9223372036854775807 - 1)", None)]
+                )
+            assert "statement 2 of the batch" in str(info.value)
+        assert (await store.batch([("SELECT count(*) FROM t", None)]))[0].values == [(2,)]
+        assert store.pool.stats().readers_busy == 0

@@ -1,8 +1,12 @@
 """What a statement does, learned from SQLite itself at prepare time (never by parsing SQL).
 
-The statement is prepared with an authorizer that records every action and an exec tracer
-that aborts before the first step, so nothing runs. The result is cached per SQL text; the
-cache is cleared whenever the schema may have changed.
+Whether it may be prepared at all is decided first, from its leading keywords, by the
+statement policy (policy.py): a PRAGMA acts while it is prepared, so one the policy refuses
+never reaches the connection, and the session PRAGMAs (foreign_keys with a value) and libSQL's
+ALTER COLUMN are described without preparing them. Everything else is prepared with an
+authorizer that records every action and an exec tracer that aborts before the first step, so
+nothing runs. The result is cached per SQL text; the cache is cleared whenever the schema may
+have changed.
 """
 
 from __future__ import annotations

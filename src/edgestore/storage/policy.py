@@ -209,9 +209,18 @@ def _word(toks: list[_Tok], i: int) -> str | None:
 # -- classification ---------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
 def classify(sql: str) -> Statement:
     """The statement's verb, where it runs and any refusal that holds for every role."""
+    # Only short texts are remembered: a cache of long ones would hold megabytes of SQL.
+    return _classify_short(sql) if len(sql) <= 1024 else _classify(sql)
+
+
+@lru_cache(maxsize=4096)
+def _classify_short(sql: str) -> Statement:
+    return _classify(sql)
+
+
+def _classify(sql: str) -> Statement:
     toks = _tokens(sql, 24)
     while toks and toks[0][0] == "other" and toks[0][1] == ";":
         # Empty statements first: SQLite steps over them to the real one.
