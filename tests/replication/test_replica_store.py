@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from edgestore.config import Settings
-from edgestore.errors import ConstraintViolation, ReplicaLagging, ReplicationError
+from edgestore.errors import (
+    ConstraintViolation,
+    InvalidRequest,
+    ReplicaLagging,
+    ReplicationError,
+)
 from edgestore.storage.replication import parse_position
 from edgestore.storage.replication.context import reset_read_options, set_read_options
 from edgestore.storage.replication.replica_store import open_replica
@@ -156,6 +161,10 @@ async def test_foreign_keys_off_lasts_for_a_replica_session(
         await session.close()
         assert primary.rows("SELECT count(*) FROM posts") == [[2]]
         assert (await store.query("SELECT count(*) FROM posts", cache=False)).values == [(2,)]
+        # On its own, as on the primary, only the default is accepted.
+        await store.execute("PRAGMA foreign_keys = ON")
+        with pytest.raises(InvalidRequest):
+            await store.execute("PRAGMA foreign_keys = OFF")
         # Everyone else's writes still cascade on the primary.
         await store.execute("DELETE FROM users WHERE id = 2")
         assert primary.rows("SELECT count(*) FROM posts") == [[1]]

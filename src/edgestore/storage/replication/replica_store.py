@@ -29,6 +29,7 @@ import apsw
 
 from ...config import Settings
 from ...errors import DatabaseError, InvalidRequest, ReplicationError, StoreClosedError
+from ..batch_settings import setting_alone
 from ..results import Description, Params, Result
 from ..store import Store
 from .context import read_options
@@ -136,9 +137,13 @@ class ReplicaStore(Store):
     ) -> Result:
         if self.closed:
             raise StoreClosedError("the store is closed")
-        if await self._kind(sql) == "read":
+        kind = await self._kind(sql)
+        if kind == "read":
             await self._gate()
             return await super().execute(sql, params, max_rows=max_rows)
+        if kind == "setting":
+            # As on the primary: a statement on its own has no session to keep it.
+            return setting_alone(await self._analysis(sql))
         return await self._forward(sql, params)
 
     async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
