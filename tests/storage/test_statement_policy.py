@@ -182,3 +182,31 @@ async def test_a_batch_of_reads_never_waits_for_the_writer(db_path: Path) -> Non
             assert "statement 2 of the batch" in str(info.value)
         assert (await store.batch([("SELECT count(*) FROM t", None)]))[0].values == [(2,)]
         assert store.pool.stats().readers_busy == 0
+
+
+async def test_disguised_pragmas_never_reach_a_connection(store: Store) -> None:
+    # Spellings SQLite accepts for the same PRAGMA: case, quoting, schema prefix, comments,
+    # empty statements and EXPLAIN in front, the value as = or (). None may act.
+    import random
+
+    rng = random.Random(20261203)
+    names = ["max_page_count", "hard_heap_limit", "ignore_check_constraints", "query_only"]
+    prefixes = ["", ";", " ;; ", "/* c */", "-- c\n", "EXPLAIN ", "explain query plan "]
+    quotes = ["{}", '"{}"', "[{}]", "`{}`", "'{}'"]
+    for _ in range(200):
+        name = rng.choice(names)
+        if rng.random() < 0.5:
+            name = "".join(ch.upper() if rng.random() < 0.5 else ch for ch in name)
+        spelled = rng.choice(quotes).format(name)
+        if rng.random() < 0.3:
+            spelled = rng.choice(["main.", '"main".', "MAIN . "]) + spelled
+        value = rng.choice(["1", "0", "on", "'1'", "-1"])
+        tail = rng.choice([f"={value}", f" = {value}", f"({value})", f" ( {value} ) ;"])
+        sql = rng.choice(prefixes) + rng.choice(["PRAGMA ", "pragma\n", "PrAgMa/**/"])
+        sql += spelled + tail
+        with pytest.raises(edgestore.DatabaseError) as info:
+            await store.execute(sql)
+        assert info.value.code in ("SQLITE_AUTH", "SQLITE_ERROR"), sql
+    await _still_healthy(store)
+    async with store.transaction() as tx:  # the writer still writes
+        assert (await tx.execute("PRAGMA query_only")).values == [(0,)]

@@ -195,3 +195,29 @@ def test_backup_command(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["backup", "--db", str(db)], env={"EDGESTORE_BACKUP_DIR": ""})
     assert result.exit_code == 1
     assert "backup_dir" in result.output
+
+
+def test_backup_command_never_checkpoints(tmp_path: Path) -> None:
+    # A server may be serving the file (and replicas following its WAL): the command reads
+    # and copies, and leaves the WAL as it found it even as the last connection to close.
+    import apsw
+
+    db = tmp_path / "live.db"
+    out = tmp_path / "out"
+    out.mkdir()
+    conn = apsw.Connection(str(db))
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t(x)")
+    conn.execute("INSERT INTO t VALUES (1), (2)")
+    conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+    conn.close()
+    wal = Path(f"{db}-wal")
+    size = wal.stat().st_size
+    assert size > 0
+    result = CliRunner().invoke(cli, ["backup", "--db", str(db), "--dir", str(out)])
+    assert result.exit_code == 0, result.output
+    copy = Path(result.output.strip())
+    assert copy.parent == out.resolve()
+    with sqlite3.connect(copy) as copied:
+        assert copied.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    assert wal.stat().st_size == size

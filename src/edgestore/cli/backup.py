@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
 
 from ..config import Settings
-from ..errors import EdgestoreError, InvalidRequest
+from ..errors import EdgestoreError
 from .options import config_option, db_option
 
 __all__ = ["backup"]
@@ -27,22 +26,14 @@ __all__ = ["backup"]
 def backup(
     db_path: Path | None, backup_dir: Path | None, name: str | None, config_file: Path | None
 ) -> None:
-    """Write a consistent copy of the database (VACUUM INTO) into the backup directory."""
-    from ..storage import open as open_store
-    from ..storage.backup import backup as take_backup
+    """Write a consistent copy of the database (VACUUM INTO) into the backup directory.
 
-    async def run() -> Path:
-        settings = Settings.load(config_file=config_file, db_path=db_path, backup_dir=backup_dir)
-        if not settings.db_path.is_file():
-            raise InvalidRequest(f"no database at {str(settings.db_path)!r}")
-        store = await open_store(settings=settings, schemas_dir=None)
-        try:
-            return await take_backup(store, name)
-        finally:
-            await store.close()
+    Safe beside a running server: it only reads the file and never checkpoints it."""
+    from ..storage.backup import backup_file
 
     try:
-        path = asyncio.run(run())
+        settings = Settings.load(config_file=config_file, db_path=db_path, backup_dir=backup_dir)
+        path = backup_file(settings.db_path, settings.backup_dir, name)
     except EdgestoreError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc.detail}") from exc
     click.echo(str(path))

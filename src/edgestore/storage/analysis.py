@@ -129,10 +129,9 @@ def _prepare(db: apsw.Connection, sql: str, record: bool) -> tuple[dict[str, Any
 
     def authorizer(code: int, a: str | None, b: str | None, db_name: str | None, _t: Any) -> int:
         if code == apsw.SQLITE_PRAGMA and b is not None and (a or "").lower() in MANAGED_PRAGMAS:
-            # Never reached for PRAGMA statements (policy.classify refuses them unprepared);
-            # kept for PRAGMAs that SQLite prepares on its own behalf.
-            # Denied here because SQLite applies such a PRAGMA while *preparing* it: merely
-            # analysing it would reconfigure the connection.
+            # A second line behind policy.classify, which refuses these unprepared: SQLite
+            # applies such a PRAGMA while *preparing* it, so merely analysing it would
+            # reconfigure the connection.
             info["refusal"] = (
                 f"PRAGMA {a} is managed by edgestore (see Settings) and cannot be changed"
             )

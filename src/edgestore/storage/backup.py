@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 import apsw
 
 from ..errors import ConfigError, InvalidRequest
+from .sqlerrors import translate
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["backup"]
+__all__ = ["backup", "backup_file"]
 
 
 def _target(directory: Path | None, stem: str, name: str | None) -> Path:
+    """Where the copy goes: a new plain file name inside ``directory``."""
     if directory is None:
         raise InvalidRequest("backups are off: set the backup_dir setting (EDGESTORE_BACKUP_DIR)")
     directory = directory.resolve()
@@ -47,4 +49,25 @@ async def backup(store: Store, name: str | None = None) -> Path:
         db.execute("VACUUM INTO ?", (str(target),))
 
     await store.run_on_writer(copy)
+    return target
+
+
+def backup_file(db_path: Path, directory: Path | None, name: str | None = None) -> Path:
+    """The same copy from outside a running server (``edgestore backup``): its own
+    connection, which never checkpoints on close (a server may be serving the file)."""
+    target = _target(directory, db_path.stem, name)
+    if not db_path.is_file():
+        raise InvalidRequest(f"no database at {str(db_path)!r}")
+    try:
+        db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READWRITE)
+    except apsw.Error as exc:
+        raise translate(exc) from exc
+    try:
+        db.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+        db.set_busy_timeout(5000)
+        db.execute("VACUUM INTO ?", (str(target),))
+    except apsw.Error as exc:
+        raise translate(exc) from exc
+    finally:
+        db.close()
     return target

@@ -220,11 +220,20 @@ def _classify_short(sql: str) -> Statement:
     return _classify(sql)
 
 
+def _first_statement(sql: str) -> str:
+    """``sql`` from its first token that is not a ``;``: SQLite steps over empty statements
+    to the real one, and so must the policy."""
+    for m in _TOKEN.finditer(sql):
+        if m.lastgroup != "space" and m.group() != ";":
+            return sql[m.start() :]
+    return ""
+
+
 def _classify(sql: str) -> Statement:
     toks = _tokens(sql, 24)
-    while toks and toks[0][0] == "other" and toks[0][1] == ";":
-        # Empty statements first: SQLite steps over them to the real one.
-        toks = toks[1:] if len(toks) < 24 else _tokens(sql[toks[0][3] :], 24)
+    if toks and toks[0][1] == ";" and toks[0][0] == "other":
+        sql = _first_statement(sql)
+        toks = _tokens(sql, 24)
     i = 0
     if _word(toks, 0) == "EXPLAIN":
         # EXPLAIN compiles the statement: an EXPLAIN PRAGMA applies the PRAGMA all the same.

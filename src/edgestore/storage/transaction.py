@@ -62,8 +62,7 @@ class _Pin:
         self.expired = False
         self.ended = False
         self.running = False
-        self.settings_changed = False
-        """A session PRAGMA was set on the connection: restore the defaults on release."""
+        self.settings_changed = False  # a session PRAGMA was set: restore defaults on release
         self.streams: set[_Live] = set()
         """Row streams reading on this connection (closed before the transaction ends)."""
         self._abort_task: asyncio.Task[None] | None = None
@@ -183,11 +182,13 @@ class _Pin:
                 restore = self.settings_changed
 
                 def undo(conn: Conn) -> None:
-                    if rollback and conn.db.in_transaction:
-                        conn.db.execute("ROLLBACK")
-                    if restore:
-                        # Nobody else may find this session's foreign_keys on the connection.
-                        restore_defaults(conn.db)
+                    try:
+                        if rollback and conn.db.in_transaction:
+                            conn.db.execute("ROLLBACK")
+                    finally:
+                        if restore:
+                            # Nobody else may find this session's foreign_keys on it.
+                            restore_defaults(conn.db)
 
                 await self.call(undo)
         finally:
