@@ -1,6 +1,6 @@
 -- Example schema applied by edgestore at open (and by `edgestore schema apply`).
 -- Files named NNNN_name.sql in this directory are applied in order, each exactly once;
--- the applied ones are recorded in the table _edgestore_schema.
+-- the applied ones are recorded in the table sqlite_edgestore_schema.
 CREATE TABLE IF NOT EXISTS items (
     id         INTEGER PRIMARY KEY,
     name       TEXT    NOT NULL,

@@ -26,12 +26,26 @@ def test_integers_are_decimal_strings_and_blobs_unpadded() -> None:
     assert decode_value({"type": "blob", "base64": "YWI"}) == b"ab"
 
 
+def test_lenient_spellings_of_a_popular_client() -> None:
+    """django-libsql-backend sends floats as type "real" and blobs under "value"."""
+    assert decode_value({"type": "real", "value": 1.5}) == 1.5
+    assert isinstance(decode_value({"type": "real", "value": 2}), float)
+    assert decode_value({"type": "blob", "value": "YWI="}) == b"ab"
+    # The standard key wins when both are there.
+    assert decode_value({"type": "blob", "base64": "YWI", "value": "eHl6"}) == b"ab"
+
+
 @pytest.mark.parametrize(
     "bad",
     [
         {"type": "integer", "value": "12x"},
         {"type": "integer", "value": str(2**63)},
         {"type": "blob", "base64": "%%%"},
+        {"type": "blob", "value": "%%%"},
+        {"type": "blob", "value": 3},
+        {"type": "blob"},
+        {"type": "real", "value": "x"},
+        {"type": "real", "value": True},
         {"type": "text", "value": 3},
         {"type": "bogus"},
         "not an object",

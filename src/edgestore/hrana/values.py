@@ -2,6 +2,12 @@
 
 Integers travel as decimal strings so that 64-bit values survive JavaScript; blobs as base64,
 sent unpadded (the Rust client's form) and accepted with or without padding (JS and Python pad).
+
+Two non-standard spellings are accepted on the way in, both sent by django-libsql-backend:
+``{"type": "real", "value": 1.5}`` for a float and ``{"type": "blob", "value": "<base64>"}`` for
+a blob. No standard client sends either (the type "real" does not exist in Hrana and a blob
+always carries ``base64``), so each was an error before and no valid message changes meaning;
+when a blob has both keys, ``base64`` wins. Values sent back always use the standard spelling.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ def decode_value(obj: Any) -> Value:
         if not I64_MIN <= number <= I64_MAX:
             raise ProtocolError(f"integer {raw} does not fit in 64 bits", code="ARGS_INVALID")
         return number
-    if kind == "float":
+    if kind in ("float", "real"):
         raw = obj.get("value")
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
             raise ProtocolError("float value must be a number", code="ARGS_INVALID")
@@ -83,6 +89,8 @@ def decode_value(obj: Any) -> Value:
         return raw
     if kind == "blob":
         raw = obj.get("base64")
+        if raw is None:
+            raw = obj.get("value")
         if not isinstance(raw, str):
             raise ProtocolError("blob value needs a base64 string", code="ARGS_INVALID")
         return _b64decode(raw)

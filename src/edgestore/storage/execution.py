@@ -14,6 +14,7 @@ from typing import Any
 import apsw
 
 from ..errors import EdgestoreError
+from .alter_column import apply_alter_column
 from .analysis import Analysis
 from .connection import Conn
 from .results import Column, Params, Result, Value
@@ -48,6 +49,9 @@ def result_columns(cursor: apsw.Cursor, analysis: Analysis) -> tuple[Column, ...
 def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
     """Run one analysed statement on ``conn`` and collect its rows. Raises apsw errors."""
     db = conn.db
+    if analysis.alter is not None:
+        # libSQL's ALTER COLUMN: SQLite cannot prepare it (alter_column.py).
+        return apply_alter_column(db, analysis.alter)
     cursor = db.cursor()
     cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
     columns = result_columns(cursor, analysis)
