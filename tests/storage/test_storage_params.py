@@ -31,7 +31,11 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     # Two readers and a short pool_timeout: two leaked readers (or a leaked writer hold) make
     # the next read or write fail with PoolTimeout instead of passing.
     st_ = await edgestore.open(
-        tmp_path / "params.db", schemas_dir=None, max_readers=2, pool_timeout=2.0
+        tmp_path / "params.db",
+        schemas_dir=None,
+        max_readers=2,
+        pool_timeout=2.0,
+        statement_timeout=0.5,
     )
     await st_.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
     await st_.execute("INSERT INTO t(id, v) VALUES (1, 'one')")

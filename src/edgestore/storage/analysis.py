@@ -246,6 +246,11 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
         kind = "refused"
     elif txn_kind is not None:
         kind = txn_kind
+    elif readonly and not actions and not info["explain"]:
+        # Nothing to authorize: a DROP ... IF EXISTS of something this connection does not
+        # have. The writer may have it (a temporary object lives only where it was created),
+        # so run it there.
+        kind = "standalone"
     elif readonly:
         kind = "read"
     elif writes or schema_change:
