@@ -257,3 +257,35 @@ async def test_fuzz_nothing_is_ever_held(store: Store, case: tuple[str, Any]) ->
     sql, params = case
     await run_everywhere(store, sql, params)
     await assert_nothing_held(store)
+
+
+async def test_a_cancelled_thread_read_keeps_its_reader_until_the_thread_lets_go(
+    tmp_path: Path,
+) -> None:
+    """A caller cancelled while its read runs on a thread (a client that went away): the
+    reader is interrupted and goes back only once the thread has left SQLite, so the next
+    caller never shares a connection with a statement still running."""
+    store = await edgestore.open(
+        tmp_path / "cancel.db", schemas_dir=None, max_readers=1, statement_timeout=30
+    )
+    try:
+        endless = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+        )
+        for _ in range(3):
+            task = asyncio.ensure_future(store.query(endless, cache=False))
+            for _ in range(1000):  # until it overran the inline budget and went to a thread
+                stats = store.pool.stats()
+                if stats.inline_overruns and stats.readers_busy:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # well inside SQLite on the reader thread now
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (await store.query("SELECT 1", cache=False)).scalar() == 1
+            stats = store.pool.stats()
+            assert stats.readers_busy == 0, stats
+            store.pool.inline_overruns = 0
+    finally:
+        await asyncio.wait_for(store.close(), 30)
