@@ -34,16 +34,32 @@ _KINDS = "null, an integer, a real, text or a blob"
 def check_params(analysis: Analysis, params: Params) -> None:
     """Raise ParameterError unless ``params`` bind to the statement of ``analysis``.
 
-    Costs a type test per value; text is not re-encoded (``bind_error`` finds a lone
-    surrogate when binding fails). Extra names in a mapping are ignored, as SQLite does.
+    Costs a type test per value (on every read: kept to a fast path for a list or tuple of
+    plain values); text is not re-encoded (``bind_error`` finds a lone surrogate when binding
+    fails). Extra names in a mapping are ignored, as SQLite does.
     """
-    names = analysis.params
+    kind = type(params)
+    if (kind is list or kind is tuple) and len(params) == len(analysis.params):  # type: ignore[arg-type]
+        value: Any
+        for value in params:  # type: ignore[union-attr]
+            vtype = type(value)
+            if vtype is int:
+                if -9223372036854775808 <= value <= 9223372036854775807:
+                    continue
+            elif vtype in _PLAIN:
+                continue
+            break
+        else:
+            return
+    _check_slowly(analysis.params, params)
+
+
+def _check_slowly(names: tuple[str | None, ...], params: Params) -> None:
     if params is None:
         if names:
             raise _missing(names, 0, None)
         return
-    kind = type(params)
-    if kind is not list and kind is not tuple:
+    if not isinstance(params, list | tuple):
         if isinstance(params, Mapping):
             _check_mapping(names, params)
             return
@@ -62,14 +78,7 @@ def check_params(analysis: Analysis, params: Params) -> None:
             f"the statement takes {_count(len(names))}, {len(params)} were given",
             code="SQLITE_RANGE",
         )
-    value: Any
     for index, value in enumerate(params):
-        vtype = type(value)
-        if vtype is int:
-            if I64_MIN <= value <= I64_MAX:
-                continue
-        elif vtype in _PLAIN:
-            continue
         _check_value(value, _label(names, index))
 
 
