@@ -53,6 +53,8 @@ def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int 
     cursor = db.cursor()
     try:
         cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+    except apsw.BindingsError as exc:
+        raise_bind_error(analysis, params, exc)
     except apsw.Error:
         raise
     except Exception as exc:  # binding raises plain Python errors (2**64, a missing name)

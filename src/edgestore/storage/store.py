@@ -29,7 +29,7 @@ from ..errors import (
 from .analysis import Analysis, AnalysisCache, analyze, description_of
 from .connection import Conn, open_connection
 from .execution import Outcome, WriteJob, pragma_data_version, run_statement
-from .params import check_params
+from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .results import Description, Params, Result, TableDeps
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
@@ -183,15 +183,27 @@ class Store:
         analysis = self._analyses.get(sql) or await self._analysis(sql)
         if analysis.kind != "read":
             raise _not_a_read(analysis)
-        check_params(analysis, params)
         caching = self._caching
         if cache if cache is not None else caching.default:
-            hit = caching.hit(sql, analysis, params, max_rows)
-            if hit is not None:
-                return hit
-            return await caching.read(
-                sql, analysis, params, ttl, max_rows, lambda: self._read(analysis, params, max_rows)
-            )
+            check_params(analysis, params)  # before they become part of a cache key
+            try:
+                hit = caching.hit(sql, analysis, params, max_rows)
+                if hit is not None:
+                    return hit
+                return await caching.read(
+                    sql,
+                    analysis,
+                    params,
+                    ttl,
+                    max_rows,
+                    lambda: self._read(analysis, params, max_rows),
+                )
+            except UnicodeEncodeError as exc:  # text that is not valid Unicode, in the key
+                raise_bind_error(analysis, params, exc)
+        if params is not None and type(params) is not list and type(params) is not tuple:
+            check_params(analysis, params)
+        # A list or tuple is checked while binding (run_statement names the parameter at
+        # fault, and the reader goes back): checking every value first costs a point read ~5%.
         return await self._read(analysis, params, max_rows)
 
     # -- caches (owner: cache) ---------------------------------------------------------------
