@@ -36,8 +36,8 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, e.ProtocolError):
         return {"message": exc.detail, "code": exc.code}
     if isinstance(exc, e.ParameterError):
-        # What the libSQL server answers when arguments do not match the statement's
-        # parameters (hrana/stmt.rs, StmtError::ArgsInvalid); SQLite's code goes along.
+        # The code the libSQL server answers when arguments do not match the statement's
+        # parameters; SQLite's code goes along in extended_code.
         return {"message": exc.detail, "code": "ARGS_INVALID", "extended_code": exc.code}
     if isinstance(exc, e.DatabaseError):
         out: dict[str, Any] = {"message": exc.detail, "code": exc.base_code}
