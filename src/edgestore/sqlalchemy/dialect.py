@@ -155,9 +155,6 @@ class EdgestoreDialect(SQLiteDialect_pysqlite):
         conn = cast(Connection, dbapi_connection)
         return "SERIALIZABLE" if conn.serializable else "READ COMMITTED"
 
-    def get_default_isolation_level(self, dbapi_conn: Any) -> Any:
-        return "READ COMMITTED"
-
     def detect_autocommit_setting(self, dbapi_conn: Any) -> bool:
         return cast(Connection, dbapi_conn).autocommit
 
