@@ -226,10 +226,20 @@ class Connection:
         return results, kind
 
 
+_descriptions: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]] = {}
+
+
 def _description(result: Result) -> tuple[tuple[Any, ...], ...] | None:
-    if not result.columns:
+    columns = result.columns
+    if not columns:
         return None
-    return tuple((c.name, None, None, None, None, None, None) for c in result.columns)
+    found = _descriptions.get(columns)
+    if found is None:
+        if len(_descriptions) >= _KINDS_MAX:
+            _descriptions.clear()
+        found = tuple((c.name, None, None, None, None, None, None) for c in columns)
+        _descriptions[columns] = found
+    return found
 
 
 class Cursor:
@@ -301,6 +311,9 @@ class Cursor:
     def close(self) -> None:
         self.closed = True
         self._rows = []
+
+    async def _async_soft_close(self) -> None:
+        """Called by SQLAlchemy's asyncio layer; rows are already in memory, nothing to do."""
 
     def setinputsizes(self, sizes: Any) -> None:
         pass
