@@ -41,6 +41,16 @@ _KINDS_MAX = 4096
 _FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*([A-Za-z]+)(\s+TO\b)?", re.S)
 _TXN_WORDS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"}
 _EMPTY = Result()
+# Statements whose rowcount is -1 (as in sqlite3) when run inside a transaction, where the
+# shim does not classify statements before running them.
+_READ_WORDS = {"SELECT", "VALUES", "PRAGMA", "EXPLAIN"}
+
+
+def _pinned_kind(sql: str) -> str:
+    match = _FIRST_WORD.match(sql)
+    if match is not None and match.group(1).upper() in _READ_WORDS:
+        return "read"
+    return "pinned"
 
 
 def _text_kind(sql: str) -> str | None:
@@ -178,7 +188,7 @@ class Connection:
         """Run one statement where it belongs; returns its result and its kind."""
         session = self._session
         if session is not None:
-            kind = _kinds.get(sql) or _text_kind(sql) or "pinned"
+            kind = _kinds.get(sql) or _text_kind(sql) or _pinned_kind(sql)
             result = await session.execute(sql, params)
             if kind in ("COMMIT", "ROLLBACK", "RELEASE", "ROLLBACK TO") and session.is_autocommit:
                 self._session = None
