@@ -19,4 +19,6 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a venv without the extra
     raise MissingExtraError("the SQLAlchemy dialects", "sqlalchemy") from exc
 
-__all__: list[str] = []
+from .registry import shared_store  # noqa: E402
+
+__all__ = ["shared_store"]

@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..storage import Store, open
 
-__all__ = ["StoreKey", "acquire", "open_stores", "release", "run_sync", "sync_loop"]
+__all__ = [
+    "StoreKey",
+    "acquire",
+    "open_stores",
+    "release",
+    "run_sync",
+    "shared_store",
+    "sync_loop",
+]
 
 T = TypeVar("T")
 
@@ -128,3 +137,22 @@ def sync_loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the sync dialect's loop thread and wait for its result."""
     return asyncio.run_coroutine_threadsafe(coro, sync_loop()).result()
+
+
+@asynccontextmanager
+async def shared_store(url: str) -> AsyncIterator[Store]:
+    """The store an ``sqlite+edgestore_async`` engine with this URL uses on the running loop.
+
+    Held open while inside, so that other parts of the same process (edgestore's own HTTP app,
+    ``create_app(store=...)``) share the engine's pool instead of opening a second writer.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    dialect = parsed.get_dialect()()
+    args, settings = dialect.create_connect_args(parsed)
+    key, store = await acquire(Path(args[0]), settings)
+    try:
+        yield store
+    finally:
+        await release(key)
