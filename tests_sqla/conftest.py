@@ -16,6 +16,5 @@ registry.register("sqlite.edgestore_async", "edgestore.sqlalchemy.dialect", "Edg
 
 pytest.register_assert_rewrite("sqlalchemy.testing.assertions")
 
-from sqlalchemy.testing.plugin.pytestplugin import *  # noqa: E402, F403
-
 import provision  # noqa: E402, F401  (SQLite provisioning hooks)
+from sqlalchemy.testing.plugin.pytestplugin import *  # noqa: E402, F403

@@ -42,7 +42,9 @@ def engine(db_path: Path) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
-        assert registry.open_stores() == [] or all(s.path != db_path for s in registry.open_stores())
+        assert registry.open_stores() == [] or all(
+            s.path != db_path for s in registry.open_stores()
+        )
 
 
 @pytest.fixture

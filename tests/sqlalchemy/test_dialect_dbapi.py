@@ -92,7 +92,9 @@ def test_named_paramstyle(db_path: object) -> None:
     try:
         with eng.begin() as conn:
             conn.execute(text("CREATE TABLE t (a INTEGER, b TEXT)"))
-            conn.execute(text("INSERT INTO t VALUES (:a, :b)"), [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}])
+            conn.execute(
+                text("INSERT INTO t VALUES (:a, :b)"), [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+            )
             assert conn.execute(text("SELECT b FROM t WHERE a = :a"), {"a": 2}).scalar() == "y"
     finally:
         eng.dispose()

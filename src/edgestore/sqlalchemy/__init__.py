@@ -19,6 +19,6 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a venv without the extra
     raise MissingExtraError("the SQLAlchemy dialects", "sqlalchemy") from exc
 
-from .registry import shared_store  # noqa: E402
+from .registry import shared_store
 
 __all__ = ["shared_store"]

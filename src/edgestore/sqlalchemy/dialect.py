@@ -57,7 +57,9 @@ def _settings_from_url(url: URL) -> dict[str, Any]:
     return {name: getattr(parsed, name) for name in raw}
 
 
-def _register_function(store: Store, name: str, nargs: int, fn: Callable[..., Any], det: bool):
+def _register_function(
+    store: Store, name: str, nargs: int, fn: Callable[..., Any], det: bool
+) -> None:
     done = _functions.setdefault(store, set())
     if (name, nargs) in done:
         return
@@ -111,7 +113,7 @@ class EdgestoreDialect(SQLiteDialect_pysqlite):
         opts.setdefault("schemas_dir", None)
         return [str(Path(database).absolute())], opts
 
-    def connect(self, *cargs: Any, **cparams: Any) -> Connection:
+    def connect(self, *cargs: Any, **cparams: Any) -> Any:
         path = Path(cargs[0])
         key, store = registry.run_sync(registry.acquire(path, cparams))
         return Connection(store, registry.run_sync, lambda: registry.release(key))
@@ -138,7 +140,7 @@ class EdgestoreDialect(SQLiteDialect_pysqlite):
 
     # -- isolation and transactions --------------------------------------------------------
 
-    def get_isolation_level_values(self, dbapi_connection: Any) -> list[str]:
+    def get_isolation_level_values(self, dbapi_connection: Any) -> Any:
         return list(_LEVELS)
 
     def set_isolation_level(self, dbapi_connection: Any, level: Any) -> None:
@@ -178,7 +180,7 @@ class EdgestoreAsyncDialect(EdgestoreDialect):
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
         return pool.AsyncAdaptedQueuePool
 
-    def connect(self, *cargs: Any, **cparams: Any) -> Connection:
+    def connect(self, *cargs: Any, **cparams: Any) -> Any:
         path = Path(cargs[0])
         key, store = _await(registry.acquire(path, cparams))
         return Connection(store, _await, lambda: registry.release(key))

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-class Warning(Exception):  # noqa: A001 - the name PEP 249 prescribes
+class Warning(Exception):
     """PEP 249 ``Warning``."""
 
 

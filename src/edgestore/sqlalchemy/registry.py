@@ -151,7 +151,7 @@ async def shared_store(url: str) -> AsyncIterator[Store]:
     parsed = make_url(url)
     dialect = parsed.get_dialect()()
     args, settings = dialect.create_connect_args(parsed)
-    key, store = await acquire(Path(args[0]), settings)
+    key, store = await acquire(Path(args[0]), dict(settings))
     try:
         yield store
     finally:
