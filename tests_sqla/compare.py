@@ -58,6 +58,9 @@ def main(path: str) -> int:
         print(f"sqlite+{driver}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     base = results.get(BASELINE, {})
     broken = 0
+    if not any(outcome == "passed" for outcome, _ in base.values()):
+        print(f"sqlite+{BASELINE}: no test passed; the run did not work")
+        broken += 1
     for driver in EDGESTORE:
         cases = results.get(driver)
         if cases is None:
