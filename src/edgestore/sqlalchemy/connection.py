@@ -199,8 +199,16 @@ class Connection:
         if kind == "read":
             return await store.query(sql, params), kind
         if kind == "write" and not self.autocommit:
-            session = await self._pin()
-            return await session.execute(sql, params), kind
+            # The transaction takes the writer now: BEGIN IMMEDIATE and this first write go
+            # to the writer thread together.
+            session = await self.store.session()
+            try:
+                result = await session.execute_in_transaction(sql, params)
+            except BaseException:
+                await session.close()
+                raise
+            self._session = session
+            return result, kind
         if kind in ("write", "standalone"):
             return await store.execute(sql, params), kind
         if kind == "SAVEPOINT" and not self.autocommit:
