@@ -85,6 +85,10 @@ async def _classify(store: Store, sql: str) -> str:
     return kind
 
 
+async def _nothing() -> None:
+    return None
+
+
 class Connection:
     """A PEP 249 connection over a shared :class:`Store` (see the module docstring)."""
 
@@ -136,7 +140,15 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        self._run(self._close())
+        try:
+            self._run(self._close())
+        except Exception:
+            # Called where the awaiter cannot run (SQLAlchemy's garbage collection of an
+            # unreturned async connection has no greenlet): finish on the store's loop.
+            loop = self.store.loop
+            if loop.is_closed():
+                raise
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._close()))
 
     def begin(self) -> None:
         """Pin the writer now (``BEGIN IMMEDIATE``), unless a transaction is already open."""
@@ -161,7 +173,8 @@ class Connection:
         try:
             await self._end(None)
         finally:
-            await self._on_close()
+            on_close, self._on_close = self._on_close, _nothing
+            await on_close()
 
     async def _pin(self) -> Session:
         session = await self.store.session()
