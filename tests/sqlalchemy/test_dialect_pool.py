@@ -240,3 +240,19 @@ def test_missing_extra_names_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert "pip install 'edgestore[sqlalchemy]'" in out.stdout
+
+
+def test_reads_outside_a_transaction_use_the_query_cache(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(Item).values(name="cached"))
+    with engine.connect() as conn:
+        store = store_of(conn)
+        before = store.query_cache.hits
+        for _ in range(3):
+            assert conn.execute(select(Item.name)).scalars().all() == ["cached"]
+            conn.rollback()
+        assert store.query_cache.hits - before >= 2
+        # A write through SQLAlchemy makes the cached result stale at once.
+        conn.execute(insert(Item).values(name="fresh"))
+        conn.commit()
+        assert conn.execute(select(Item.name)).scalars().all() == ["cached", "fresh"]
