@@ -256,3 +256,25 @@ def test_reads_outside_a_transaction_use_the_query_cache(engine: Engine) -> None
         conn.execute(insert(Item).values(name="fresh"))
         conn.commit()
         assert conn.execute(select(Item.name)).scalars().all() == ["cached", "fresh"]
+
+
+def test_a_statement_that_ends_the_transaction_leaves_no_autocommit_behind(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(insert(Item).values(name="a"))
+        with pytest.raises(sa_exc.IntegrityError):
+            # OR ROLLBACK: SQLite rolls the whole transaction back on the conflict.
+            conn.exec_driver_sql("INSERT OR ROLLBACK INTO items (name) VALUES ('a')")
+        assert not raw_of(conn).in_transaction
+        conn.rollback()
+        conn.execute(insert(Item).values(name="b"))
+        assert raw_of(conn).in_transaction  # a new transaction, not an autocommit write
+        conn.rollback()
+        assert conn.execute(select(func.count()).select_from(Item)).scalar() == 0
+
+
+def test_sqlite3_style_execute_shortcut(engine: Engine) -> None:
+    raw = engine.raw_connection()
+    try:
+        assert raw.driver_connection.execute("SELECT 6 * 7").fetchone() == (42,)  # type: ignore[union-attr]
+    finally:
+        raw.close()

@@ -150,6 +150,10 @@ class Connection:
                 raise
             loop.call_soon_threadsafe(lambda: loop.create_task(self._close()))
 
+    def execute(self, sql: str, parameters: Params = None) -> Cursor:
+        """``sqlite3``'s shortcut (recipes written for pysqlite call it in connect events)."""
+        return self.cursor().execute(sql, parameters)
+
     def begin(self) -> None:
         """Pin the writer now (``BEGIN IMMEDIATE``), unless a transaction is already open."""
         self._check()
@@ -197,15 +201,20 @@ class Connection:
         finally:
             await session.close()
 
-    async def execute(self, sql: str, params: Params) -> tuple[Result, str]:
+    async def run_statement(self, sql: str, params: Params) -> tuple[Result, str]:
         """Run one statement where it belongs; returns its result and its kind."""
         session = self._session
         if session is not None:
             kind = _kinds.get(sql) or _text_kind(sql) or _pinned_kind(sql)
-            result = await session.execute(sql, params)
-            if kind in ("COMMIT", "ROLLBACK", "RELEASE", "ROLLBACK TO") and session.is_autocommit:
-                self._session = None
-                await session.close()
+            try:
+                result = await session.execute(sql, params)
+            finally:
+                # COMMIT/ROLLBACK/RELEASE in SQL, a statement that ended the transaction
+                # (OR ROLLBACK) or its time bound: without a transaction the session would
+                # autocommit, so the next write must pin the writer again.
+                if session.is_autocommit and self._session is session:
+                    self._session = None
+                    await session.close()
             return result, kind
         store = self.store
         kind = await _classify(store, sql)
@@ -241,7 +250,7 @@ class Connection:
             self._session = session
         return result, kind
 
-    async def execute_many(self, sql: str, seq: Sequence[Params]) -> tuple[list[Result], str]:
+    async def run_many(self, sql: str, seq: Sequence[Params]) -> tuple[list[Result], str]:
         """Run ``sql`` once per parameter set (atomically in autocommit mode)."""
         if not seq:
             return [], _kinds.get(sql) or "write"
@@ -252,7 +261,7 @@ class Connection:
         results = []
         kind = "write"
         for params in seq:
-            result, kind = await self.execute(sql, params)
+            result, kind = await self.run_statement(sql, params)
             results.append(result)
         return results, kind
 
@@ -303,7 +312,7 @@ class Cursor:
             # The common case, without a coroutine of ours around the store's.
             self._set(conn._run(conn.store.query(operation, parameters)), "read")
         else:
-            result, kind = conn._run(conn.execute(operation, parameters))
+            result, kind = conn._run(conn.run_statement(operation, parameters))
             self._set(result, kind)
         return self
 
@@ -311,7 +320,7 @@ class Cursor:
         conn = self.connection
         if self.closed or conn.closed:
             raise ProgrammingError("Cannot operate on a closed cursor.")
-        results, kind = conn._run(conn.execute_many(operation, list(seq_of_parameters)))
+        results, kind = conn._run(conn.run_many(operation, list(seq_of_parameters)))
         self._set(results[-1] if results else _EMPTY, kind)
         self.rowcount = sum(r.rows_affected for r in results) if kind != "read" else -1
         return self
