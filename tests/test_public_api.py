@@ -29,6 +29,7 @@ def test_no_private_leaks() -> None:
         "memory",
         "hrana",
         "migrate",
+        "sqlalchemy",
         "web",
         "cli",
     }
@@ -38,7 +39,8 @@ def test_no_private_leaks() -> None:
 def test_import_does_not_pull_frameworks() -> None:
     code = (
         "import sys, edgestore; "
-        "bad = [m for m in ('litestar', 'click', 'granian', 'uvicorn', 'psycopg', 'redis') "
+        "bad = [m for m in ('litestar', 'click', 'granian', 'uvicorn', 'psycopg', 'redis', "
+        "'sqlalchemy') "
         "if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
