@@ -53,6 +53,9 @@ _ROWS_PER_CHUNK = 256
 
 _encode = msgspec.json.Encoder().encode
 
+# Session closes that outlive a cancelled caller (the event loop keeps only weak references).
+_CLOSING: set[asyncio.Future[None]] = set()
+
 
 class ResponseBudget:
     """Bytes of rows one response may still carry (``max_response_bytes``). One budget is
@@ -202,11 +205,19 @@ class Stream:
         return self._session is None or self._session.is_autocommit
 
     async def close(self) -> None:
-        """Roll back any open transaction and release the connection (idempotent)."""
+        """Roll back any open transaction and release the connection (idempotent).
+
+        The closing goes on in a task of its own when the caller is cancelled (a WebSocket
+        that ends cancels its pending requests, a close_stream among them): the session is
+        already detached from this stream, so nobody else would ever close it.
+        """
         self.closed = True
         session, self._session = self._session, None
         if session is not None:
-            await session.close()
+            closing = asyncio.ensure_future(session.close())
+            _CLOSING.add(closing)
+            closing.add_done_callback(_CLOSING.discard)
+            await asyncio.shield(closing)
 
     async def _get_session(self) -> SessionLike:
         if self.closed:

@@ -62,6 +62,7 @@ class _Pin:
         self.streams: set[_Live] = set()
         """Row streams reading on this connection (closed before the transaction ends)."""
         self._abort_task: asyncio.Task[None] | None = None
+        self._ending: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = store.loop.call_later(timeout, self._expire)
 
     async def call(self, fn: Callable[[Conn], T]) -> T:
@@ -155,9 +156,23 @@ class _Pin:
         return result, analysis, still_open
 
     async def finish(self, *, rollback: bool, committed: bool = False) -> None:
-        """End: optionally ROLLBACK, give the connection back, publish a commit."""
+        """End: optionally ROLLBACK, give the connection back, publish a commit.
+
+        The ending runs in a task of its own that the caller's cancellation does not stop
+        (a WebSocket that closes cancels the request under way): cancelling the wait for a
+        thread job cancels the job itself if it has not started, so a cancelled ROLLBACK
+        would never run while the connection was still given back, inside the transaction,
+        to the next BEGIN.
+        """
         if self.ended:
             return
+        ending = self._ending
+        if ending is None:
+            ending = self.store.loop.create_task(self._finish(rollback, committed))
+            self._ending = ending
+        await asyncio.shield(ending)
+
+    async def _finish(self, rollback: bool, committed: bool) -> None:
         streams = [s for s in self.streams if not s.closed]
         if streams:
             # Statements of row streams must not outlive the transaction on its connection.
