@@ -111,8 +111,10 @@ class Settings:
     stream_idle_timeout: float = 10.0
     """Seconds an idle Hrana stream lives; its open transaction is rolled back on expiry."""
     max_response_bytes: int = 10 * MiB
-    """Most bytes of rows in one Hrana execute/batch/pipeline response; a result that would be
-    larger fails with RESPONSE_TOO_LARGE (cursors stream any size, a chunk at a time)."""
+    """Most bytes of rows in one result or response (JSON API query/execute/batch, Hrana
+    execute/batch/pipeline, tables REST), counted as SQLite produces the rows: a larger one
+    fails with RESPONSE_TOO_LARGE (400) before it fills memory. Also the largest single value
+    a read may produce. Cursors and streams send any number of rows, a chunk at a time."""
 
     # --- replication -------------------------------------------------------------------
     replication: bool = True

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import EdgestoreError, ProtocolError, ReadOnlyError
+from ..errors import EdgestoreError, ProtocolError, ReadOnlyError, ResponseTooLarge
 from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
 from .batch import Outcome, check_batch, evaluate
 from .errors import error_of
@@ -72,10 +72,9 @@ class ResponseBudget:
         """Spend ``size`` bytes; RESPONSE_TOO_LARGE (as libSQL says it) when there are none.
         The refused bytes stay unspent."""
         if size > self.left:
-            raise ProtocolError(
+            raise ResponseTooLarge(
                 f"the response would be larger than max_response_bytes={self.limit}; "
-                "read large results with a cursor, or page through them with LIMIT/OFFSET",
-                code="RESPONSE_TOO_LARGE",
+                "read large results with a cursor, or page through them with LIMIT/OFFSET"
             )
         self.left -= size
 
@@ -266,9 +265,10 @@ class Stream:
         """A response budget of ``max_response_bytes``."""
         return ResponseBudget(self.store.settings.max_response_bytes)
 
-    async def _rows(self, sql: str, params: Any) -> RowStreamLike:
+    async def _rows(self, sql: str, params: Any, max_bytes: int = 0) -> RowStreamLike:
         """Start ``sql`` on the session; its rows come a chunk at a time as SQLite produces
-        them (one chunk in memory, never the whole result)."""
+        them (one chunk in memory, never the whole result). ``max_bytes`` > 0: storage stops
+        reading with RESPONSE_TOO_LARGE once the rows pass it (cursors pass 0)."""
         session = await self._get_session()
         sql = self._guard(sql)
         open_stream: Callable[..., RowStreamLike] | None = getattr(session, "stream", None)
@@ -276,7 +276,7 @@ class Stream:
         if open_stream is None:
             rows = _ResultRows(await session.execute(sql, params))
         else:
-            rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK)
+            rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK, max_bytes=max_bytes)
         await rows.start()  # on failure the stream has closed itself
         return rows
 
@@ -290,7 +290,9 @@ class Stream:
         want_rows = stmt.get("want_rows", True) is not False
         if budget is None:
             budget = self.new_budget()
-        rows = await self._rows(sql, params)
+        # Storage counts the rows' sizes as it steps them and stops at what is left here
+        # (never below 1: an empty remainder still refuses the first row, not all rows).
+        rows = await self._rows(sql, params, max(budget.left, 1) if want_rows else 0)
         parts: list[bytes] = []
         spent = 0
         try:

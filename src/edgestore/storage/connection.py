@@ -71,7 +71,16 @@ class Guard:
 class Conn:
     """One pooled connection and the pool's bookkeeping about it."""
 
-    __slots__ = ("db", "guard", "hooks_applied", "last_dv", "last_used", "role", "seen_commits")
+    __slots__ = (
+        "db",
+        "guard",
+        "hooks_applied",
+        "last_dv",
+        "last_used",
+        "result_bytes",
+        "role",
+        "seen_commits",
+    )
 
     def __init__(self, db: apsw.Connection, role: Role, guard: Guard) -> None:
         self.db = db
@@ -81,6 +90,8 @@ class Conn:
         self.last_dv = db.data_version()
         self.seen_commits = 0
         self.hooks_applied = 0
+        self.result_bytes = 0
+        """Most bytes of rows one statement's result may hold (``max_response_bytes``)."""
 
     def close(self) -> None:
         self.db.close()
@@ -121,7 +132,9 @@ def open_connection(path: Path, settings: Settings, role: Role) -> Conn:
         guard = Guard()
         steps = settings.inline_budget or _DEFAULT_PROGRESS_STEPS
         db.set_progress_handler(guard, steps)
-        return Conn(db, role, guard)
+        conn = Conn(db, role, guard)
+        conn.result_bytes = settings.max_response_bytes
+        return conn
     except apsw.Error as exc:
         db.close()
         raise translate(exc) from exc

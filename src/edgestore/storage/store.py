@@ -223,7 +223,7 @@ class Store:
                 guard.stop()
                 db.set_busy_timeout(self.settings.busy_timeout_ms)
                 pool.inline_overruns += 1
-            except apsw.Error as exc:
+            except Exception as exc:  # apsw's, or ResponseTooLarge: the reader goes back
                 guard.stop()
                 db.set_busy_timeout(self.settings.busy_timeout_ms)
                 pool.release_reader(conn)
@@ -334,19 +334,30 @@ class Store:
         raise _not_here(analysis)
 
     def stream(
-        self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        max_bytes: int = 0,
     ) -> RowStream:
         """The rows of one statement in chunks, read as SQLite produces them.
 
         A read holds a reader until the stream is exhausted, closed or cancelled, so memory
         is bounded by a chunk; any other statement runs through :meth:`execute` and its
-        result is handed out in chunks. ``async with store.stream(sql) as rows: cols = await
-        rows.start(); async for chunk in rows: ...``; see ``storage.streaming``.
+        result is handed out in chunks. ``max_bytes`` > 0 stops the rows with
+        ResponseTooLarge once they pass it. ``async with store.stream(sql) as rows: cols =
+        await rows.start(); async for chunk in rows: ...``; see ``storage.streaming``.
         """
-        return RowStream(self, lambda rows: open_autocommit(self, rows, sql, params), chunk_rows)
+        return RowStream(
+            self, lambda rows: open_autocommit(self, rows, sql, params), chunk_rows, max_bytes
+        )
 
-    async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
-        """Run statements atomically, in order, in one transaction: all commit or none do."""
+    async def batch(
+        self, stmts: Sequence[tuple[str, Params]], *, max_rows: int | None = None
+    ) -> list[Result]:
+        """Run statements atomically, in order, in one transaction: all commit or none do.
+        Each result holds at most ``max_rows`` rows (the rest are cut, ``truncated``)."""
         self._check_open()
         if not stmts:
             return []
@@ -354,7 +365,7 @@ class Store:
         for analysis, _ in analyses:
             if analysis.kind not in ("read", "write", "standalone"):
                 raise _not_here(analysis)
-        job = WriteJob(analyses, single=False)
+        job = WriteJob(analyses, single=False, max_rows=max_rows)
         await self.pool.submit(job)
         if job.error is not None:
             raise job.error

@@ -392,7 +392,12 @@ class Session:
         return result
 
     def stream(
-        self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        max_bytes: int = 0,
     ) -> RowStream:
         """The rows of one statement in chunks, read as SQLite produces them.
 
@@ -400,9 +405,12 @@ class Session:
         transaction a read runs on the pinned connection and sees the transaction's own
         writes (COMMIT/ROLLBACK close it first). Any other statement runs as :meth:`execute`
         runs it and its result is handed out in chunks. Nothing runs before
-        ``RowStream.start()`` or the first ``async for`` step; see ``storage.streaming``.
+        ``RowStream.start()`` or the first ``async for`` step; ``max_bytes`` as in
+        ``Store.stream``; see ``storage.streaming``.
         """
-        return RowStream(self._store, lambda rows: self._open_stream(rows, sql, params), chunk_rows)
+        return RowStream(
+            self._store, lambda rows: self._open_stream(rows, sql, params), chunk_rows, max_bytes
+        )
 
     async def _open_stream(self, rows: RowStream, sql: str, params: Params) -> None:
         async with self._lock:

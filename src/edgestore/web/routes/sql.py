@@ -10,7 +10,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 
 from ...auth import Role
-from ...errors import EdgestoreError, PermissionDenied
+from ...errors import EdgestoreError, PermissionDenied, ResponseTooLarge
+from ...storage.bounds import row_size
 from ..encoding import decode_params, encode_rows, encode_value
 from ..errors import OK, error_body, responses
 from ..middleware import role_of
@@ -149,12 +150,22 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
                 if not state.store.deps(sql).readonly:
                     raise PermissionDenied("this batch writes; that needs the 'rw' role")
         if data.atomic:
-            results = await state.store.batch(stmts)
+            results = await state.store.batch(stmts, max_rows=settings.max_rows)
             return BatchResponse([BatchItemOut(result=result_out(r)) for r in results])
         items: list[BatchItemOut] = []
+        # The results together make one response: one byte budget for all of them (each
+        # statement is bounded as it runs; one that would pass what is left reports it).
+        left = settings.max_response_bytes
         for sql, params in stmts:
             try:
                 r = await state.store.execute(sql, params, max_rows=settings.max_rows)
+                size = sum(row_size(row) for row in r.values)
+                if size > left:
+                    raise ResponseTooLarge(
+                        "the batch's results together are larger than "
+                        f"max_response_bytes={settings.max_response_bytes}"
+                    )
+                left -= size
             except EdgestoreError as exc:
                 items.append(BatchItemOut(error=error_body(exc)["error"]))
             else:
