@@ -12,6 +12,7 @@ writer) and ``BEGIN IMMEDIATE``/``EXCLUSIVE`` are refused.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -30,6 +31,7 @@ from ..errors import EdgestoreError, ProtocolError, ReadOnlyError, ResponseTooLa
 from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
 from .batch import Outcome, check_batch, evaluate
 from .errors import error_of
+from .quota import CallerShare, Role, Slot
 from .sqltext import begin_kind, is_txn_control, one_statement, split_statements
 from .values import Value, decode_args, encode_row
 
@@ -47,6 +49,9 @@ __all__ = [
 
 MAX_STORED_SQL = 1000
 """Most SQL texts one stream (HTTP) or connection (WebSocket) may hold with store_sql."""
+
+_SAVEPOINT = re.compile(r"\s*SAVEPOINT\b", re.IGNORECASE)
+"""A SAVEPOINT outside a transaction opens one (on the writer)."""
 
 _ROWS_PER_CHUNK = 256
 """Rows read from SQLite (and written to a cursor response) at a time."""
@@ -189,9 +194,14 @@ class Stream:
         *,
         readonly: bool = False,
         sqls: MutableMapping[int, str] | None = None,
+        share: CallerShare | None = None,
     ) -> None:
         self.store = store
         self.readonly = readonly
+        self.share = share
+        """The caller's share this stream counts in (None: unlimited, e.g. v1 requests)."""
+        self._slot: Slot | None = None
+        self._starting = False
         self.sqls: MutableMapping[int, str] = {} if sqls is None else sqls
         self.lock = asyncio.Lock()
         self.closed = False
@@ -210,8 +220,16 @@ class Stream:
         that ends cancels its pending requests, a close_stream among them): the session is
         already detached from this stream, so nobody else would ever close it.
         """
+        first = not self.closed
         self.closed = True
         session, self._session = self._session, None
+        if first and self.share is not None:
+            self.share.close_stream()
+        if self._slot is not None:
+            # The caller's next transaction may start; the pool still hands it the connection
+            # only after the rollback below.
+            self._slot.release()
+            self._slot = None
         if session is not None:
             closing = asyncio.ensure_future(session.close())
             _CLOSING.add(closing)
@@ -250,9 +268,42 @@ class Stream:
             )
         return sql
 
+    async def _admit(self, sql: str) -> None:
+        """Before a statement that opens a transaction: take a reader or writer slot of the
+        caller's share (waiting for one of the caller's own to end)."""
+        if self.share is None or self._slot is not None or not self.is_autocommit:
+            return
+        kind = begin_kind(sql)
+        if kind is None:
+            if not _SAVEPOINT.match(sql):
+                return
+            role: Role = "writer"
+        else:
+            role = "reader" if kind == "readonly" else "writer"
+        self._starting = True
+        try:
+            self._slot = await self.share.acquire(
+                role, lambda: self._starting or not self.is_autocommit
+            )
+        except BaseException:
+            self._starting = False
+            raise
+
+    def _settle(self) -> None:
+        """After a statement: the slot goes back once no transaction is open."""
+        self._starting = False
+        if self._slot is not None and self.is_autocommit:
+            slot, self._slot = self._slot, None
+            slot.release()
+
     async def _run(self, sql: str, params: Any = None) -> ResultLike:
         session = await self._get_session()
-        result = await session.execute(self._guard(sql), params)
+        sql = self._guard(sql)
+        await self._admit(sql)
+        try:
+            result = await session.execute(sql, params)
+        finally:
+            self._settle()
         if result.truncated:
             raise ProtocolError(
                 "the result has more rows than this server returns at once (max_rows); "
@@ -271,13 +322,17 @@ class Stream:
         reading with RESPONSE_TOO_LARGE once the rows pass it (cursors pass 0)."""
         session = await self._get_session()
         sql = self._guard(sql)
-        open_stream: Callable[..., RowStreamLike] | None = getattr(session, "stream", None)
-        rows: RowStreamLike
-        if open_stream is None:
-            rows = _ResultRows(await session.execute(sql, params))
-        else:
-            rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK, max_bytes=max_bytes)
-        await rows.start()  # on failure the stream has closed itself
+        await self._admit(sql)
+        try:
+            open_stream: Callable[..., RowStreamLike] | None = getattr(session, "stream", None)
+            rows: RowStreamLike
+            if open_stream is None:
+                rows = _ResultRows(await session.execute(sql, params))
+            else:
+                rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK, max_bytes=max_bytes)
+            await rows.start()  # on failure the stream has closed itself
+        finally:
+            self._settle()  # BEGIN/COMMIT/ROLLBACK ran in start()
         return rows
 
     async def execute(
@@ -345,6 +400,21 @@ class Stream:
         gives its connection back.
         """
         steps = check_batch(batch)
+        # In autocommit each read of the cursor holds a reader while it streams: one of the
+        # caller's share, for the cursor's life.
+        slot: Slot | None = None
+        if self.share is not None and self.is_autocommit:
+            slot = await self.share.acquire("reader")
+        try:
+            async for group in self._cursor_steps(steps):
+                yield group
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _cursor_steps(
+        self, steps: list[Mapping[str, Any]]
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         outcomes: list[Outcome] = [None] * len(steps)
         for i, step in enumerate(steps):
             if not evaluate(step.get("condition"), outcomes, self.is_autocommit):

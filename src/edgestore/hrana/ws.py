@@ -27,6 +27,7 @@ from ..errors import AuthError, EdgestoreError, ProtocolError
 from .backend import StoreLike
 from .errors import error_of
 from .framing import decode_object
+from .quota import CallerShare, Quotas, caller_key
 from .stream import Stream, close_sql, resolve_batch, store_sql, with_sql
 
 __all__ = [
@@ -104,8 +105,14 @@ class WsConnection:
         version: int,
         authenticate: Authenticate,
         send: Callable[[str], Awaitable[None]],
+        quotas: Quotas | None = None,
+        peer: str | None = None,
     ) -> None:
         self.store = store
+        self._quotas = quotas
+        self._peer = peer
+        """The client's address: who the caller is when its hello carries no JWT."""
+        self._caller: str | None = None
         self.version = version
         self._authenticate = authenticate
         self._send = send
@@ -145,6 +152,8 @@ class WsConnection:
             raise ProtocolError("hello.jwt must be a string or null")
         try:
             self._readonly = self._authenticate(jwt)
+            if self._caller is None:
+                self._caller = caller_key(jwt, self._peer)
         except AuthError as exc:
             self._readonly = None
             self.closing = True
@@ -196,7 +205,13 @@ class WsConnection:
                     f"at most {MAX_STREAMS} streams per connection", code="STREAMS_EXHAUSTED"
                 )
             assert self._readonly is not None
-            self._streams[sid] = Stream(self.store, readonly=self._readonly, sqls=self._sqls)
+            share: CallerShare | None = None
+            if self._quotas is not None and self._caller is not None:
+                share = self._quotas.share(self._caller)
+                share.open_stream()
+            self._streams[sid] = Stream(
+                self.store, readonly=self._readonly, sqls=self._sqls, share=share
+            )
             return None, _const({"type": "open_stream"})
         if kind == "close_stream":
             stream = self._stream(req)
