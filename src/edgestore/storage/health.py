@@ -62,6 +62,8 @@ async def probe(store: Store) -> None:
             db.set_busy_timeout(store.settings.busy_timeout_ms)
             pool.release_reader(conn)
     try:
-        await asyncio.wait_for(asyncio.to_thread(_probe_fresh, store.path, store.settings), timeout)
+        await asyncio.wait_for(
+            asyncio.to_thread(_probe_fresh, store.path, store.settings), PROBE_SECONDS
+        )
     except TimeoutError:
-        raise PoolTimeout(f"the database did not answer a read within {timeout:g}s") from None
+        raise PoolTimeout(f"the database did not answer a read within {PROBE_SECONDS:g}s") from None
