@@ -113,6 +113,9 @@ class WsConnection:
         self._peer = peer
         """The client's address: who the caller is when its hello carries no JWT."""
         self._caller: str | None = None
+        self._refused: set[int] = set()
+        """Stream ids whose open_stream the caller's share refused: clients pipeline requests
+        behind open_stream, and those should say why, not "no such stream"."""
         self.version = version
         self._authenticate = authenticate
         self._send = send
@@ -185,6 +188,13 @@ class WsConnection:
         sid = req.get("stream_id")
         stream = self._streams.get(sid) if isinstance(sid, int) else None
         if stream is None:
+            if sid in self._refused:
+                if req.get("type") == "close_stream":
+                    self._refused.discard(sid)
+                raise ProtocolError(
+                    f"stream {sid} was refused: the caller's share of streams is used up",
+                    code="STREAMS_EXHAUSTED",
+                )
             raise ProtocolError(f"no open stream with id {sid!r}", code="STREAM_NOT_FOUND")
         return stream
 
@@ -208,7 +218,13 @@ class WsConnection:
             share: CallerShare | None = None
             if self._quotas is not None and self._caller is not None:
                 share = self._quotas.share(self._caller)
-                share.open_stream()
+                try:
+                    share.open_stream()
+                except ProtocolError:
+                    if len(self._refused) < MAX_STREAMS:
+                        self._refused.add(sid)
+                    raise
+            self._refused.discard(sid)
             self._streams[sid] = Stream(
                 self.store, readonly=self._readonly, sqls=self._sqls, share=share
             )
