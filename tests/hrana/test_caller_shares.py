@@ -5,6 +5,8 @@ callers hold. Real HTTP, real WebSocket clients (libsql-client)."""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,9 @@ import pytest
 from edgestore.auth import hash_token
 
 from .conftest import Server, StartServer, execute, pipeline
+from .test_js_client import JS, NODE, js_client, run_node
+
+__all__ = ["js_client"]  # the fixture, imported for the JS test
 
 RO_A, RO_B, RW_A, RW_B = "ro-caller-a", "ro-caller-b", "rw-caller-a", "rw-caller-b"
 TOKENS = (
@@ -163,3 +168,9 @@ async def test_writer_transactions_of_one_caller_queue_behind_their_own(shared: 
         await first.commit()
         await asyncio.gather(other, *more)
         assert order[0] == "b1", order
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed on this machine")
+async def test_js_client_read_transactions_leave_a_reader(shared: Server, js_client: Path) -> None:
+    out = await run_node(JS / "caller_shares.mjs", shared.ws_url, shared.url, RO_A, RO_B, limit=60)
+    assert json.loads(out.strip().splitlines()[-1]) == {"ok": True}
