@@ -9,8 +9,7 @@ Two limits, both from ``max_response_bytes``:
   :class:`~edgestore.errors.ResponseTooLarge` as soon as its rows pass the budget, so memory
   stays within one budget plus one row whatever the statement returns.
 
-The size of a row is an estimate of what it costs to hold and to send: the length of each
-text and blob, 8 bytes for anything else.
+The size of a row is the length of its JSON (blobs in base64): what it costs to send.
 """
 
 from __future__ import annotations
@@ -19,12 +18,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import apsw
+import msgspec
 
 from ..errors import ResponseTooLarge
 
 __all__ = ["ByteBudget", "length_limit", "restore_length", "row_size", "take_rows", "too_big"]
 
 _LIMIT_LENGTH = apsw.SQLITE_LIMIT_LENGTH
+
+_encode_into = msgspec.json.Encoder().encode_into
+_SPEND_EVERY = 64 * 1024
+"""Rows are charged to the budget in batches of this many bytes (or at once, a big row)."""
 
 
 class ByteBudget:
@@ -47,7 +51,8 @@ class ByteBudget:
 
 
 def row_size(row: tuple[Any, ...]) -> int:
-    """The estimated size of one row in bytes."""
+    """A quick estimate of one row's size in bytes (texts and blobs by length, 8 for
+    anything else), for rows already in memory."""
     size = 0
     for value in row:
         cls = value.__class__
@@ -61,28 +66,37 @@ def take_rows(
     budget: ByteBudget | None,
     chunk_bytes: int = 0,
 ) -> tuple[list[tuple[Any, ...]], bool]:
-    """Up to ``count`` rows from ``rows``, each spent from ``budget`` as it is read.
+    """Up to ``count`` rows from ``rows``, spent from ``budget`` as they are read.
 
     With ``chunk_bytes`` the chunk also ends once it holds that many bytes (cursors: a chunk of
     big rows stays small). Returns ``(rows, exhausted)``; raises ResponseTooLarge (the caller
-    ends the statement) when the budget runs out.
+    ends the statement) when the budget runs out, at most ``_SPEND_EVERY`` bytes plus one row
+    after it did.
     """
     out: list[tuple[Any, ...]] = []
-    if budget is None and not chunk_bytes:
-        for row in rows:
-            out.append(row)
-            if len(out) >= count:
-                return out, False
-        return out, True
+    append = out.append
+    encode_into = _encode_into
+    # Each row's JSON is written into one reusable buffer and only its length is kept: a C
+    # call per row, about a third of the cost of summing value sizes in Python.
+    buf = bytearray()
     held = 0
     for row in rows:
-        size = row_size(row)
-        if budget is not None:
-            budget.spend(size)
-        out.append(row)
-        held += size
-        if len(out) >= count or (chunk_bytes and held >= chunk_bytes):
+        encode_into(row, buf, -1)
+        append(row)
+        if len(buf) >= _SPEND_EVERY:
+            size = len(buf)
+            buf.clear()
+            if budget is not None:
+                budget.spend(size)
+            held += size
+            if chunk_bytes and held >= chunk_bytes:
+                return out, False
+        if len(out) >= count:
+            if budget is not None:
+                budget.spend(len(buf))
             return out, False
+    if budget is not None:
+        budget.spend(len(buf))
     return out, True
 
 
