@@ -174,3 +174,21 @@ async def test_writer_transactions_of_one_caller_queue_behind_their_own(shared: 
 async def test_js_client_read_transactions_leave_a_reader(shared: Server, js_client: Path) -> None:
     out = await run_node(JS / "caller_shares.mjs", shared.ws_url, shared.url, RO_A, RO_B, limit=60)
     assert json.loads(out.strip().splitlines()[-1]) == {"ok": True}
+
+
+async def test_health_ready_answers_while_every_reader_is_held(shared: Server) -> None:
+    """Two callers hold a read transaction each: no pooled reader is left, and the probe
+    still answers (it queues behind nobody)."""
+    async with (
+        libsql_client.create_client(shared.ws_url, auth_token=RO_A) as a,
+        libsql_client.create_client(shared.ws_url, auth_token=RO_B) as b,
+        httpx.AsyncClient(base_url=shared.url, timeout=2.0) as http,
+    ):
+        held = [a.transaction(), b.transaction()]
+        for tx in held:
+            await tx.execute("SELECT 1")
+        assert shared.store.pool.stats().readers_busy == 2
+        resp = await http.get("/health/ready")
+        assert resp.status_code == 200, resp.text
+        for tx in held:
+            tx.close()
