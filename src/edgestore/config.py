@@ -114,8 +114,23 @@ class Settings:
     stream_idle_timeout: float = 10.0
     """Seconds an idle Hrana stream lives; its open transaction is rolled back on expiry."""
     max_response_bytes: int = 10 * MiB
-    """Most bytes of rows in one Hrana execute/batch/pipeline response; a result that would be
-    larger fails with RESPONSE_TOO_LARGE (cursors stream any size, a chunk at a time)."""
+    """Most bytes of rows in one result or response (JSON API query/execute/batch, Hrana
+    execute/batch/pipeline, tables REST), counted as SQLite produces the rows: a larger one
+    fails with RESPONSE_TOO_LARGE (400) before it fills memory. Also the largest single value
+    a read may produce. Cursors and streams send any number of rows, a chunk at a time."""
+
+    max_streams_per_caller: int = 256
+    """Most Hrana streams (HTTP batons and WebSocket streams together) one caller may have
+    open; more are refused with STREAMS_EXHAUSTED. A caller is its token, or its client
+    address when it sends none."""
+    max_readers_per_caller: int = 1
+    """Most readers one caller may hold across requests (open cursors, read transactions);
+    another waits for one of the caller's own to end (pool_timeout), so one caller cannot
+    hold every reader."""
+    max_writers_per_caller: int = 1
+    """Most writer transactions one caller may have open or waiting for the writer; another
+    waits for one of the caller's own to end (pool_timeout), not in the writer's queue in
+    front of every other caller."""
 
     # --- replication -------------------------------------------------------------------
     replication: bool = True
@@ -266,6 +281,9 @@ def _validate(s: Settings) -> None:
     need(s.shutdown_timeout > 0, "shutdown_timeout", "must be > 0")
     need(s.stream_idle_timeout > 0, "stream_idle_timeout", "must be > 0")
     need(s.max_response_bytes > 0, "max_response_bytes", "must be > 0")
+    need(s.max_streams_per_caller > 0, "max_streams_per_caller", "must be > 0")
+    need(s.max_readers_per_caller > 0, "max_readers_per_caller", "must be > 0")
+    need(s.max_writers_per_caller > 0, "max_writers_per_caller", "must be > 0")
     need(s.sync_interval > 0, "sync_interval", "must be > 0")
     for token in s.auth_tokens:
         role, _, digest = token.partition(":")

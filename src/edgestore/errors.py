@@ -31,6 +31,7 @@ The tree::
     │   └── PermissionDenied         valid credentials, insufficient role
     ├── NotFoundError                an unknown table, row, key or resource
     ├── InvalidRequest               a request that is well-formed but not acceptable
+    │   └── ResponseTooLarge         a result larger than max_response_bytes (or a value)
     ├── ProtocolError                a libSQL (Hrana) protocol violation; carries ``code``
     ├── ReplicationError             the sync protocol or a replica could not proceed
     │   ├── EndOfGeneration          sync pull: no more frames in that generation (a protocol
@@ -69,6 +70,7 @@ __all__ = [
     "ReadOnlyError",
     "ReplicaLagging",
     "ReplicationError",
+    "ResponseTooLarge",
     "SQLSyntaxError",
     "SchemaError",
     "SnapshotError",
@@ -205,6 +207,13 @@ class NotFoundError(EdgestoreError):
 
 class InvalidRequest(EdgestoreError):
     """The request is well-formed but cannot be accepted (bad filter, unknown column, ...)."""
+
+
+class ResponseTooLarge(InvalidRequest):
+    """A result would be larger than ``max_response_bytes``: it was stopped as its rows were
+    read, before it could fill memory. ``code`` is the libSQL server's name for it."""
+
+    code = "RESPONSE_TOO_LARGE"
 
 
 class ProtocolError(EdgestoreError):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ProtocolError
 from .backend import StoreLike
+from .quota import CallerShare
 from .stream import Stream
 
 __all__ = ["Entry", "StreamRegistry"]
@@ -74,8 +75,11 @@ class StreamRegistry:
     def _baton(self, entry: Entry) -> str:
         return f"{entry.id}.{entry.seq}.{self._mac(entry.id, entry.seq)}"
 
-    def take(self, baton: object, *, owner: str, readonly: bool) -> Entry:
-        """The stream a request continues (``baton``) or a new one (``None``), marked busy.
+    def take(
+        self, baton: object, *, owner: str, readonly: bool, share: CallerShare | None = None
+    ) -> Entry:
+        """The stream a request continues (``baton``) or a new one (``None``), marked busy;
+        a new one counts in the caller's ``share``.
 
         Raises ProtocolError with the reason when the baton cannot be used.
         """
@@ -85,7 +89,10 @@ class StreamRegistry:
                     f"too many open streams (at most {self.max_streams}); close some",
                     code="STREAMS_EXHAUSTED",
                 )
-            entry = Entry(next(self._ids), Stream(self.store, readonly=readonly), owner)
+            if share is not None:
+                share.open_stream()
+            stream = Stream(self.store, readonly=readonly, share=share)
+            entry = Entry(next(self._ids), stream, owner)
             entry.busy = True
             return entry
         if not isinstance(baton, str):

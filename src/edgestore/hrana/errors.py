@@ -26,6 +26,7 @@ _CODES: tuple[tuple[type[BaseException], str], ...] = (
     (e.AuthError, "UNAUTHORIZED"),
     (e.OverloadedError, "BLOCKED"),
     (e.StoreClosedError, "STORE_CLOSED"),
+    (e.ResponseTooLarge, "RESPONSE_TOO_LARGE"),
     (e.InvalidRequest, "INVALID_REQUEST"),
     (e.NotFoundError, "NOT_FOUND"),
 )

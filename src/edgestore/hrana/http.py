@@ -22,11 +22,12 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ProtocolError
+from ..errors import EdgestoreError, ProtocolError
 from .backend import StoreLike
 from .batons import Entry, StreamRegistry
 from .errors import error_of
 from .framing import decode_object
+from .quota import CallerShare, Quotas
 from .stream import ResponseBudget, Stream
 
 __all__ = ["HranaHttp", "decode_body"]
@@ -42,8 +43,12 @@ def decode_body(body: bytes) -> Mapping[str, Any]:
 class HranaHttp:
     """The HTTP side of Hrana for one store; owns the registry of baton streams."""
 
-    def __init__(self, store: StoreLike, *, idle_timeout: float | None = None) -> None:
+    def __init__(
+        self, store: StoreLike, *, idle_timeout: float | None = None, quotas: Quotas | None = None
+    ) -> None:
         self.store = store
+        self.quotas = quotas
+        """Per-caller shares (streams, held readers and writer); None: no shares."""
         timeout = store.settings.stream_idle_timeout if idle_timeout is None else idle_timeout
         self.registry = StreamRegistry(store, idle_timeout=timeout)
 
@@ -76,13 +81,20 @@ class HranaHttp:
         return _encode({"result": result})
 
     # --- v2 / v3 pipeline ----------------------------------------------------------------
-    async def pipeline(self, body: bytes, *, owner: str, readonly: bool) -> bytes:
-        """``POST /v2/pipeline`` and ``/v3/pipeline``."""
+    def _share(self, caller: str | None) -> CallerShare | None:
+        return None if self.quotas is None or caller is None else self.quotas.share(caller)
+
+    async def pipeline(
+        self, body: bytes, *, owner: str, readonly: bool, caller: str | None = None
+    ) -> bytes:
+        """``POST /v2/pipeline`` and ``/v3/pipeline``; ``caller`` names the caller's share."""
         req = decode_body(body)
         requests = req.get("requests")
         if not isinstance(requests, list):
             raise ProtocolError("the request needs a requests array")
-        entry = self.registry.take(req.get("baton"), owner=owner, readonly=readonly)
+        entry = self.registry.take(
+            req.get("baton"), owner=owner, readonly=readonly, share=self._share(caller)
+        )
         failed = True
         try:
             stream = entry.stream
@@ -102,14 +114,18 @@ class HranaHttp:
         return _encode({"baton": baton, "base_url": None, "results": results})
 
     # --- v3 cursor -----------------------------------------------------------------------
-    def cursor(self, body: bytes, *, owner: str, readonly: bool) -> AsyncIterator[bytes]:
+    def cursor(
+        self, body: bytes, *, owner: str, readonly: bool, caller: str | None = None
+    ) -> AsyncIterator[bytes]:
         """``POST /v3/cursor``. Checks the request and the baton now (so failures become an
         error status); the returned iterator produces the body as the batch runs."""
         req = decode_body(body)
         batch = req.get("batch")
         if not isinstance(batch, Mapping):
             raise ProtocolError("the request needs a batch object")
-        entry = self.registry.take(req.get("baton"), owner=owner, readonly=readonly)
+        entry = self.registry.take(
+            req.get("baton"), owner=owner, readonly=readonly, share=self._share(caller)
+        )
         return _CursorBody(self.registry, entry, self._cursor_body(entry, batch))
 
     async def _cursor_body(self, entry: Entry, batch: Mapping[str, Any]) -> AsyncIterator[bytes]:
@@ -124,7 +140,7 @@ class HranaHttp:
                     async with aclosing(stream.cursor_chunks(batch)) as groups:
                         async for group in groups:
                             yield b"".join(_encode(e) + b"\n" for e in group)
-                except ProtocolError as exc:
+                except EdgestoreError as exc:  # a bad batch, or the caller's share ran out
                     yield _encode({"type": "error", "error": error_of(exc)}) + b"\n"
             failed = False
         finally:

@@ -13,6 +13,7 @@ become ``BEGIN TRANSACTION READONLY`` (a reader, never the writer); ``BEGIN IMME
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -27,11 +28,13 @@ from typing import Any
 
 import msgspec
 
-from ..errors import EdgestoreError, ProtocolError, ReadOnlyError
+from ..errors import EdgestoreError, ProtocolError, ReadOnlyError, ResponseTooLarge
 from ..storage.policy import classify, permit
 from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
 from .batch import Outcome, check_batch, evaluate
 from .errors import error_of
+from .quota import CallerShare, Role, Slot
+from .sqlids import MAX_STORED_SQL, close_sql, resolve_batch, resolve_sql, store_sql, with_sql
 from .sqltext import begin_kind, one_statement, split_statements
 from .values import Value, decode_args, encode_row
 
@@ -47,13 +50,16 @@ __all__ = [
     "with_sql",
 ]
 
-MAX_STORED_SQL = 1000
-"""Most SQL texts one stream (HTTP) or connection (WebSocket) may hold with store_sql."""
+_SAVEPOINT = re.compile(r"\s*SAVEPOINT\b", re.IGNORECASE)
+"""A SAVEPOINT outside a transaction opens one (on the writer)."""
 
 _ROWS_PER_CHUNK = 256
 """Rows read from SQLite (and written to a cursor response) at a time."""
 
 _encode = msgspec.json.Encoder().encode
+
+# Session closes that outlive a cancelled caller (the event loop keeps only weak references).
+_CLOSING: set[asyncio.Future[None]] = set()
 
 
 class ResponseBudget:
@@ -71,10 +77,9 @@ class ResponseBudget:
         """Spend ``size`` bytes; RESPONSE_TOO_LARGE (as libSQL says it) when there are none.
         The refused bytes stay unspent."""
         if size > self.left:
-            raise ProtocolError(
+            raise ResponseTooLarge(
                 f"the response would be larger than max_response_bytes={self.limit}; "
-                "read large results with a cursor, or page through them with LIMIT/OFFSET",
-                code="RESPONSE_TOO_LARGE",
+                "read large results with a cursor, or page through them with LIMIT/OFFSET"
             )
         self.left -= size
 
@@ -122,64 +127,6 @@ def stmt_result(result: ResultLike, want_rows: bool = True) -> dict[str, Any]:
     }
 
 
-def resolve_sql(obj: Mapping[str, Any], sqls: Mapping[int, str]) -> str:
-    """The SQL text of a Stmt / sequence / describe: its ``sql``, or the stored ``sql_id``."""
-    sql = obj.get("sql")
-    sql_id = obj.get("sql_id")
-    if sql is not None:
-        if sql_id is not None:
-            raise ProtocolError("give sql or sql_id, not both")
-        if not isinstance(sql, str):
-            raise ProtocolError("sql must be a string")
-        return sql
-    if sql_id is None:
-        raise ProtocolError("sql or sql_id is required")
-    if isinstance(sql_id, bool) or not isinstance(sql_id, int):
-        raise ProtocolError("sql_id must be an integer")
-    try:
-        return sqls[sql_id]
-    except KeyError:
-        raise ProtocolError(f"no SQL stored under sql_id {sql_id}", code="SQL_NOT_FOUND") from None
-
-
-def with_sql(obj: Mapping[str, Any], sqls: Mapping[int, str]) -> dict[str, Any]:
-    """A copy of a Stmt-like object with ``sql_id`` replaced by the stored text."""
-    out = dict(obj)
-    out["sql"] = resolve_sql(obj, sqls)
-    out.pop("sql_id", None)
-    return out
-
-
-def resolve_batch(batch: Any, sqls: Mapping[int, str]) -> dict[str, Any]:
-    """A copy of a Batch with every step's sql_id resolved (done when a WebSocket request
-    arrives, so a later close_sql cannot pull the text from under a queued request)."""
-    steps = check_batch(batch)
-    return {"steps": [{**s, "stmt": with_sql(s["stmt"], sqls)} for s in steps]}
-
-
-def store_sql(sqls: MutableMapping[int, str], req: Mapping[str, Any]) -> None:
-    """``store_sql``: remember ``req.sql`` under ``req.sql_id`` in ``sqls``."""
-    sql_id = req.get("sql_id")
-    sql = req.get("sql")
-    if isinstance(sql_id, bool) or not isinstance(sql_id, int) or not isinstance(sql, str):
-        raise ProtocolError("store_sql needs an integer sql_id and a sql string")
-    if sql_id in sqls:
-        raise ProtocolError(f"sql_id {sql_id} is already in use")
-    if len(sqls) >= MAX_STORED_SQL:
-        raise ProtocolError(
-            f"at most {MAX_STORED_SQL} SQL texts can be stored", code="SQL_STORE_TOO_MANY"
-        )
-    sqls[sql_id] = sql
-
-
-def close_sql(sqls: MutableMapping[int, str], req: Mapping[str, Any]) -> None:
-    """``close_sql``: forget ``req.sql_id`` (unknown ids are fine: closing is idempotent)."""
-    sql_id = req.get("sql_id")
-    if isinstance(sql_id, bool) or not isinstance(sql_id, int):
-        raise ProtocolError("close_sql needs an integer sql_id")
-    sqls.pop(sql_id, None)
-
-
 class Stream:
     """One Hrana stream on ``store``. Not thread-safe; lives on the event loop."""
 
@@ -189,9 +136,14 @@ class Stream:
         *,
         readonly: bool = False,
         sqls: MutableMapping[int, str] | None = None,
+        share: CallerShare | None = None,
     ) -> None:
         self.store = store
         self.readonly = readonly
+        self.share = share
+        """The caller's share this stream counts in (None: unlimited, e.g. v1 requests)."""
+        self._slot: Slot | None = None
+        self._starting = False
         self.sqls: MutableMapping[int, str] = {} if sqls is None else sqls
         self.lock = asyncio.Lock()
         self.closed = False
@@ -204,11 +156,27 @@ class Stream:
         return self._session is None or self._session.is_autocommit
 
     async def close(self) -> None:
-        """Roll back any open transaction and release the connection (idempotent)."""
+        """Roll back any open transaction and release the connection (idempotent).
+
+        The closing goes on in a task of its own when the caller is cancelled (a WebSocket
+        that ends cancels its pending requests, a close_stream among them): the session is
+        already detached from this stream, so nobody else would ever close it.
+        """
+        first = not self.closed
         self.closed = True
         session, self._session = self._session, None
+        if first and self.share is not None:
+            self.share.close_stream()
+        if self._slot is not None:
+            # The caller's next transaction may start; the pool still hands it the connection
+            # only after the rollback below.
+            self._slot.release()
+            self._slot = None
         if session is not None:
-            await session.close()
+            closing = asyncio.ensure_future(session.close())
+            _CLOSING.add(closing)
+            closing.add_done_callback(_CLOSING.discard)
+            await asyncio.shield(closing)
 
     async def _get_session(self) -> SessionLike:
         if self.closed:
@@ -240,9 +208,42 @@ class Stream:
             )
         return sql
 
+    async def _admit(self, sql: str) -> None:
+        """Before a statement that opens a transaction: take a reader or writer slot of the
+        caller's share (waiting for one of the caller's own to end)."""
+        if self.share is None or self._slot is not None or not self.is_autocommit:
+            return
+        kind = begin_kind(sql)
+        if kind is None:
+            if not _SAVEPOINT.match(sql):
+                return
+            role: Role = "writer"
+        else:
+            role = "reader" if kind == "readonly" else "writer"
+        self._starting = True
+        try:
+            self._slot = await self.share.acquire(
+                role, lambda: self._starting or not self.is_autocommit
+            )
+        except BaseException:
+            self._starting = False
+            raise
+
+    def _settle(self) -> None:
+        """After a statement: the slot goes back once no transaction is open."""
+        self._starting = False
+        if self._slot is not None and self.is_autocommit:
+            slot, self._slot = self._slot, None
+            slot.release()
+
     async def _run(self, sql: str, params: Any = None) -> ResultLike:
         session = await self._get_session()
-        result = await session.execute(self._guard(sql), params)
+        sql = self._guard(sql)
+        await self._admit(sql)
+        try:
+            result = await session.execute(sql, params)
+        finally:
+            self._settle()
         if result.truncated:
             raise ProtocolError(
                 "the result has more rows than this server returns at once (max_rows); "
@@ -255,18 +256,23 @@ class Stream:
         """A response budget of ``max_response_bytes``."""
         return ResponseBudget(self.store.settings.max_response_bytes)
 
-    async def _rows(self, sql: str, params: Any) -> RowStreamLike:
+    async def _rows(self, sql: str, params: Any, max_bytes: int = 0) -> RowStreamLike:
         """Start ``sql`` on the session; its rows come a chunk at a time as SQLite produces
-        them (one chunk in memory, never the whole result)."""
+        them (one chunk in memory, never the whole result). ``max_bytes`` > 0: storage stops
+        reading with RESPONSE_TOO_LARGE once the rows pass it (cursors pass 0)."""
         session = await self._get_session()
         sql = self._guard(sql)
-        open_stream: Callable[..., RowStreamLike] | None = getattr(session, "stream", None)
-        rows: RowStreamLike
-        if open_stream is None:
-            rows = _ResultRows(await session.execute(sql, params))
-        else:
-            rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK)
-        await rows.start()  # on failure the stream has closed itself
+        await self._admit(sql)
+        try:
+            open_stream: Callable[..., RowStreamLike] | None = getattr(session, "stream", None)
+            rows: RowStreamLike
+            if open_stream is None:
+                rows = _ResultRows(await session.execute(sql, params))
+            else:
+                rows = open_stream(sql, params, chunk_rows=_ROWS_PER_CHUNK, max_bytes=max_bytes)
+            await rows.start()  # on failure the stream has closed itself
+        finally:
+            self._settle()  # BEGIN/COMMIT/ROLLBACK ran in start()
         return rows
 
     async def execute(
@@ -279,7 +285,9 @@ class Stream:
         want_rows = stmt.get("want_rows", True) is not False
         if budget is None:
             budget = self.new_budget()
-        rows = await self._rows(sql, params)
+        # Storage counts the rows' sizes as it steps them and stops at what is left here
+        # (never below 1: an empty remainder still refuses the first row, not all rows).
+        rows = await self._rows(sql, params, max(budget.left, 1) if want_rows else 0)
         parts: list[bytes] = []
         spent = 0
         try:
@@ -332,6 +340,21 @@ class Stream:
         gives its connection back.
         """
         steps = check_batch(batch)
+        # In autocommit each read of the cursor holds a reader while it streams: one of the
+        # caller's share, for the cursor's life.
+        slot: Slot | None = None
+        if self.share is not None and self.is_autocommit:
+            slot = await self.share.acquire("reader")
+        try:
+            async for group in self._cursor_steps(steps):
+                yield group
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _cursor_steps(
+        self, steps: list[Mapping[str, Any]]
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         outcomes: list[Outcome] = [None] * len(steps)
         for i, step in enumerate(steps):
             if not evaluate(step.get("condition"), outcomes, self.is_autocommit):

@@ -27,6 +27,7 @@ from ..errors import AuthError, EdgestoreError, ProtocolError
 from .backend import StoreLike
 from .errors import error_of
 from .framing import decode_object
+from .quota import CallerShare, Quotas, caller_key
 from .stream import Stream, close_sql, resolve_batch, store_sql, with_sql
 
 __all__ = [
@@ -104,8 +105,17 @@ class WsConnection:
         version: int,
         authenticate: Authenticate,
         send: Callable[[str], Awaitable[None]],
+        quotas: Quotas | None = None,
+        peer: str | None = None,
     ) -> None:
         self.store = store
+        self._quotas = quotas
+        self._peer = peer
+        """The client's address: who the caller is when its hello carries no JWT."""
+        self._caller: str | None = None
+        self._refused: set[int] = set()
+        """Stream ids whose open_stream the caller's share refused: clients pipeline requests
+        behind open_stream, and those should say why, not "no such stream"."""
         self.version = version
         self._authenticate = authenticate
         self._send = send
@@ -145,6 +155,8 @@ class WsConnection:
             raise ProtocolError("hello.jwt must be a string or null")
         try:
             self._readonly = self._authenticate(jwt)
+            if self._caller is None:
+                self._caller = caller_key(jwt, self._peer)
         except AuthError as exc:
             self._readonly = None
             self.closing = True
@@ -176,6 +188,13 @@ class WsConnection:
         sid = req.get("stream_id")
         stream = self._streams.get(sid) if isinstance(sid, int) else None
         if stream is None:
+            if sid in self._refused:
+                if req.get("type") == "close_stream":
+                    self._refused.discard(sid)
+                raise ProtocolError(
+                    f"stream {sid} was refused: the caller's share of streams is used up",
+                    code="STREAMS_EXHAUSTED",
+                )
             raise ProtocolError(f"no open stream with id {sid!r}", code="STREAM_NOT_FOUND")
         return stream
 
@@ -196,7 +215,19 @@ class WsConnection:
                     f"at most {MAX_STREAMS} streams per connection", code="STREAMS_EXHAUSTED"
                 )
             assert self._readonly is not None
-            self._streams[sid] = Stream(self.store, readonly=self._readonly, sqls=self._sqls)
+            share: CallerShare | None = None
+            if self._quotas is not None and self._caller is not None:
+                share = self._quotas.share(self._caller)
+                try:
+                    share.open_stream()
+                except ProtocolError:
+                    if len(self._refused) < MAX_STREAMS:
+                        self._refused.add(sid)
+                    raise
+            self._refused.discard(sid)
+            self._streams[sid] = Stream(
+                self.store, readonly=self._readonly, sqls=self._sqls, share=share
+            )
             return None, _const({"type": "open_stream"})
         if kind == "close_stream":
             stream = self._stream(req)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import EdgestoreError, InvalidRequest
 from .analysis import Analysis
+from .bounds import ByteBudget, row_size
 from .policy import FK_DEFAULTS, classify
 from .results import Params, Result
 
@@ -46,17 +47,29 @@ def sets_session_pragma(sql: str) -> bool:
     return setting is not None and setting[1] is not None
 
 
-async def batch_with_settings(store: Store, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
+async def batch_with_settings(
+    store: Store, stmts: Sequence[tuple[str, Params]], max_rows: int | None = None
+) -> list[Result]:
     """Run an atomic batch on a session, all or nothing, each statement analysed when the
     ones before it have run (a batch holding session PRAGMAs, or one whose statements use
-    what earlier ones create)."""
+    what earlier ones create). Each result holds at most ``max_rows`` rows; together they
+    hold at most ``max_response_bytes`` (ResponseTooLarge, and nothing commits)."""
     from .transaction import Session
 
+    limit = store.settings.max_response_bytes
+    # Each statement is bounded as it runs; this budget bounds the batch's results together.
+    budget = ByteBudget(limit) if limit else None
     results: list[Result] = []
+
+    def keep(result: Result) -> None:
+        if budget is not None:
+            budget.spend(sum(row_size(row) for row in result.values))
+        results.append(result)
+
     async with Session(store) as session:
         leading = 0
         while leading < len(stmts) and sets_session_pragma(stmts[leading][0]):
-            results.append(await session.execute(*stmts[leading]))
+            keep(await session.execute(*stmts[leading], max_rows=max_rows))
             leading += 1
         await session.execute("BEGIN IMMEDIATE")
         for index in range(leading, len(stmts)):
@@ -64,7 +77,7 @@ async def batch_with_settings(store: Store, stmts: Sequence[tuple[str, Params]])
             try:
                 if classify(sql).verb in _TRANSACTION_CONTROL:
                     raise InvalidRequest("transaction statements cannot be part of an atomic batch")
-                results.append(await session.execute(sql, params))
+                keep(await session.execute(sql, params, max_rows=max_rows))
             except EdgestoreError as err:
                 err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
                 err.args = (err.detail,)

@@ -77,6 +77,7 @@ class Conn:
         "hooks_applied",
         "last_dv",
         "last_used",
+        "result_bytes",
         "role",
         "seen_commits",
         "temp_triggers",
@@ -94,6 +95,8 @@ class Conn:
         # temp schema only, so analyses made on other connections (readers) miss the tables
         # it writes: every later commit here then counts as touching every table.
         self.temp_triggers = False
+        self.result_bytes = 0
+        """Most bytes of rows one statement's result may hold (``max_response_bytes``)."""
 
     def close(self) -> None:
         self.db.close()
@@ -134,7 +137,9 @@ def open_connection(path: Path, settings: Settings, role: Role) -> Conn:
         guard = Guard()
         steps = settings.inline_budget or _DEFAULT_PROGRESS_STEPS
         db.set_progress_handler(guard, steps)
-        return Conn(db, role, guard)
+        conn = Conn(db, role, guard)
+        conn.result_bytes = settings.max_response_bytes
+        return conn
     except apsw.Error as exc:
         db.close()
         raise translate(exc) from exc

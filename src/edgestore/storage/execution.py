@@ -6,16 +6,17 @@ moment (the event loop thread for inline reads, a pool thread otherwise).
 
 from __future__ import annotations
 
-import itertools
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import apsw
 
-from ..errors import ParameterError
+from ..errors import ParameterError, ResponseTooLarge
 from .alter_column import apply_alter_column
 from .analysis import Analysis
+from .bounds import ByteBudget, length_limit, restore_length, row_size, take_rows, too_big
 from .connection import Conn
 from .params import raise_bind_error
 from .results import Column, Params, Result, Value
@@ -48,41 +49,59 @@ def result_columns(cursor: apsw.Cursor, analysis: Analysis) -> tuple[Column, ...
     return tuple(Column(name, decl) for name, decl in description)
 
 
-def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
-    """Run one analysed statement on ``conn`` and collect its rows. Raises apsw errors."""
+def run_statement(
+    conn: Conn,
+    analysis: Analysis,
+    params: Params,
+    max_rows: int | None,
+    budget: ByteBudget | None = None,
+) -> Result:
+    """Run one analysed statement on ``conn`` and collect its rows. Raises apsw errors, and
+    ResponseTooLarge when a read's rows pass ``budget`` (by default the connection's
+    ``max_response_bytes``; a batch passes one budget to all of its statements)."""
     db = conn.db
     if analysis.alter is not None:
         # libSQL's ALTER COLUMN: SQLite cannot prepare it (alter_column.py).
         return apply_alter_column(db, analysis.alter)
+    limit = conn.result_bytes
+    if budget is None and limit:
+        budget = ByteBudget(limit)
+    read = analysis.kind == "read"
+    # Only reads: a write may store a value of any size; it is just not sent back whole.
+    old_limit = length_limit(db, limit) if read else -1
     cursor = db.cursor()
     try:
-        cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
-    except apsw.BindingsError as exc:
-        raise_bind_error(analysis, params, exc)
-    except apsw.Error:
+        try:
+            cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+        except apsw.BindingsError as exc:
+            raise_bind_error(analysis, params, exc)
+        except apsw.Error:
+            raise
+        except Exception as exc:  # binding raises plain Python errors (2**64, a missing name)
+            raise_bind_error(analysis, params, exc)
+        if analysis.creates_trigger and not conn.temp_triggers:
+            # A temporary trigger's writes are invisible to analyses made on other connections.
+            conn.temp_triggers = has_temp_triggers(db)
+        columns = result_columns(cursor, analysis)
+        if read:
+            wanted = sys.maxsize if max_rows is None else max_rows + 1
+            values, exhausted = take_rows(cursor, wanted, budget)
+            truncated = max_rows is not None and len(values) > max_rows
+            if truncated:
+                del values[max_rows:]
+            if not exhausted:
+                cursor.close(force=True)
+            return Result(columns, values, truncated=truncated)
+        values, truncated = _keep_rows(cursor, max_rows, budget)
+    except ResponseTooLarge:
+        cursor.close(force=True)
         raise
-    except Exception as exc:  # binding raises plain Python errors (2**64, a missing name)
-        raise_bind_error(analysis, params, exc)
-    if analysis.creates_trigger and not conn.temp_triggers:
-        # A temporary trigger's writes are invisible to analyses made on other connections.
-        conn.temp_triggers = has_temp_triggers(db)
-    columns = result_columns(cursor, analysis)
-    if max_rows is None:
-        values: list[tuple[Any, ...]] = cursor.fetchall()
-        truncated = False
-    elif analysis.kind == "read":
-        values = list(itertools.islice(cursor, max_rows + 1))
-        truncated = len(values) > max_rows
-        if truncated:
-            del values[max_rows:]
-            cursor.close(force=True)
-    else:
-        # A write runs to completion whatever is returned.
-        values = cursor.fetchall()
-        truncated = len(values) > max_rows
-        del values[max_rows:]
-    if analysis.kind == "read":
-        return Result(columns, values, truncated=truncated)
+    except apsw.TooBigError as exc:
+        if old_limit >= 0:
+            raise too_big(limit, exc) from exc
+        raise
+    finally:
+        restore_length(db, old_limit)
     writes = bool(analysis.deps.writes) and not analysis.deps.schema_change
     return Result(
         columns,
@@ -91,6 +110,28 @@ def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int 
         last_insert_rowid=db.last_insert_rowid() if analysis.inserts and writes else None,
         truncated=truncated,
     )
+
+
+def _keep_rows(
+    cursor: apsw.Cursor, max_rows: int | None, budget: ByteBudget | None
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """A write runs to completion whatever it returns: keep its RETURNING rows up to
+    ``max_rows`` and the budget, drop the rest (the result says it was truncated)."""
+    values: list[tuple[Any, ...]] = []
+    truncated = False
+    for row in cursor:
+        if truncated:
+            continue
+        size = row_size(row) if budget is not None else 0
+        if (max_rows is not None and len(values) >= max_rows) or (
+            budget is not None and size > budget.left
+        ):
+            truncated = True
+            continue
+        if budget is not None:
+            budget.left -= size
+        values.append(row)
+    return values, truncated
 
 
 @dataclass(slots=True)
@@ -121,11 +162,13 @@ def _run_job(conn: Conn, job: WriteJob, timeout: float) -> None:
     db = conn.db
     db.execute("SAVEPOINT edgestore_job")
     conn.guard.start_thread(timeout)
+    # One budget for all of a batch's results: together they make one response.
+    budget = ByteBudget(conn.result_bytes) if conn.result_bytes else None
     try:
         job.results = []
         for index, (analysis, params) in enumerate(job.statements):
             try:
-                job.results.append(run_statement(conn, analysis, params, job.max_rows))
+                job.results.append(run_statement(conn, analysis, params, job.max_rows, budget))
             except (apsw.Error, ParameterError) as exc:
                 err = translate(exc, timeout=conn.guard.timed_out)
                 if not job.single:

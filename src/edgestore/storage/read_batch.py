@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import apsw
 
 from .analysis import Analysis
+from .bounds import ByteBudget
 from .connection import Conn
 from .execution import run_statement
 from .results import Params, Result
@@ -24,16 +25,23 @@ if TYPE_CHECKING:
 __all__ = ["read_batch"]
 
 
-def _run(conn: Conn, analyses: Sequence[tuple[Analysis, Params]], timeout: float) -> list[Result]:
+def _run(
+    conn: Conn,
+    analyses: Sequence[tuple[Analysis, Params]],
+    timeout: float,
+    max_rows: int | None,
+) -> list[Result]:
     db = conn.db
     guard = conn.guard
+    # One budget for all of the batch's results: together they make one response.
+    budget = ByteBudget(conn.result_bytes) if conn.result_bytes else None
     guard.start_thread(timeout)
     results: list[Result] = []
     try:
         db.execute("BEGIN")
         for index, (analysis, params) in enumerate(analyses):
             try:
-                results.append(run_statement(conn, analysis, params, None))
+                results.append(run_statement(conn, analysis, params, max_rows, budget))
             except apsw.Error as exc:
                 err = translate(exc, timeout=guard.timed_out)
                 err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
@@ -46,13 +54,21 @@ def _run(conn: Conn, analyses: Sequence[tuple[Analysis, Params]], timeout: float
     return results
 
 
-async def read_batch(store: Store, analyses: Sequence[tuple[Analysis, Params]]) -> list[Result]:
-    """Run read statements in one read transaction on a reader."""
+async def read_batch(
+    store: Store, analyses: Sequence[tuple[Analysis, Params]], max_rows: int | None = None
+) -> list[Result]:
+    """Run read statements in one read transaction on a reader; each result holds at most
+    ``max_rows`` rows, all of them together at most ``max_response_bytes``."""
     pool = store.pool
     conn = await pool.acquire_reader()
     try:
         results = await store.loop.run_in_executor(
-            pool.reader_executor, _run, conn, analyses, store.settings.statement_timeout
+            pool.reader_executor,
+            _run,
+            conn,
+            analyses,
+            store.settings.statement_timeout,
+            max_rows,
         )
         if conn.db.data_version() != conn.last_dv:
             store._data_version_moved(conn)

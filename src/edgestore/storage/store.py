@@ -371,26 +371,37 @@ class Store:
         raise _not_here(analysis)
 
     def stream(
-        self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        max_bytes: int = 0,
     ) -> RowStream:
         """The rows of one statement in chunks, read as SQLite produces them.
 
         A read holds a reader until the stream is exhausted, closed or cancelled, so memory
         is bounded by a chunk; any other statement runs through :meth:`execute` and its
-        result is handed out in chunks. ``async with store.stream(sql) as rows: cols = await
-        rows.start(); async for chunk in rows: ...``; see ``storage.streaming``.
+        result is handed out in chunks. ``max_bytes`` > 0 stops the rows with
+        ResponseTooLarge once they pass it. ``async with store.stream(sql) as rows: cols =
+        await rows.start(); async for chunk in rows: ...``; see ``storage.streaming``.
         """
-        return RowStream(self, lambda rows: open_autocommit(self, rows, sql, params), chunk_rows)
+        return RowStream(
+            self, lambda rows: open_autocommit(self, rows, sql, params), chunk_rows, max_bytes
+        )
 
-    async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
-        """Run statements atomically, in order, in one transaction: all commit or none do."""
+    async def batch(
+        self, stmts: Sequence[tuple[str, Params]], *, max_rows: int | None = None
+    ) -> list[Result]:
+        """Run statements atomically, in order, in one transaction: all commit or none do.
+        Each result holds at most ``max_rows`` rows (the rest are cut, ``truncated``)."""
         self._check_open()
         if not stmts:
             return []
         if any(sets_session_pragma(sql) for sql, _ in stmts):
             # Run on a session, each statement analysed (and its parameters checked, as
             # Session.execute does) once the ones before it have run.
-            return await batch_with_settings(self, stmts)
+            return await batch_with_settings(self, stmts, max_rows)
         analyses: list[tuple[Analysis, Params]] = []
         for sql, params in stmts:
             try:
@@ -399,7 +410,7 @@ class Store:
                 if all(a.kind == "read" for a, _ in analyses):
                     raise
                 # It may name what an earlier statement creates: analyse each as it comes.
-                return await batch_with_settings(self, stmts)
+                return await batch_with_settings(self, stmts, max_rows)
         for index, (analysis, params) in enumerate(analyses):
             if analysis.kind not in ("read", "write", "standalone"):
                 raise _not_here(analysis)
@@ -410,8 +421,8 @@ class Store:
                 err.args = (err.detail,)
                 raise
         if self.pool.max_readers > 0 and all(a.kind == "read" for a, _ in analyses):
-            return await read_batch(self, analyses)
-        job = WriteJob(analyses, single=False)
+            return await read_batch(self, analyses, max_rows)
+        job = WriteJob(analyses, single=False, max_rows=max_rows)
         await self.pool.submit(job)
         if job.error is not None:
             raise job.error

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +44,7 @@ import apsw
 
 from ..errors import EdgestoreError, InvalidRequest, StoreClosedError, TransactionTimeout
 from .analysis import Analysis, analyze
+from .bounds import ByteBudget, length_limit, restore_length, take_rows, too_big
 from .connection import Conn
 from .execution import result_columns
 from .params import check_params, raise_bind_error
@@ -66,6 +66,9 @@ Opener = Callable[["RowStream"], Awaitable[None]]
 DEFAULT_CHUNK_ROWS = 256
 """Rows per chunk unless the caller says otherwise."""
 
+CHUNK_BYTES = 1024 * 1024
+"""A chunk also ends once its rows hold this many bytes: big rows make smaller chunks."""
+
 _NO_PARAMS: tuple[Value, ...] = ()
 
 # Cleanup started where nobody can await it (a cancelled fetch, expiry): the event loop keeps
@@ -77,7 +80,17 @@ class _Live:
     """A statement part-way through on one connection (a reader of the stream's own, or a
     transaction's pinned connection), and how to reach that connection's thread."""
 
-    __slots__ = ("closed", "conn", "cursor", "pin", "reason", "released", "spent", "store")
+    __slots__ = (
+        "budget",
+        "closed",
+        "conn",
+        "cursor",
+        "pin",
+        "reason",
+        "released",
+        "spent",
+        "store",
+    )
 
     def __init__(self, store: Store, conn: Conn | None, pin: _Pin | None) -> None:
         self.store = store
@@ -90,6 +103,8 @@ class _Live:
         self.reason: EdgestoreError | None = None
         """Why the statement was ended from outside (its transaction ended)."""
         self.released = False
+        self.budget: ByteBudget | None = None
+        """Bytes the stream's rows may still take (None: unbounded, a cursor)."""
 
     async def run(self, fn: Callable[[Conn], T]) -> T:
         """Run ``fn`` on the connection's thread."""
@@ -178,20 +193,25 @@ def _read_rows(
     timeout: float,
     start: Callable[[], apsw.Cursor],
     n: int,
-) -> Rows:
-    """Connection thread: up to ``n`` rows, under the statement time budget. Closes the
-    statement on any error."""
+) -> tuple[Rows, bool]:
+    """Connection thread: up to ``n`` rows (fewer when they pass CHUNK_BYTES), under the
+    statement time budget and the stream's byte budget. Returns (rows, exhausted). Closes
+    the statement on any error."""
     guard = conn.guard
     guard.start_thread(timeout)
     began = time.monotonic()
+    old_limit = length_limit(conn.db, conn.result_bytes)
     try:
-        return list(itertools.islice(start(), n))
+        return take_rows(start(), n, live.budget, CHUNK_BYTES)
     except BaseException as exc:
         live.close_cursor()
+        if isinstance(exc, apsw.TooBigError) and old_limit >= 0:
+            raise too_big(conn.result_bytes, exc) from exc
         if isinstance(exc, apsw.Error):
             raise translate(exc, timeout=guard.timed_out) from exc
         raise
     finally:
+        restore_length(conn.db, old_limit)
         guard.stop()
         live.spent += time.monotonic() - began
 
@@ -209,8 +229,7 @@ def _open_cursor(
         columns.append(result_columns(cursor, analysis))
         return cursor
 
-    rows = _read_rows(live, conn, timeout, start, n)
-    done = len(rows) < n
+    rows, done = _read_rows(live, conn, timeout, start, n)
     if done:
         live.close_cursor()
     return columns[0], rows, done
@@ -230,8 +249,7 @@ def _fetch(live: _Live, n: int, timeout: float, conn: Conn) -> tuple[Rows, bool]
     cursor = live.cursor
     if cursor is None:
         return [], True
-    rows = _read_rows(live, conn, timeout, lambda: cursor, n)
-    done = len(rows) < n
+    rows, done = _read_rows(live, conn, timeout, lambda: cursor, n)
     if done:
         live.close_cursor()
     return rows, done
@@ -284,16 +302,26 @@ class RowStream:
         "chunk_rows",
         "columns",
         "last_insert_rowid",
+        "max_bytes",
         "rows_affected",
         "store",
         "streamed",
     )
 
-    def __init__(self, store: Store, opener: Opener, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        opener: Opener,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        max_bytes: int = 0,
+    ) -> None:
         if type(chunk_rows) is not int or chunk_rows < 1:
             raise InvalidRequest("chunk_rows must be a positive integer")
         self.store = store
         self.chunk_rows = chunk_rows
+        self.max_bytes = max_bytes
+        """Most bytes of rows the whole stream may read (0: unbounded, chunks of at most
+        CHUNK_BYTES); past it the fetch raises ResponseTooLarge."""
         self.columns: tuple[Column, ...] = ()
         self.rows_affected = 0
         self.last_insert_rowid: int | None = None
@@ -431,6 +459,8 @@ class RowStream:
 
     def _attach(self, live: _Live) -> None:
         self._live = live
+        if self.max_bytes > 0:
+            live.budget = ByteBudget(self.max_bytes)
         if live.pin is None:
             timeout = self.store.settings.transaction_timeout
             self._timer = self.store.loop.call_later(timeout, self._expire)
@@ -547,15 +577,17 @@ def open_inline(
     guard = conn.guard
     db = conn.db
     live = _Live(store, conn, None)
+    budget = ByteBudget(rows.max_bytes) if rows.max_bytes > 0 else None
     guard.start_inline()
     # Never sleep in a busy handler on the event loop: a lock means "use a thread".
     db.set_busy_timeout(0)
+    old_limit = length_limit(db, conn.result_bytes)
     try:
         cursor = db.cursor()
         live.cursor = cursor
         _execute(cursor, analysis, params)
         columns = result_columns(cursor, analysis)
-        first = list(itertools.islice(cursor, rows.chunk_rows))
+        first, done = take_rows(cursor, rows.chunk_rows, budget, CHUNK_BYTES)
     except (apsw.InterruptError, apsw.BusyError):
         live.close_cursor()
         pool.inline_overruns += 1
@@ -563,20 +595,25 @@ def open_inline(
     except BaseException as exc:
         live.close_cursor()
         live.release()
+        if isinstance(exc, apsw.TooBigError) and old_limit >= 0:
+            raise too_big(conn.result_bytes, exc) from exc
         if isinstance(exc, apsw.Error):
             raise translate(exc) from exc
         raise
     finally:
+        restore_length(db, old_limit)
         guard.stop()
         db.set_busy_timeout(store.settings.busy_timeout_ms)
     pool.inline_runs += 1
-    if len(first) < rows.chunk_rows:
+    if done:
         # All of it at once (point reads): nothing stays open, no timer to arm.
         live.close_cursor()
         live.release()
         rows._opened(columns, first, True)
         return True
     rows._attach(live)
+    if live.budget is not None and budget is not None:
+        live.budget.left = budget.left  # what the first chunk spent stays spent
     rows._opened(columns, first, False)
     return True
 

@@ -67,6 +67,7 @@ class _Pin:
         self.streams: set[_Live] = set()
         """Row streams reading on this connection (closed before the transaction ends)."""
         self._abort_task: asyncio.Task[None] | None = None
+        self._ending: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = store.loop.call_later(timeout, self._expire)
 
     async def call(self, fn: Callable[[Conn], T]) -> T:
@@ -176,9 +177,23 @@ class _Pin:
         return result, analysis, still_open
 
     async def finish(self, *, rollback: bool, committed: bool = False) -> None:
-        """End: optionally ROLLBACK, give the connection back, publish a commit."""
+        """End: optionally ROLLBACK, give the connection back, publish a commit.
+
+        The ending runs in a task of its own that the caller's cancellation does not stop
+        (a WebSocket that closes cancels the request under way): cancelling the wait for a
+        thread job cancels the job itself if it has not started, so a cancelled ROLLBACK
+        would never run while the connection was still given back, inside the transaction,
+        to the next BEGIN.
+        """
         if self.ended:
             return
+        ending = self._ending
+        if ending is None:
+            ending = self.store.loop.create_task(self._finish(rollback, committed))
+            self._ending = ending
+        await asyncio.shield(ending)
+
+    async def _finish(self, rollback: bool, committed: bool) -> None:
         streams = [s for s in self.streams if not s.closed]
         if streams:
             # Statements of row streams must not outlive the transaction on its connection.
@@ -454,7 +469,12 @@ class Session:
             return result
 
     def stream(
-        self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self,
+        sql: str,
+        params: Params = None,
+        *,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        max_bytes: int = 0,
     ) -> RowStream:
         """The rows of one statement in chunks, read as SQLite produces them.
 
@@ -462,9 +482,12 @@ class Session:
         transaction a read runs on the pinned connection and sees the transaction's own
         writes (COMMIT/ROLLBACK close it first). Any other statement runs as :meth:`execute`
         runs it and its result is handed out in chunks. Nothing runs before
-        ``RowStream.start()`` or the first ``async for`` step; see ``storage.streaming``.
+        ``RowStream.start()`` or the first ``async for`` step; ``max_bytes`` as in
+        ``Store.stream``; see ``storage.streaming``.
         """
-        return RowStream(self._store, lambda rows: self._open_stream(rows, sql, params), chunk_rows)
+        return RowStream(
+            self._store, lambda rows: self._open_stream(rows, sql, params), chunk_rows, max_bytes
+        )
 
     async def _open_stream(self, rows: RowStream, sql: str, params: Params) -> None:
         async with self._lock:

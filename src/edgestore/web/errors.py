@@ -161,7 +161,7 @@ def _validation_message(exc: ValidationException) -> str:
 
 
 def _code(exc: BaseException) -> str | None:
-    if isinstance(exc, e.DatabaseError | e.ProtocolError):
+    if isinstance(exc, e.DatabaseError | e.ProtocolError | e.ResponseTooLarge):
         return exc.code
     return None
 

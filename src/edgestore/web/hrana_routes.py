@@ -30,6 +30,7 @@ from ..hrana import (
     choose_subprotocol,
     error_of,
 )
+from ..hrana.quota import Quotas, caller_key
 from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
 from .errors import ERROR_BODY_OPT, OK
 from .middleware import bearer_token, role_of
@@ -62,12 +63,13 @@ class _Hrana:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._http: HranaHttp | None = None
+        self.quotas = Quotas(state.settings)
 
     @property
     def http(self) -> HranaHttp:
         store = self.state.store
         if self._http is None or self._http.store is not store:
-            self._http = HranaHttp(store)
+            self._http = HranaHttp(store, quotas=self.quotas)
         return self._http
 
     def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str]:
@@ -76,6 +78,12 @@ class _Hrana:
         token = bearer_token(request.scope)
         owner = hashlib.sha256((token or "").encode()).hexdigest()
         return role_of(request) < Role.RW, owner
+
+    @staticmethod
+    def caller_key(request: Request[Any, Any, Any]) -> str:
+        """Whose share a request counts in: its token, or its client address."""
+        client = request.client
+        return caller_key(bearer_token(request.scope), client.host if client else None)
 
 
 # The Hrana side of each live app, so that the app's shutdown can close its streams.
@@ -119,14 +127,16 @@ def route_handlers(state: AppState) -> list[Any]:
     @post(["/v2/pipeline", "/v3/pipeline"], status_code=OK, opt=_OPT, include_in_schema=False)
     async def pipeline(request: Request[Any, Any, Any]) -> Response[bytes]:
         readonly, owner = hrana.caller(request)
-        body = await hrana.http.pipeline(await request.body(), owner=owner, readonly=readonly)
+        body = await hrana.http.pipeline(
+            await request.body(), owner=owner, readonly=readonly, caller=hrana.caller_key(request)
+        )
         return Response(body, media_type=MediaType.JSON)
 
     @post("/v3/cursor", status_code=OK, opt=_OPT, include_in_schema=False)
     async def cursor(request: Request[Any, Any, Any]) -> Stream:
         readonly, owner = hrana.caller(request)
         chunks: AsyncIterator[bytes] = hrana.http.cursor(
-            await request.body(), owner=owner, readonly=readonly
+            await request.body(), owner=owner, readonly=readonly, caller=hrana.caller_key(request)
         )
         return Stream(chunks, media_type=NDJSON)
 
@@ -145,11 +155,14 @@ def route_handlers(state: AppState) -> list[Any]:
         def authenticate(jwt: str | None) -> bool:
             return state.authenticator.authenticate(jwt) < Role.RW
 
+        client = socket.scope.get("client")
         conn = WsConnection(
             store,
             version=SUBPROTOCOLS.get(subprotocol or "", 1),
             authenticate=authenticate,
             send=socket.send_text,
+            quotas=hrana.quotas,
+            peer=str(client[0]) if client else None,
         )
         limit = state.settings.max_body_bytes
         try:

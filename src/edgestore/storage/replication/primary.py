@@ -41,6 +41,7 @@ from ...errors import (
     SyncPushRefused,
 )
 from .archive import Archive, ArchivedGeneration, GenerationState
+from .pull import archived_chunks, live_chunks
 from .rwlock import FileRWLock
 from .snapshot import PAGE_SIZE, file_as_frames
 from .wal import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalIndex, cut_at_commit
@@ -581,8 +582,32 @@ class ReplicationPrimary:
                     f"{current} has {known}); delete the replica's files to re-bootstrap it"
                 )
             raise EndOfGeneration(current)
-        data = self._index.read_frames(start, last)
-        return Frames(iter((data,)), last - start + 1)
+        chunks = live_chunks(
+            lambda a, b: self._read_live(current, a, b),
+            lambda a, b: self._read_ended(current, a, b),
+            start,
+            last,
+        )
+        return Frames(chunks, last - start + 1)
+
+    def _read_live(self, generation: int, start: int, end: int) -> bytes | None:
+        """Frames of ``generation`` from the WAL; None once it is no longer the live one."""
+        with self._lock.shared():
+            self._refresh_state()
+            if self._state.generation != generation:
+                return None
+            if self._changed_outside():
+                raise ReplicationError(
+                    "the database was checkpointed outside edgestore while frames were sent"
+                )
+            return self._index.read_frames(start, end)
+
+    def _read_ended(self, generation: int, start: int, end: int) -> bytes:
+        """Frames of a generation that ended while they were being sent: from its archive."""
+        archived = self.archive.get(generation)
+        if archived is None:
+            raise ReplicationError(f"generation {generation} ended and is no longer archived")
+        return self.archive.read(archived, start, end, FRAME_SIZE)
 
     def _archived_frames(
         self, archived: ArchivedGeneration, current: int, start: int, end: int
@@ -595,8 +620,8 @@ class ReplicationPrimary:
                     f"{start} of {archived.frames}); delete its files to re-bootstrap it"
                 )
             raise EndOfGeneration(current)
-        data = self.archive.read(archived, start, last, FRAME_SIZE)
-        return Frames(iter((data,)), last - start + 1)
+        chunks = archived_chunks(archived.path, start, last, FRAME_SIZE)
+        return Frames(chunks, last - start + 1)
 
     def _rebootstrap(self, generation: int, start: int) -> Frames:
         """A generation no longer archived: send a whole snapshot as one transaction.

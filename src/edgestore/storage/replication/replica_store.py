@@ -146,14 +146,16 @@ class ReplicaStore(Store):
             return setting_alone(await self._analysis(sql))
         return await self._forward(sql, params)
 
-    async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
+    async def batch(
+        self, stmts: Sequence[tuple[str, Params]], *, max_rows: int | None = None
+    ) -> list[Result]:
         self._check_open()
         if not stmts:
             return []
         kinds = [await self._kind(sql) for sql, _ in stmts]
         if all(k == "read" for k in kinds):
             await self._gate()
-            return await super().batch(stmts)
+            return await super().batch(stmts, max_rows=max_rows)
         loop = asyncio.get_running_loop()
         results, position = await loop.run_in_executor(
             None, lambda: self.follower.forwarder.batch_results(stmts)

@@ -10,7 +10,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 
 from ...auth import Role
-from ...errors import EdgestoreError, PermissionDenied
+from ...errors import EdgestoreError, PermissionDenied, ResponseTooLarge
+from ...storage.bounds import row_size
 from ...storage.policy import Access, classify, permit
 from ..encoding import decode_params, encode_rows, encode_value
 from ..errors import OK, error_body, responses
@@ -158,15 +159,25 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
             if role < Role.RW and not state.store.deps(sql).readonly:
                 raise PermissionDenied("this batch writes; that needs the 'rw' role")
         if data.atomic:
-            results = await state.store.batch(stmts)
+            results = await state.store.batch(stmts, max_rows=settings.max_rows)
             return BatchResponse([BatchItemOut(result=result_out(r)) for r in results])
         items: list[BatchItemOut] = []
         # One session for the batch: PRAGMA foreign_keys = OFF holds for the statements after
-        # it (and the connection gets the default back when the session closes).
+        # it (and the connection gets the default back when the session closes). The results
+        # together make one response: one byte budget for all of them (each statement is
+        # bounded as it runs; one that would pass what is left reports it).
+        left = settings.max_response_bytes
         async with await state.store.session() as session:
             for sql, params in stmts:
                 try:
                     r = await session.execute(sql, params, max_rows=settings.max_rows)
+                    size = sum(row_size(row) for row in r.values)
+                    if size > left:
+                        raise ResponseTooLarge(
+                            "the batch's results together are larger than "
+                            f"max_response_bytes={settings.max_response_bytes}"
+                        )
+                    left -= size
                 except EdgestoreError as exc:
                     items.append(BatchItemOut(error=error_body(exc)["error"]))
                 else:
