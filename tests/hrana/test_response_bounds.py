@@ -75,6 +75,22 @@ async def test_json_api_atomic_batch_keeps_max_rows_and_one_budget(bounded: Serv
     await assert_pool_idle(bounded.store)
 
 
+async def test_json_api_batch_with_a_session_pragma_keeps_max_rows_and_one_budget(
+    bounded: Server,
+) -> None:
+    """A batch holding PRAGMA foreign_keys runs on a session of its own: the same bounds."""
+    pragma = {"sql": "PRAGMA foreign_keys = OFF"}
+    async with httpx.AsyncClient(base_url=bounded.url) as c:
+        resp = await c.post("/api/v1/batch", json={"statements": [pragma, {"sql": LONG}]})
+        assert resp.status_code == 200, resp.text
+        result = resp.json()["results"][1]["result"]
+        assert len(result["rows"]) == MAX_ROWS
+        assert result["truncated"] is True
+        part = {"sql": "SELECT randomblob(100000) AS b"}
+        _too_large(await c.post("/api/v1/batch", json={"statements": [pragma, part, part, part]}))
+    await assert_pool_idle(bounded.store)
+
+
 async def test_tables_rest_is_bounded(bounded: Server) -> None:
     async with httpx.AsyncClient(base_url=bounded.url) as c:
         resp = await c.post(
