@@ -114,7 +114,7 @@ def test_partitions_carry_their_foreign_keys_and_indexes(shop: tuple[Path, Any])
             "INSERT INTO payment (customer_id, film_id, amount, payment_date) "
             "VALUES (999, 1, 1, '2022-01-05 00:00:00+00:00')"
         )
-    meta = dict(db.execute("SELECT key, value FROM _edgestore_migration"))
+    meta = dict(db.execute("SELECT key, value FROM sqlite_edgestore_migration"))
     payment = next(t for t in json.loads(meta["plan"])["tables"] if t["name"] == "payment")
     assert [p["name"] for p in payment["partitions"]] == [
         "payment_p2022_01",

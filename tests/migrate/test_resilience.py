@@ -69,7 +69,7 @@ def _committed_chunks(partial: Path) -> int:
         try:
             return int(
                 db.execute(
-                    "SELECT count(*) FROM _edgestore_migration WHERE key LIKE 'chunk:%'"
+                    "SELECT count(*) FROM sqlite_edgestore_migration WHERE key LIKE 'chunk:%'"
                 ).fetchone()[0]
             )
         finally:

@@ -97,5 +97,7 @@ def test_killed_run_is_finished_by_the_same_command(
     assert views == {"big_payments", "customer_list", "film_titles_by_rating", "sales_by_film"}
     triggers = db.execute("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'").fetchone()
     assert triggers == (7,)
-    state = db.execute("SELECT value FROM _edgestore_migration WHERE key = 'state'").fetchone()
+    state = db.execute(
+        "SELECT value FROM sqlite_edgestore_migration WHERE key = 'state'"
+    ).fetchone()
     assert state == ("complete",)

@@ -2,10 +2,10 @@
 
 A new target is built as ``<target>.partial`` and renamed into place only when complete, so a
 file at the target path is never a half-written import. Each chunk is loaded in one transaction
-together with the row in ``_edgestore_migration`` that records it, so an interrupted import
-(even SIGKILL or a full disk) resumes after the last committed chunk and ends with exactly the
-rows an uninterrupted run would have. Indexes are built after the bulk load, then foreign keys
-are checked (``PRAGMA foreign_key_check``) and AUTOINCREMENT positions set.
+together with the row in ``sqlite_edgestore_migration`` (bookkeeping.py) that records it, so an
+interrupted import (even SIGKILL or a full disk) resumes after the last committed chunk and ends
+with exactly the rows an uninterrupted run would have. Indexes are built after the bulk load,
+then foreign keys are checked (``PRAGMA foreign_key_check``) and AUTOINCREMENT positions set.
 """
 
 from __future__ import annotations
@@ -22,7 +22,17 @@ import apsw
 import msgspec
 
 from ..errors import MigrationError, SnapshotError
-from .plan import SEQUENCES_DDL, Plan, plan_digest
+from ..storage.schema import create_reserved_table
+from .bookkeeping import (
+    META_COLUMNS,
+    META_TABLE,
+    SEQUENCES_COLUMNS,
+    SEQUENCES_TABLE,
+    adopt_legacy_tables,
+    current_sequence_sql,
+    meta_table_of,
+)
+from .plan import Plan, plan_digest
 from .progress import Progress
 from .snapshot import ChunkInfo, Manifest, iter_chunk_batches, read_manifest
 from .typemap import quote_ident as q
@@ -40,7 +50,6 @@ __all__ = [
     "target_meta",
 ]
 
-META_TABLE = "_edgestore_migration"
 # plan_digest of a partial import loaded during an export that has not finished: its snapshot
 # identity is not known yet, so it can never be resumed (only discarded and redone)
 STREAMING = "streaming"
@@ -56,13 +65,13 @@ class ImportResult:
 
 
 def read_meta(db: apsw.Connection) -> dict[str, str] | None:
-    """The migration metadata of a target, or None when it was not made by an import."""
-    exists = db.execute(
-        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (META_TABLE,)
-    ).fetchone()
-    if not exists:
+    """The migration metadata of a target, or None when it was not made by an import.
+
+    A target made before the table had its ``sqlite_`` name is read under the old name."""
+    table = meta_table_of(db)
+    if table is None:
         return None
-    return dict(db.execute(f"SELECT key, value FROM {META_TABLE}"))
+    return dict(db.execute(f"SELECT key, value FROM {table}"))
 
 
 def target_clash(target: Path, names: set[str]) -> set[str]:
@@ -231,7 +240,7 @@ def _pragmas(db: apsw.Connection) -> None:
 
 
 def _create(db: apsw.Connection, plan: Plan) -> None:
-    db.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    create_reserved_table(db, META_TABLE, META_COLUMNS)
     for t in plan.tables:
         db.execute(t.create_sql)
     db.executemany(
@@ -263,6 +272,8 @@ def _load(
     chunk_delay: float,
 ) -> tuple[int, int, int, int]:
     _pragmas(db)
+    if adopt_legacy_tables(db):
+        progress.message(f"moved the bookkeeping tables of {work} to their sqlite_ names")
     meta = read_meta(db)
     plan = manifest.plan
     progress.phase("import", f"{len(plan.tables)} tables into {work}")
@@ -350,15 +361,16 @@ def _install_triggers(db: apsw.Connection, plan: Plan) -> None:
     created after the bulk load so that they never fire for the loaded rows."""
     numbered = [s for t in plan.tables for s in t.sequences]
     if numbered:
-        db.execute(SEQUENCES_DDL)
+        create_reserved_table(db, SEQUENCES_TABLE, SEQUENCES_COLUMNS)
         db.executemany(
-            "INSERT OR REPLACE INTO _edgestore_sequences VALUES (?, ?, ?)",
+            f"INSERT OR REPLACE INTO {SEQUENCES_TABLE} VALUES (?, ?, ?)",
             [(s.sequence, (s.next_value or 1) - s.increment, s.increment) for s in numbered],
         )
     for table in plan.tables:
         for tr in table.triggers:
             db.execute(f"DROP TRIGGER IF EXISTS {q(tr.name)}")
-            db.execute(tr.sql)
+            # a snapshot planned before the rename names the old sequences table
+            db.execute(current_sequence_sql(tr.sql))
 
 
 def _load_chunk(

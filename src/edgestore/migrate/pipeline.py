@@ -12,6 +12,7 @@ from typing import Any
 import apsw
 
 from ..errors import MigrationError, SnapshotError
+from .bookkeeping import adopt_legacy_tables
 from .export import DEFAULT_CHUNK_ROWS, export_snapshot, read_plan
 from .importer import (
     META_TABLE,
@@ -107,6 +108,7 @@ def _store_report(target: Path, report: dict[str, Any]) -> None:
     db = apsw.Connection(str(target))
     try:
         db.setbusytimeout(5000)
+        adopt_legacy_tables(db)  # a target migrated before the sqlite_ names
         with db:
             db.execute(
                 f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('validation_report', ?)",

@@ -13,6 +13,12 @@ from collections.abc import Mapping
 import msgspec
 
 from ..errors import MigrationError
+from .bookkeeping import (
+    LEGACY_SEQUENCES_TABLE,
+    SEQUENCES_COLUMNS,
+    SEQUENCES_TABLE,
+    current_sequence_sql,
+)
 from .catalog import CatalogConstraint, CatalogTable, NotMoved
 from .partitions import merge_partitions
 from .pgexpr import translate_default, translate_expr
@@ -145,10 +151,10 @@ class ViewPlan(msgspec.Struct):
     source_checksum: str | None = None
 
 
-SEQUENCES_DDL = (
-    "CREATE TABLE IF NOT EXISTS _edgestore_sequences "
-    "(name TEXT PRIMARY KEY, value INTEGER NOT NULL, increment INTEGER NOT NULL)"
-)
+SEQUENCES_DDL = f"CREATE TABLE IF NOT EXISTS {SEQUENCES_TABLE} ({SEQUENCES_COLUMNS})"
+# what plans made before the sqlite_ name said: kept in their DDL so that their digest (and
+# with it resuming an import of an older snapshot) does not change
+_LEGACY_SEQUENCES_DDL = f"CREATE TABLE IF NOT EXISTS {LEGACY_SEQUENCES_TABLE} ({SEQUENCES_COLUMNS})"
 
 
 class Plan(msgspec.Struct):
@@ -166,12 +172,18 @@ class Plan(msgspec.Struct):
                 return t
         raise MigrationError(f"table {name!r} is not in the plan")
 
+    def _current_names(self) -> bool:
+        """False for a plan made before the bookkeeping tables had ``sqlite_`` names."""
+        return not any(
+            current_sequence_sql(tr.sql) != tr.sql for t in self.tables for tr in t.triggers
+        )
+
     def ddl(self) -> str:
         """All SQLite DDL, in the order import runs it."""
         parts = [t.create_sql + ";" for t in self.tables]
         parts += [i.sql + ";" for t in self.tables for i in t.indexes]
         if any(t.sequences for t in self.tables):
-            parts.append(SEQUENCES_DDL + ";")
+            parts.append((SEQUENCES_DDL if self._current_names() else _LEGACY_SEQUENCES_DDL) + ";")
         parts += [tr.sql + ";" for t in self.tables for tr in t.triggers]
         parts += [
             f"-- kept only if its results match Postgres's\n{v.sqlite_sql};" for v in self.views

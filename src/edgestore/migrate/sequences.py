@@ -4,16 +4,18 @@ A ``nextval()`` default (serial, identity) on the single integer primary key bec
 with AUTOINCREMENT (import sets ``sqlite_sequence`` after Postgres's last value). Any other
 column -- a composite key such as a partitioned table's ``(payment_date, payment_id)``, or a
 plain numbered column -- is numbered by an ``AFTER INSERT`` trigger from the
-``_edgestore_sequences`` table, which import starts at the sequence's last value, so an insert
-without the column works and never hands out an id Postgres had issued. SQLite checks NOT NULL
-before any trigger runs, so such a column is declared without it and a ``BEFORE UPDATE``
-trigger refuses NULL instead (and an insert leaves it NULL only when it is numbered).
+``sqlite_edgestore_sequences`` table (bookkeeping.py), which import starts at the sequence's
+last value, so an insert without the column works and never hands out an id Postgres had issued.
+SQLite checks NOT NULL before any trigger runs, so such a column is declared without it and a
+``BEFORE UPDATE`` trigger refuses NULL instead (and an insert leaves it NULL only when it is
+numbered).
 """
 
 from __future__ import annotations
 
 import re
 
+from .bookkeeping import SEQUENCES_TABLE
 from .typemap import quote_ident as q
 
 __all__ = ["sequence_of_default", "sequence_triggers"]
@@ -42,8 +44,8 @@ def sequence_triggers(
     number = (
         f"CREATE TRIGGER {q(name)} AFTER INSERT ON {t} FOR EACH ROW WHEN NEW.{c} IS NULL\n"
         f"BEGIN\n"
-        f"  UPDATE _edgestore_sequences SET value = value + increment WHERE name = {s};\n"
-        f"  UPDATE {t} SET {c} = (SELECT value FROM _edgestore_sequences WHERE name = {s})\n"
+        f"  UPDATE {SEQUENCES_TABLE} SET value = value + increment WHERE name = {s};\n"
+        f"  UPDATE {t} SET {c} = (SELECT value FROM {SEQUENCES_TABLE} WHERE name = {s})\n"
         f"    WHERE rowid = NEW.rowid;\n"
         f"END"
     )

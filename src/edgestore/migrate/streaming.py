@@ -21,7 +21,7 @@ class StreamingLoad:
     """Loads each chunk into ``<target>.partial`` while the export writes it (``run``).
 
     The rows the export encodes into a chunk go to SQLite in the same pass, inside one
-    transaction that commits, with the chunk's ``_edgestore_migration`` row (same key and
+    transaction that commits, with the chunk's ``sqlite_edgestore_migration`` row (same key and
     SHA-256 as a plain import records), only after the chunk file is closed and fsynced. Rows
     are then never parsed twice. Until :meth:`finish` stamps the snapshot's identity the
     partial is marked :data:`STREAMING`: an interrupted run discards it and starts over. After

@@ -119,8 +119,8 @@ FLAG_TEXT: dict[str, str] = {
     "sort by the CASE expression given here to get Postgres's order",
     "sequence_trigger": "sequence default on a column that is not the rowid: a trigger "
     "numbers rows inserted without it, continuing after Postgres's last value "
-    "(_edgestore_sequences holds the position); INSERT ... RETURNING shows NULL for it (it is "
-    "set after the row): read it back WHERE rowid = last_insert_rowid()",
+    "(sqlite_edgestore_sequences holds the position); INSERT ... RETURNING shows NULL for it "
+    "(it is set after the row): read it back WHERE rowid = last_insert_rowid()",
     "money_as_text": "money converted to numeric and kept as decimal text (currency symbol "
     "and lc_monetary formatting dropped)",
     "float_nan_as_text": "SQLite has no NaN (it would store NULL): NaN is stored as the text "

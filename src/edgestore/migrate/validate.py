@@ -22,7 +22,8 @@ import apsw
 import msgspec
 
 from ..errors import MigrationError
-from .importer import META_TABLE, read_meta
+from .bookkeeping import LEGACY_META_TABLE, META_TABLE
+from .importer import read_meta
 from .normalise import BUCKETS, RowHasher, encode_row, fix_nan, row_hash
 from .plan import Plan, TablePlan
 from .progress import Progress
@@ -258,7 +259,8 @@ def _compare(
     progress: Progress,
 ) -> dict[str, Any]:
     present = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")} - {
-        META_TABLE
+        META_TABLE,
+        LEGACY_META_TABLE,
     }
     results: list[dict[str, Any]] = []
     chosen = [t for t in plan.tables if not only or t.name in only]

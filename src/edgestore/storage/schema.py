@@ -31,7 +31,9 @@ __all__ = [
     "LEGACY_SCHEMA_TABLE",
     "SCHEMA_TABLE",
     "apply_schema_dir",
+    "create_reserved_table",
     "schema_files",
+    "table_exists",
 ]
 
 DEFAULT_SCHEMAS_DIR = Path("schemas")
@@ -102,14 +104,7 @@ def _ensure_schema_table(db: apsw.Connection) -> None:
         return
     db.execute("BEGIN IMMEDIATE")
     try:
-        if not _table_exists(db, SCHEMA_TABLE):
-            # The sqlite_ prefix is only accepted with writable_schema on (and the defensive
-            # flag off, which edgestore's connections never set); it is reset at once.
-            db.execute("PRAGMA writable_schema = ON")
-            try:
-                db.execute(f"CREATE TABLE {SCHEMA_TABLE} ({_COLUMNS})")
-            finally:
-                db.execute("PRAGMA writable_schema = RESET")
+        create_reserved_table(db, SCHEMA_TABLE, _COLUMNS)
         if _table_exists(db, LEGACY_SCHEMA_TABLE):
             db.execute(
                 f"INSERT OR IGNORE INTO {SCHEMA_TABLE}(name, sha256, applied_at) "
@@ -124,6 +119,29 @@ def _ensure_schema_table(db: apsw.Connection) -> None:
         raise SchemaError(
             f"cannot create {SCHEMA_TABLE}: {exc}", code=code, base_code=base
         ) from exc
+
+
+def create_reserved_table(db: apsw.Connection, name: str, columns: str) -> None:
+    """``CREATE TABLE IF NOT EXISTS name (columns)`` for a ``sqlite_``-prefixed bookkeeping
+    table, which schema tools skip when they introspect (see the module docstring).
+
+    The prefix is only accepted with writable_schema on (and the defensive flag off, which
+    edgestore's connections never set); it is reset at once. Reading and writing the table
+    afterwards needs nothing special, from triggers too; only DROP/ALTER/CREATE INDEX on it
+    are refused by SQLite.
+    """
+    if not name.startswith("sqlite_"):
+        raise ValueError(f"{name!r} is not a sqlite_ name")
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    finally:
+        db.execute("PRAGMA writable_schema = RESET")
+
+
+def table_exists(db: apsw.Connection, name: str) -> bool:
+    """Whether the main schema of ``db`` has a table called ``name``."""
+    return _table_exists(db, name)
 
 
 def _table_exists(db: apsw.Connection, name: str) -> bool:
