@@ -12,6 +12,7 @@ Settings are frozen and validated once, in ``__post_init__``; a bad value raises
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -23,10 +24,22 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["MiB", "Settings"]
+__all__ = ["MiB", "Settings", "is_loopback", "serves_publicly_without_auth"]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "EDGESTORE_"
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -274,6 +287,33 @@ def _validate(s: Settings) -> None:
             "auth_tokens",
             "each entry must be 'role:sha256hex' with role ro, rw or admin",
         )
+    _validate_deployment(s)
+
+
+def _validate_deployment(s: Settings) -> None:
+    """Rules across fields. They live here, not in the CLI, so that ``Settings``, the Litestar
+    plugin (``create_app``) and ``edgestore serve`` refuse the same things with one message."""
+    if s.workers > 1 and (s.replication or s.replica_of):
+        # Each worker process would run its own replication primary (or follower) on the
+        # same files; they would fight over generations and checkpoints.
+        raise ConfigError(
+            f"workers={s.workers} needs replication off (replication=false, "
+            "EDGESTORE_REPLICATION=false) and no replica_of: libSQL replication runs in a "
+            "single process"
+        )
+    auth_configured = bool(s.auth_tokens) or bool(s.jwt_public_key)
+    if not auth_configured and not is_loopback(s.host) and not s.allow_public_without_auth:
+        raise ConfigError(
+            f"refusing to bind {s.host}: no auth is configured (set auth_tokens or "
+            "jwt_public_key), or bind a loopback address; allow_public_without_auth "
+            "(--allow-public-without-auth, EDGESTORE_ALLOW_PUBLIC_WITHOUT_AUTH) overrides this"
+        )
+
+
+def serves_publicly_without_auth(s: Settings) -> bool:
+    """True when ``s`` binds a non-loopback address with no auth (allowed only by the
+    ``allow_public_without_auth`` override; callers warn loudly)."""
+    return not (s.auth_tokens or s.jwt_public_key) and not is_loopback(s.host)
 
 
 # Field order, for docs and the CLI.

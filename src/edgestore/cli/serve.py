@@ -13,7 +13,6 @@ the resolved options reach them as ``EDGESTORE_*`` environment variables, which
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -22,24 +21,11 @@ from typing import Any
 import click
 
 from ..auth import Authenticator
-from ..config import ENV_PREFIX, Settings
+from ..config import ENV_PREFIX, Settings, is_loopback, serves_publicly_without_auth
 from ..errors import ConfigError
 from .options import config_option, db_option
 
 __all__ = ["is_loopback", "serve"]
-
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
 
 def _env_value(value: Any) -> str:
     if isinstance(value, tuple | list):
@@ -133,24 +119,13 @@ def serve(
     }
     try:
         settings = Settings.load(config_file=config_file, **overrides)
-        auth_enabled = Authenticator(settings).enabled
+        Authenticator(settings)  # a bad jwt_public_key is refused before binding
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    if settings.workers > 1 and (settings.replication or settings.replica_of):
-        # Each worker process would run its own replication primary (or follower) on the
-        # same files; they would fight over generations and checkpoints.
-        raise click.ClickException(
-            "--workers > 1 needs replication off (EDGESTORE_REPLICATION=false) and no "
-            "--replica-of: libSQL replication runs in a single process"
-        )
-    if not auth_enabled and not is_loopback(settings.host):
-        if not settings.allow_public_without_auth:
-            raise click.ClickException(
-                f"refusing to bind {settings.host}: no auth is configured (set auth_tokens or "
-                "jwt_public_key), or bind a loopback address; --allow-public-without-auth "
-                "overrides this"
-            )
+    # The rules (workers vs replication, public bind without auth) are Settings validation,
+    # shared with create_app and the plugin; only the loud warning is the CLI's own.
+    if serves_publicly_without_auth(settings):
         click.secho(
             f"WARNING: serving {settings.host}:{settings.port} WITHOUT AUTHENTICATION. Anyone "
             "who can reach it can read, write and delete all data.",
