@@ -27,6 +27,7 @@ from .options import config_option, db_option
 
 __all__ = ["is_loopback", "serve"]
 
+
 def _env_value(value: Any) -> str:
     if isinstance(value, tuple | list):
         return ",".join(str(v) for v in value)

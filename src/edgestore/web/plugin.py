@@ -128,9 +128,7 @@ class EdgestorePlugin(InitPluginProtocol):
         )
         app_config.signature_namespace.update({"Store": Store, "KVCache": KVCache})
         # Only edgestore's own errors: the host's other exceptions keep the host's handlers.
-        app_config.exception_handlers.setdefault(
-            EdgestoreError, exception_handlers()[Exception]
-        )
+        app_config.exception_handlers.setdefault(EdgestoreError, exception_handlers()[Exception])
         app_config.state[STATE_KEY] = state
         return app_config
 
