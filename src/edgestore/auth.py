@@ -17,7 +17,6 @@ serve`` then binds loopback only (see ``edgestore.cli.serve``).
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import hashlib
 import hmac
@@ -29,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .config import Settings
+from .config import Settings, parse_jwt_public_key
 from .errors import AuthError, ConfigError, PermissionDenied
 
 __all__ = [
@@ -95,29 +94,13 @@ def new_token() -> str:
     return "es_" + secrets.token_urlsafe(32)
 
 
-# sqld takes the key as base64url of the raw 32 bytes, which PyJWT does not read (it reads
-# PEM, SSH and JWK); that one decoding stays here.
-def _b64url_decode(text: str) -> bytes:
-    pad = "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(text + pad)
-
-
 def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM text or base64url of the raw 32 bytes (sqld accepts both)."""
-    text = text.strip()
-    try:
-        if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode("ascii"))
-            if not isinstance(key, Ed25519PublicKey):
-                raise ConfigError("jwt_public_key is not an Ed25519 key")
-            return key
-        return Ed25519PublicKey.from_public_bytes(_b64url_decode(text))
-    except (ValueError, binascii.Error, TypeError) as exc:
-        raise ConfigError(f"jwt_public_key is not a valid Ed25519 public key: {exc}") from exc
+    return parse_jwt_public_key(text)
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:

@@ -11,6 +11,8 @@ Settings are frozen and validated once, in ``__post_init__``; a bad value raises
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import ipaddress
 import os
@@ -20,11 +22,20 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["MiB", "Settings", "is_loopback", "serves_publicly_without_auth"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = [
+    "MiB",
+    "Settings",
+    "is_loopback",
+    "parse_jwt_public_key",
+    "serves_publicly_without_auth",
+]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "EDGESTORE_"
@@ -248,6 +259,26 @@ def _coerce(name: str, raw: str, hint: Any, source: str) -> Any:
         raise ConfigError(f"{source}: invalid value {raw!r} for {name}: {exc}") from exc
 
 
+def parse_jwt_public_key(text: str) -> Ed25519PublicKey:
+    """The Ed25519 key of ``jwt_public_key``: PEM text or base64url of the raw 32 bytes (sqld
+    accepts both). Parsed here so that a bad key is a Settings error like any other; by hand
+    because PyJWT reads PEM, SSH and JWK keys but not sqld's raw base64url form."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode("ascii"))
+            if not isinstance(key, Ed25519PublicKey):
+                raise ConfigError("jwt_public_key is not an Ed25519 key")
+            return key
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, binascii.Error, TypeError) as exc:
+        raise ConfigError(f"jwt_public_key is not a valid Ed25519 public key: {exc}") from exc
+
+
 def _validate(s: Settings) -> None:
     def need(ok: bool, field_name: str, why: str) -> None:
         if not ok:
@@ -280,6 +311,16 @@ def _validate(s: Settings) -> None:
     need(s.stream_idle_timeout > 0, "stream_idle_timeout", "must be > 0")
     need(s.max_response_bytes > 0, "max_response_bytes", "must be > 0")
     need(s.sync_interval > 0, "sync_interval", "must be > 0")
+    need(
+        s.query_cache_ttl is None or s.query_cache_ttl > 0,
+        "query_cache_ttl",
+        "must be > 0 (or unset)",
+    )
+    need(s.replication_wal_threshold_bytes > 0, "replication_wal_threshold_bytes", "must be > 0")
+    need(s.replication_retention_seconds >= 0, "replication_retention_seconds", "must be >= 0")
+    need(s.replication_retention_bytes >= 0, "replication_retention_bytes", "must be >= 0")
+    need(s.max_replication_lag > 0, "max_replication_lag", "must be > 0")
+    need(bool(s.host.strip()), "host", "must not be empty")
     for token in s.auth_tokens:
         role, _, digest = token.partition(":")
         need(
@@ -287,6 +328,8 @@ def _validate(s: Settings) -> None:
             "auth_tokens",
             "each entry must be 'role:sha256hex' with role ro, rw or admin",
         )
+    if s.jwt_public_key:
+        parse_jwt_public_key(s.jwt_public_key)
     _validate_deployment(s)
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import click
 
-from ..auth import Authenticator
 from ..config import ENV_PREFIX, Settings, is_loopback, serves_publicly_without_auth
 from ..errors import ConfigError
 from .options import config_option, db_option
@@ -120,7 +119,6 @@ def serve(
     }
     try:
         settings = Settings.load(config_file=config_file, **overrides)
-        Authenticator(settings)  # a bad jwt_public_key is refused before binding
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
