@@ -22,14 +22,21 @@ import hashlib
 import hmac
 import secrets
 import time
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings, parse_jwt_public_key
 from .errors import AuthError, ConfigError, PermissionDenied
+
+# PyJWT and cryptography are imported where a key is used: loading them costs ~10 MB of RSS
+# (cryptography's Rust extension and OpenSSL), which a server without JWT auth would carry
+# for nothing.
+if TYPE_CHECKING:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 __all__ = [
     "Authenticator",
@@ -48,17 +55,23 @@ __all__ = [
 # hits this cache ~1-1.6 µs; a busy client reuses one token for every request.
 _JWT_CACHE_MAX = 1024
 
-# What sqld checks, and no more: the signature (EdDSA only), exp and nbf. iat, aud, sub and jti
-# are informational in libSQL tokens (Turso's carry ``id`` and sometimes ``aud``).
-_JWT = jwt.PyJWT(
-    options={
-        "verify_iat": False,
-        "verify_aud": False,
-        "verify_sub": False,
-        "verify_jti": False,
-        "require": [],
-    }
-)
+
+@cache
+def _pyjwt() -> jwt.PyJWT:
+    """The JWT codec. It checks what sqld checks, and no more: the signature (EdDSA only), exp
+    and nbf; iat, aud, sub and jti are informational in libSQL tokens (Turso's carry ``id``
+    and sometimes ``aud``)."""
+    import jwt
+
+    return jwt.PyJWT(
+        options={
+            "verify_iat": False,
+            "verify_aud": False,
+            "verify_sub": False,
+            "verify_jti": False,
+            "require": [],
+        }
+    )
 
 
 class Role(enum.IntEnum):
@@ -105,6 +118,9 @@ def load_public_key(text: str) -> Ed25519PublicKey:
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
     """An Ed25519 private key from unencrypted PEM (PKCS#8)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
@@ -116,6 +132,9 @@ def load_private_key(pem: bytes) -> Ed25519PrivateKey:
 
 def generate_keypair() -> tuple[bytes, str]:
     """A new Ed25519 key pair: (private key PEM, public key as base64url raw bytes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -140,7 +159,7 @@ def create_jwt(
     claims: dict[str, Any] = {"iat": issued, "a": access}
     if expires_in is not None:
         claims["exp"] = issued + int(expires_in)
-    return _JWT.encode(claims, key, algorithm="EdDSA")
+    return _pyjwt().encode(claims, key, algorithm="EdDSA")
 
 
 class Authenticator:
@@ -201,9 +220,11 @@ class Authenticator:
         return role
 
     def _decode_jwt(self, token: str) -> tuple[Role, float | None]:
+        import jwt
+
         assert self._public_key is not None
         try:
-            claims = _JWT.decode(token, self._public_key, algorithms=["EdDSA"])
+            claims = _pyjwt().decode(token, self._public_key, algorithms=["EdDSA"])
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
         except jwt.ImmatureSignatureError:

@@ -32,25 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MiB",
     "Settings",
-    "is_loopback",
+    "is_loopback_host",
     "parse_jwt_public_key",
     "serves_publicly_without_auth",
 ]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "EDGESTORE_"
-
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -345,7 +333,7 @@ def _validate_deployment(s: Settings) -> None:
             "single process"
         )
     auth_configured = bool(s.auth_tokens) or bool(s.jwt_public_key)
-    if not auth_configured and not is_loopback(s.host) and not s.allow_public_without_auth:
+    if not auth_configured and not is_loopback_host(s.host) and not s.allow_public_without_auth:
         raise ConfigError(
             f"refusing to bind {s.host}: no auth is configured (set auth_tokens or "
             "jwt_public_key), or bind a loopback address; allow_public_without_auth "
@@ -356,7 +344,20 @@ def _validate_deployment(s: Settings) -> None:
 def serves_publicly_without_auth(s: Settings) -> bool:
     """True when ``s`` binds a non-loopback address with no auth (allowed only by the
     ``allow_public_without_auth`` override; callers warn loudly)."""
-    return not (s.auth_tokens or s.jwt_public_key) and not is_loopback(s.host)
+    return not (s.auth_tokens or s.jwt_public_key) and not is_loopback_host(s.host)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` (a bind address or name) only reaches this machine."""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # Field order, for docs and the CLI.

@@ -20,11 +20,13 @@ from typing import Any
 
 import click
 
-from ..config import ENV_PREFIX, Settings, is_loopback, serves_publicly_without_auth
+from ..config import ENV_PREFIX, Settings, is_loopback_host, serves_publicly_without_auth
 from ..errors import ConfigError
 from .options import config_option, db_option
 
 __all__ = ["is_loopback", "serve"]
+
+is_loopback = is_loopback_host
 
 
 def _env_value(value: Any) -> str:
