@@ -11,6 +11,7 @@ still alive fails the run, is listed, and is killed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -62,10 +63,9 @@ def live_descendants(root: int) -> list[int]:
         todo.extend(children.get(pid, ()))
         if table[pid][1] == "Z":
             if table[pid][0] == root:
-                try:
+                # An orphan re-parented here: reap it (a Popen may have reaped it meanwhile).
+                with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:  # reaped by its Popen meanwhile
-                    pass
             continue
         found.append(pid)
     return found
@@ -91,10 +91,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     lines = [f"  pid {pid}: {_cmdline(pid)}" for pid in left]
     for pid in left:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     message = (
         f"{len(left)} process(es) started by the tests were still running at the end "
