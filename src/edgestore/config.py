@@ -12,6 +12,7 @@ Settings are frozen and validated once, in ``__post_init__``; a bad value raises
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["MiB", "Settings"]
+__all__ = ["MiB", "Settings", "is_loopback_host"]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "EDGESTORE_"
@@ -297,6 +298,19 @@ def _validate(s: Settings) -> None:
             "auth_tokens",
             "each entry must be 'role:sha256hex' with role ro, rw or admin",
         )
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` (a bind address or name) only reaches this machine."""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # Field order, for docs and the CLI.

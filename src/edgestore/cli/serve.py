@@ -13,7 +13,6 @@ the resolved options reach them as ``EDGESTORE_*`` environment variables, which
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -22,24 +21,14 @@ from typing import Any
 import click
 
 from ..auth import Authenticator
-from ..config import ENV_PREFIX, Settings
+from ..config import ENV_PREFIX, Settings, is_loopback_host
 from ..errors import ConfigError
 from .options import config_option, db_option
 from .preflight import ServeLock, check_database_dir, check_port_free, check_schemas_dir
 
 __all__ = ["is_loopback", "serve"]
 
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+is_loopback = is_loopback_host
 
 
 def _env_value(value: Any) -> str:
