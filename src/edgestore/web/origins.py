@@ -151,22 +151,20 @@ class BrowserPolicy:
         return origin
 
     async def answer_preflight(self, scope: Any, send: Send) -> bool:
-        """Answer a CORS preflight from an allowed origin; False for anything else."""
+        """Answer a CORS preflight from an allowed origin; False for anything else. ``send``
+        adds the Allow-Origin headers (see :meth:`add_cors_headers`)."""
         if scope["method"] != "OPTIONS" or _header(scope, b"access-control-request-method") is None:
             return False
-        origin = self.cors_origin(scope)
-        if origin is None:
+        if self.cors_origin(scope) is None:
             return False  # no CORS headers: the browser will not send the real request
         await send(
             {
                 "type": "http.response.start",
                 "status": NO_CONTENT,
                 "headers": [
-                    (b"access-control-allow-origin", origin),
                     (b"access-control-allow-methods", _PREFLIGHT_METHODS),
                     (b"access-control-allow-headers", _PREFLIGHT_HEADERS),
                     (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
-                    (b"vary", b"Origin"),
                 ],
             }
         )
