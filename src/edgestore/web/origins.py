@@ -193,7 +193,7 @@ def _json_body_ok(scope: Any) -> bool:
     if scope.get("path", "").startswith(_NON_JSON_PREFIXES):
         return True
     content_type = _header(scope, b"content-type")
-    if content_type is None:
+    if content_type is None or not content_type.strip():
         return True
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (
