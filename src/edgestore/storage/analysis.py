@@ -200,7 +200,7 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
             more = {"first": rest}
         if "first" in more:
             raise SQLSyntaxError(
-                "only one SQL statement is allowed here (use batch() for several)",
+                "only one SQL statement is allowed here; send several statements as a batch",
                 code="SQLITE_ERROR",
             )
     reads: set[str] = set()

@@ -160,11 +160,28 @@ def _validation_message(exc: ValidationException) -> str:
         for item in exc.extra[:5]:
             if isinstance(item, dict):
                 key = item.get("key")
-                msg = item.get("message")
-                source = item.get("source")
-                where = f"{source} {key}" if source and key else (key or source or "")
+                msg = _plain_words(str(item.get("message")))
+                source = getattr(item.get("source"), "value", item.get("source"))
+                where = f"{source} parameter {key!r}" if source and key else (key or source or "")
                 parts.append(f"{where}: {msg}" if where else str(msg))
     return "; ".join(str(p) for p in parts if p)
+
+
+# msgspec names types the way Python spells them; callers of an HTTP API read words.
+_TYPE_WORDS = (
+    ("`int`", "an integer"),
+    ("`str`", "a string"),
+    ("`float`", "a number"),
+    ("`bool`", "true or false"),
+    ("`object`", "a JSON object"),
+    ("`array`", "a JSON array"),
+)
+
+
+def _plain_words(message: str) -> str:
+    for code, words in _TYPE_WORDS:
+        message = message.replace(code, words)
+    return message
 
 
 def _code(exc: BaseException) -> str | None:
@@ -199,7 +216,15 @@ def log_fault(exc: BaseException, db_path: object, where: str) -> None:
         )
 
 
+def _caller_error(exc: Exception) -> Exception:
+    """Exceptions the framework raises on bad input that are not HTTP errors of its own."""
+    if isinstance(exc, RecursionError):  # msgspec stops decoding at 1000 levels of nesting
+        return e.InvalidRequest("the request body is nested too deeply (at most 1000 levels)")
+    return exc
+
+
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    exc = _caller_error(exc)
     status = status_for(exc)
     if isinstance(exc, e.StorageFault):
         state = request.app.state.get("edgestore")
