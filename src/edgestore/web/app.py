@@ -90,9 +90,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         if memory is not None:
             await memory.start()
         state.memory = memory
+        # SIGTERM ends cursors and WebSockets at once, so the shutdown below is not kept
+        # waiting by a client that stopped reading (see web/drain.py).
+        restore_signals = state.drain.install_signal_handlers()
         try:
             yield
         finally:
+            restore_signals()
+            await state.drain.end_all()
             # Roll back abandoned Hrana streams first: one inside a transaction pins the
             # writer, and closing the store would wait for it.
             from . import hrana_routes

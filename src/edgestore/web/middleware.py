@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import Role
 from ..errors import EdgestoreError, OverloadedError, RequestTimeout
+from .drain import LONG_RUNNING_OPT
 from .errors import NOT_MODIFIED, OK, SERVER_ERROR, asgi_error
 from .hotcache import HOT_OPT, MAX_AGE
 from .metrics import log_access
@@ -89,10 +90,14 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
-                if scope["type"] == ScopeType.WEBSOCKET and policy.refusal(scope) is not None:
-                    close: Any = {"type": "websocket.close", "code": _WS_POLICY_VIOLATION}
-                    await send(close)
-                    return
+                if scope["type"] == ScopeType.WEBSOCKET:
+                    if policy.refusal(scope) is not None:
+                        close: Any = {"type": "websocket.close", "code": _WS_POLICY_VIOLATION}
+                        await send(close)
+                        return
+                    if _long_running(scope):
+                        await _run_long(state, app, scope, receive, send)
+                        return
                 await app(scope, receive, send)
                 return
             start = time.perf_counter()
@@ -147,7 +152,10 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                     and token is None
                     and await _serve_hot(scope, state, send_wrapper)
                 ):
-                    await app(scope, timed_receive, send_wrapper)
+                    if _long_running(scope):
+                        await _run_long(state, app, scope, timed_receive, send_wrapper)
+                    else:
+                        await app(scope, timed_receive, send_wrapper)
             finally:
                 if token is not None:
                     reset_read_options(token)
@@ -160,6 +168,24 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
         return middleware
 
     return factory
+
+
+async def _run_long(
+    state: AppState, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run a streaming request that shutdown may end (web/drain.py)."""
+    with state.drain.track(scope):
+        try:
+            await app(scope, receive, send)
+        except asyncio.CancelledError:
+            if not state.drain.draining:
+                raise
+            # Ended by shutdown on purpose; the connection is gone, there is nothing to answer.
+
+
+def _long_running(scope: Scope) -> bool:
+    opt = getattr(scope.get("route_handler"), "opt", None)
+    return bool(opt and opt.get(LONG_RUNNING_OPT))
 
 
 async def _serve_hot(scope: Scope, state: AppState, send: Send) -> bool:
