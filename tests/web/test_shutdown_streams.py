@@ -67,7 +67,6 @@ def test_sigterm_with_a_cursor_whose_client_stopped_reading(tmp_path: Path) -> N
             assert server.stop(timeout=EXIT_BOUND) == 0, server.log()
     finally:
         server.kill()
-    assert "Killing worker" not in server.log()
     assert rows_and_wal(db) == (60000, 0)
 
 
@@ -95,6 +94,5 @@ def test_sigterm_with_a_websocket_stream_inside_a_transaction(tmp_path: Path) ->
             assert server.stop(timeout=EXIT_BOUND) == 0, server.log()
     finally:
         server.kill()
-    assert "Killing worker" not in server.log()
     # The uncommitted DELETE was rolled back; the WAL was checkpointed into the file.
     assert rows_and_wal(db) == (60000, 0)
