@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import httpx
 import pytest
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
@@ -20,6 +21,7 @@ from litestar.testing import TestClient
 from edgestore.errors import StorageFault
 from edgestore.storage.sqlerrors import translate
 from edgestore.web.errors import status_for
+from tests.server import EdgestoreServer
 
 from .conftest import AppFactory
 
@@ -181,3 +183,29 @@ def test_messages_are_written_for_http_callers(client: TestClient[Any]) -> None:
     for message in messages:
         for python_only in ("()", "store.", "ParamType", "`int`"):
             assert python_only not in message, message
+
+
+def test_io_error_is_503_in_a_real_server(tmp_path: Path) -> None:
+    """A file-size limit on the server process: writing the WAL past it fails with EFBIG,
+    which SQLite reports as SQLITE_IOERR_WRITE."""
+    limit = 4 * 1024 * 1024
+    server = EdgestoreServer(tmp_path / "io.db", schemas_dir=None)
+    command = EdgestoreServer.command(server)
+    command[2] = (
+        "import resource; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+        "from edgestore.cli import main; main()"
+    )
+    server.command = lambda: command  # type: ignore[method-assign]
+    with server:
+        url = server.url + "/api/v1/execute"
+        assert httpx.post(url, json={"sql": "CREATE TABLE t(b BLOB)"}, timeout=30).is_success
+        r = httpx.post(url, json={"sql": "INSERT INTO t VALUES (randomblob(6000000))"}, timeout=30)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"].startswith("SQLITE_IOERR")
+        assert "retry-after" in r.headers
+        # Small writes still fit: the server kept serving.
+        r = httpx.post(url, json={"sql": "INSERT INTO t VALUES (x'00')"}, timeout=30)
+        assert r.status_code == 200, r.text
+    assert str(server.db_path) in server.log()
+    assert "SQLITE_IOERR" in server.log()
