@@ -44,6 +44,7 @@ _PREFLIGHT_HEADERS = (
 )
 _PREFLIGHT_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE"
 _PREFLIGHT_MAX_AGE = b"600"
+_HOST_VERDICTS_KEPT = 256
 
 
 def _header(scope: Any, name: bytes) -> bytes | None:
@@ -86,6 +87,10 @@ class BrowserPolicy:
         origins = {o.strip().lower() for o in settings.allowed_origins if o.strip()}
         self._any_origin = "*" in origins
         self._origins = frozenset(origins - {"*"})
+        self._cors = bool(origins)
+        # Host header -> allowed?, for the few names a server really sees (bounded: the
+        # header is the caller's to choose).
+        self._host_verdicts: dict[bytes, bool] = {}
 
     # -- the rules -------------------------------------------------------------------------
 
@@ -114,10 +119,18 @@ class BrowserPolicy:
             return False  # "null" (sandboxed pages, file:) or malformed
         return _normal_netloc(netloc, scheme) == _normal_netloc(host.decode("latin-1"), scheme)
 
+    def _host_ok(self, host: bytes) -> bool:
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            verdict = self.host_allowed(host.decode("latin-1"))
+            if len(self._host_verdicts) < _HOST_VERDICTS_KEPT:
+                self._host_verdicts[host] = verdict
+        return verdict
+
     def refusal(self, scope: Any) -> EdgestoreError | None:
         """Why this request (HTTP or WebSocket) is refused, or None."""
-        host = _header(scope, b"host")
-        if host is not None and not self.host_allowed(host.decode("latin-1")):
+        host = None if self._any_host else _header(scope, b"host")
+        if host is not None and not self._host_ok(host):
             return MisdirectedRequest(
                 f"host {host.decode('latin-1')!r} is not served here; add it to "
                 "allowed_hosts if it names this server"
@@ -145,6 +158,8 @@ class BrowserPolicy:
 
     def cors_origin(self, scope: Any) -> bytes | None:
         """The Origin to echo in Access-Control-Allow-Origin, if this one is allowed."""
+        if not self._cors:
+            return None
         origin = _header(scope, b"origin")
         if origin is None or not self.origin_listed(origin.decode("latin-1")):
             return None
