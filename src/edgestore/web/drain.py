@@ -122,7 +122,8 @@ class Drain:
         previous: dict[int, Any] = {}
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            loop.call_soon_threadsafe(self.begin)
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nothing to end
+                loop.call_soon_threadsafe(self.begin)
             before = previous.get(signum)
             if callable(before):
                 before(signum, frame)
