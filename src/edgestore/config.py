@@ -48,6 +48,9 @@ class Settings:
     # --- storage -----------------------------------------------------------------------
     db_path: Path = Path("edgestore.db")
     """The SQLite database file. Created (in WAL mode) when missing."""
+    create_dirs: bool = False
+    """``edgestore serve`` and ``edgestore sql`` create missing parent directories of
+    ``db_path`` (otherwise a missing directory is an error, not silently created)."""
     schemas_dir: Path | None = Path("schemas")
     """Directory of ``NNNN_name.sql`` files applied in order, each once. The default is used
     only if it exists; an explicitly configured directory must exist. ``None``: apply none."""
@@ -112,6 +115,20 @@ class Settings:
     """Ed25519 public key (PEM or base64url raw) that verifies libSQL-style JWTs."""
     allow_public_without_auth: bool = False
     """Permit binding a non-loopback address with no auth configured (loudly)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host header values accepted besides the loopback names (localhost, 127.0.0.1, [::1])
+    and the bound address; anything else is refused (421), which stops DNS rebinding. A
+    leading dot (``.example.com``) also accepts subdomains."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins (``https://app.example.com``) allowed to send writes and open
+    WebSockets besides the server's own; CORS headers are sent for these only (none by
+    default). ``*`` allows every origin (then only the bearer token protects the data)."""
+    header_read_timeout: float = 5.0
+    """Seconds a connection may take to send its request headers before it is closed."""
+    body_read_timeout: float = 30.0
+    """Seconds a request may wait for the next chunk of its body before it is refused (408)."""
+    max_connections: int = 4096
+    """Connections one server worker handles at once; more wait in the listen backlog."""
     max_body_bytes: int = 1 * MiB
     """Largest request body accepted."""
     max_rows: int = 10_000
@@ -294,6 +311,15 @@ def _validate(s: Settings) -> None:
     need(0 <= s.port <= 65535, "port", "must be 0..65535")
     need(s.workers >= 1, "workers", "must be >= 1")
     need(s.max_body_bytes > 0, "max_body_bytes", "must be > 0")
+    need(s.header_read_timeout > 0, "header_read_timeout", "must be > 0")
+    need(s.body_read_timeout > 0, "body_read_timeout", "must be > 0")
+    need(s.max_connections >= 1, "max_connections", "must be >= 1")
+    for origin in s.allowed_origins:
+        need(
+            origin == "*" or ("://" in origin and not origin.endswith("/")),
+            "allowed_origins",
+            "each entry must be scheme://host[:port] (no path, no trailing slash) or *",
+        )
     need(s.max_rows > 0, "max_rows", "must be > 0")
     need(s.shutdown_timeout > 0, "shutdown_timeout", "must be > 0")
     need(s.stream_idle_timeout > 0, "stream_idle_timeout", "must be > 0")

@@ -23,6 +23,7 @@ import click
 from ..config import ENV_PREFIX, Settings, is_loopback_host, serves_publicly_without_auth
 from ..errors import ConfigError
 from .options import config_option, db_option
+from .preflight import ServeLock, check_database_dir, check_port_free, check_schemas_dir
 
 __all__ = ["is_loopback", "serve"]
 
@@ -87,6 +88,12 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     help="Seconds to finish in-flight work on SIGTERM before killing workers.",
 )
 @click.option(
+    "--create-dirs",
+    is_flag=True,
+    default=None,
+    help="Create missing parent directories of --db (otherwise a missing one is an error).",
+)
+@click.option(
     "--allow-public-without-auth",
     is_flag=True,
     default=None,
@@ -104,6 +111,7 @@ def serve(
     sync_interval: float | None,
     access_log: bool | None,
     shutdown_timeout: float | None,
+    create_dirs: bool | None,
     allow_public_without_auth: bool | None,
 ) -> None:
     """Serve the database over HTTP (JSON API, libSQL protocol, dashboard)."""
@@ -117,6 +125,7 @@ def serve(
         "sync_interval": sync_interval,
         "access_log": access_log,
         "shutdown_timeout": shutdown_timeout,
+        "create_dirs": create_dirs,
         "allow_public_without_auth": allow_public_without_auth,
     }
     try:
@@ -145,8 +154,17 @@ def serve(
 
 
 def _run(settings: Settings) -> None:
+    check_schemas_dir(settings)
+    check_database_dir(settings)
+    with ServeLock(settings.db_path):
+        check_port_free(settings.host, settings.port)
+        _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     server = Granian(
         "edgestore.web.app:create_app",
@@ -158,6 +176,12 @@ def _run(settings: Settings) -> None:
         websockets=True,
         log_dictconfig=_log_config(settings.access_log),
         workers_kill_timeout=max(1, round(settings.shutdown_timeout)),
+        # A connection that has not sent its headers within the bound is closed, so idle or
+        # half-open connections cannot hold the connection slots (granian's default is 30 s).
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.header_read_timeout * 1000))
+        ),
+        backpressure=settings.max_connections,
     )
     click.echo(
         f"edgestore serving {settings.db_path} on http://{settings.host}:{settings.port} "

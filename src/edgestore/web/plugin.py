@@ -186,9 +186,14 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
         memory = _start_memory_monitor(settings, opened)
         await memory.start()
         state.memory = memory
+        # SIGTERM ends cursors and WebSockets at once, so the shutdown below is not kept
+        # waiting by a client that stopped reading (see web/drain.py).
+        restore_signals = state.drain.install_signal_handlers()
         try:
             yield
         finally:
+            restore_signals()
+            await state.drain.end_all()
             # Roll back abandoned Hrana streams first: one inside a transaction pins the
             # writer, and closing the store would wait for it.
             await hrana_routes.close_streams(state)

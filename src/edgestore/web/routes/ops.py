@@ -17,7 +17,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, QueryParameter
 
 from ...auth import Role
-from ...errors import InvalidRequest, ReplicaLagging
+from ...errors import DatabaseError, InvalidRequest, ReplicaLagging, StorageFault
 from ..errors import OK, responses
 from ..state import ESSENTIAL_OPT, ROLE_OPT, AppState
 
@@ -221,7 +221,17 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         responses=responses(),
     )
     async def ready() -> ReadyOut:
-        await state.store.query("SELECT 1", cache=False)
+        try:
+            # Reads the schema page: the file itself must be readable, not just SQLite alive.
+            await state.store.query("SELECT count(*) FROM sqlite_schema", cache=False)
+        except DatabaseError as exc:
+            # Whatever SQLite says here, the caller asked nothing wrong: this server is not
+            # ready (503, so a load balancer takes it out), even for a fault no retry mends.
+            fault = StorageFault(
+                f"the database is not ready: {exc.detail}", code=exc.code, base_code=exc.base_code
+            )
+            fault.transient = True
+            raise fault from exc
         replication = await _replication_health(state)
         if replication is not None and not replication.get("ok", True):
             raise ReplicaLagging(
