@@ -25,14 +25,18 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import AuthError, ConfigError, PermissionDenied
+
+# cryptography is imported where a key is used: loading it costs ~10 MB of RSS (its Rust
+# extension and OpenSSL), which a server without JWT auth would carry for nothing.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 __all__ = [
     "Authenticator",
@@ -94,6 +98,9 @@ def _b64url_encode(data: bytes) -> str:
 
 def load_public_key(text: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM text or base64url of the raw 32 bytes (sqld accepts both)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
@@ -108,6 +115,9 @@ def load_public_key(text: str) -> Ed25519PublicKey:
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
     """An Ed25519 private key from unencrypted PEM (PKCS#8)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
@@ -119,6 +129,9 @@ def load_private_key(pem: bytes) -> Ed25519PrivateKey:
 
 def generate_keypair() -> tuple[bytes, str]:
     """A new Ed25519 key pair: (private key PEM, public key as base64url raw bytes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -211,6 +224,8 @@ class Authenticator:
         return role
 
     def _decode_jwt(self, token: str, now: float) -> tuple[Role, float | None]:
+        from cryptography.exceptions import InvalidSignature
+
         assert self._public_key is not None
         head_b64, claims_b64, sig_b64 = token.split(".")
         try:

@@ -169,24 +169,12 @@ def serve(
 
 
 def _run(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
+    from .server_runner import run
 
-    server = Granian(
-        "edgestore.web.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        websockets=True,
-        log_dictconfig=_log_config(settings.access_log),
-        workers_kill_timeout=max(1, round(settings.shutdown_timeout)),
-    )
     click.echo(
         f"edgestore serving {settings.db_path} on http://{settings.host}:{settings.port} "
         f"(dashboard /dashboard, OpenAPI /schema)",
         err=True,
     )
     sys.stderr.flush()
-    server.serve()
+    run(settings, _log_config(settings.access_log))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -54,13 +55,20 @@ def _optional_routes(state: AppState) -> list[ControllerRouterHandler]:
     return handlers
 
 
-def _start_memory_monitor(settings: Settings, store: Store) -> Any:
+def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) -> Any:
     try:
         from ..memory import MemoryMonitor
     except ImportError:  # memory/ not built in this checkout: run without pressure levels
         log.warning("edgestore.memory is unavailable; running without the memory monitor")
         return None
-    return MemoryMonitor(settings, store)
+    # With several workers this process is one of granian's children: the budget covers the
+    # master and every sibling too, so the monitor measures the tree from the parent.
+    return MemoryMonitor(
+        settings,
+        store,
+        activity=lambda: metrics.requests_total,
+        server_root=os.getppid() if settings.workers > 1 else None,
+    )
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
@@ -86,7 +94,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             await ReplicationPrimary.attach(opened)
         state.store_or_none = opened
         schema.attach(opened)
-        memory = _start_memory_monitor(settings, opened)
+        memory = _start_memory_monitor(settings, opened, metrics)
         if memory is not None:
             await memory.start()
         state.memory = memory

@@ -1,0 +1,118 @@
+"""How ``edgestore serve`` runs granian: one process by default, worker processes on request.
+
+With one worker (the default) granian's server is embedded in this process's asyncio loop
+(``granian.server.embed``): no supervisor process. Granian's multi-process mode keeps a
+master process that only watches the worker, and on this machine that master alone held
+~38 MB of RSS next to a ~50 MB worker, which is most of the gap between a whole-server memory
+budget and what the worker needs (measured by ``bench/bench_server_modes.py``, which also
+shows the embedded server's throughput matches the worker's). One process also means the
+memory monitor's RSS is the whole server's RSS.
+
+``workers > 1`` keeps granian's process model (``granian.Granian``); the memory monitor then
+adds the other processes of the server to the figure it acts on (``edgestore.memory``).
+
+Signals: SIGTERM and SIGINT stop accepting, let in-flight requests finish (at most
+``shutdown_timeout`` seconds), then run the ASGI lifespan shutdown, where the store finishes
+queued writes and checkpoints the WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from ..config import Settings
+
+__all__ = ["run", "tune_allocators"]
+
+log = logging.getLogger("edgestore")
+
+# granian's Rust side allocates with jemalloc, which by default keeps freed pages for ~10 s
+# and then only marks them "muzzy": after a burst of connections the server stayed ~7% above
+# its idle size for good. Purging at once keeps idle RSS within ~3% of the start after load
+# (bench/bench_server_modes.py) at no measurable cost in throughput. jemalloc reads this when
+# granian's extension first allocates, so it must be set before granian is imported; an
+# operator's own setting wins.
+_JEMALLOC_ENV = "_RJEM_MALLOC_CONF"
+_JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1"
+# glibc: at most two malloc arenas. Each thread that allocates (the pool's SQLite threads,
+# compression off the loop) otherwise gets an arena of its own, and memory freed in one is
+# never reused by the others.
+_M_ARENA_MAX = -8
+_ARENAS = 2
+
+
+def tune_allocators() -> None:
+    """Allocator settings for a long-running server; call before granian is imported."""
+    os.environ.setdefault(_JEMALLOC_ENV, _JEMALLOC_CONF)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc
+            ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _ARENAS)
+
+
+tune_allocators()
+
+
+def run(settings: Settings, log_dictconfig: dict[str, Any]) -> None:
+    """Serve ``settings`` until SIGTERM/SIGINT; one process unless ``settings.workers > 1``."""
+    if settings.workers > 1:
+        _run_processes(settings, log_dictconfig)
+    else:
+        asyncio.run(_run_embedded(settings, log_dictconfig))
+
+
+def _run_processes(settings: Settings, log_dictconfig: dict[str, Any]) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    server = Granian(
+        "edgestore.web.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        websockets=True,
+        log_dictconfig=log_dictconfig,
+        workers_kill_timeout=max(1, round(settings.shutdown_timeout)),
+    )
+    server.serve()
+
+
+async def _run_embedded(settings: Settings, log_dictconfig: dict[str, Any]) -> None:
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    from ..web.app import create_app
+
+    server = Server(
+        create_app(settings),
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        websockets=True,
+        log_dictconfig=log_dictconfig,
+    )
+    # Not a constructor argument of the embedded server, but honoured by its shutdown.
+    server.workers_kill_timeout = max(1, round(settings.shutdown_timeout))
+    # granian logs that the embedded mode is experimental on every start: it is the mode
+    # chosen here on purpose, so that line would only alarm operators.
+    logging.getLogger("_granian").addFilter(_drop_experimental_warning)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, server.stop)
+    try:
+        await server.serve()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def _drop_experimental_warning(record: logging.LogRecord) -> bool:
+    return "experimental" not in record.getMessage()
