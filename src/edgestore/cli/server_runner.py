@@ -19,44 +19,19 @@ queued writes and checkpoints the WAL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
-import os
 import signal
-import sys
 from typing import Any
 
 from ..config import Settings
+from ..memory.allocator import tune_allocator
 
-__all__ = ["run", "tune_allocators"]
+__all__ = ["run"]
 
 log = logging.getLogger("edgestore")
 
-# granian's Rust side allocates with jemalloc, which by default keeps freed pages for ~10 s
-# and then only marks them "muzzy": after a burst of connections the server stayed ~7% above
-# its idle size for good. Purging at once keeps idle RSS within ~3% of the start after load
-# (bench/bench_server_modes.py) at no measurable cost in throughput. jemalloc reads this when
-# granian's extension first allocates, so it must be set before granian is imported; an
-# operator's own setting wins.
-_JEMALLOC_ENV = "_RJEM_MALLOC_CONF"
-_JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1"
-# glibc: at most two malloc arenas. Each thread that allocates (the pool's SQLite threads,
-# compression off the loop) otherwise gets an arena of its own, and memory freed in one is
-# never reused by the others.
-_M_ARENA_MAX = -8
-_ARENAS = 2
-
-
-def tune_allocators() -> None:
-    """Allocator settings for a long-running server; call before granian is imported."""
-    os.environ.setdefault(_JEMALLOC_ENV, _JEMALLOC_CONF)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc
-            ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _ARENAS)
-
-
-tune_allocators()
+# Before granian is imported (its jemalloc reads its settings then): see the module.
+tune_allocator()
 
 
 def run(settings: Settings, log_dictconfig: dict[str, Any]) -> None:
