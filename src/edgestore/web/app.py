@@ -66,7 +66,7 @@ def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) ->
     return MemoryMonitor(
         settings,
         store,
-        activity=lambda: metrics.requests_total,
+        activity=metrics.activity,
         server_root=os.getppid() if settings.workers > 1 else None,
     )
 

@@ -57,7 +57,14 @@ class Metrics:
         self.requests: dict[tuple[str, str, int], int] = {}
         self.latency: dict[tuple[str, str], _Histogram] = {}
         self.requests_total = 0
+        self.websockets_opened = 0
+        self.websockets_closed = 0
         self.access_log = False
+
+    def activity(self) -> int:
+        """A number that moves whenever the server does something (the memory monitor
+        gives memory back once it has stood still for a while)."""
+        return self.requests_total + self.websockets_opened + self.websockets_closed
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
