@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
@@ -69,6 +69,21 @@ def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) ->
         activity=metrics.activity,
         server_root=os.getppid() if settings.workers > 1 else None,
     )
+
+
+def _counting_handlers(metrics: Metrics) -> Any:
+    """The error mapper's handlers, counting the requests no route took (404, 405): those
+    never reach the per-route middleware that counts every other request."""
+    handlers = exception_handlers()
+    mapper = handlers[Exception]
+
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        response = mapper(request, exc)
+        if request.scope.get("route_handler") is None and response.status_code is not None:
+            metrics.count_unrouted(request.method, response.status_code)
+        return response
+
+    return {**handlers, Exception: handle}
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
@@ -126,7 +141,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         route_handlers=handlers,
         lifespan=[lifespan],
         middleware=[edge_middleware(state)],
-        exception_handlers=exception_handlers(),
+        exception_handlers=_counting_handlers(metrics),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="edgestore",

@@ -138,54 +138,6 @@ def stats(state: AppState) -> dict[str, Any]:
     }
 
 
-def _prometheus(state: AppState) -> str:
-    s = stats(state)
-    gauges: list[tuple[str, str, Any]] = [
-        ("edgestore_memory_rss_bytes", "Resident set size of this process.", s["memory_rss_bytes"]),
-        (
-            "edgestore_memory_budget_bytes",
-            "Memory budget the pressure levels refer to.",
-            s["memory_budget_bytes"],
-        ),
-        (
-            "edgestore_memory_pressure_level",
-            "Memory pressure: 0 normal, 1 warning, 2 critical, 3 emergency.",
-            s["memory_pressure_level"],
-        ),
-        (
-            "edgestore_cache_bytes",
-            "Bytes charged to the cache (query + key/value).",
-            s["cache_bytes"],
-        ),
-        ("edgestore_cache_entries", "Entries in the cache.", s["cache_entries"]),
-        ("edgestore_cache_hit_ratio", "Cache hits / lookups since start.", s["cache_hit_ratio"]),
-        ("edgestore_pool_connections", "Open SQLite connections.", s["pool_connections"]),
-        (
-            "edgestore_pool_max_connections",
-            "Most SQLite connections the pool opens.",
-            s["pool_max_connections"],
-        ),
-        ("edgestore_uptime_seconds", "Seconds since the app started.", s["uptime_seconds"]),
-        (
-            "edgestore_hot_cache_bytes",
-            "Bytes of encoded table-read responses kept for hot keys.",
-            s["hot_cache_bytes"],
-        ),
-    ]
-    lines: list[str] = []
-    for name, help_text, value in gauges:
-        if value is None:
-            continue
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
-    lines += [
-        "# HELP edgestore_hot_cache_hits_total Table reads answered from encoded responses.",
-        "# TYPE edgestore_hot_cache_hits_total counter",
-        f"edgestore_hot_cache_hits_total {s['hot_cache_hits']}",
-    ]
-    lines += state.metrics.render()
-    return "\n".join(lines) + "\n"
-
-
 async def _replication_health(state: AppState) -> dict[str, Any] | None:
     if importlib.util.find_spec("edgestore.web.sync_routes") is None:
         return None
@@ -234,14 +186,17 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         "/metrics",
         opt=essential_ro,
         tags=["ops"],
-        summary="Prometheus metrics (text exposition format)",
+        summary="Prometheus metrics (text exposition format, with process_* metrics)",
         media_type=MediaType.TEXT,
         responses=responses(),
     )
-    async def metrics() -> Response[str]:
+    async def metrics() -> Response[bytes]:
+        # Imported at the first scrape: a server nobody scrapes does not carry it.
+        from ..exposition import CONTENT_TYPE, render
+
+        # Litestar appends "; charset=utf-8" to every text/* type itself.
         return Response(
-            content=_prometheus(state),
-            media_type="text/plain; version=0.0.4; charset=utf-8",
+            content=render(state), media_type=CONTENT_TYPE.replace("; charset=utf-8", "")
         )
 
     @get(
