@@ -31,6 +31,7 @@ from .routes import dashboard as dashboard_routes
 from .routes import ops as ops_routes
 from .routes import sql as sql_routes
 from .routes import tables as table_routes
+from .schema_page import schema_plugins
 from .state import AppState
 from .tableinfo import SchemaCache
 
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         exception_handlers=_counting_handlers(metrics),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
+            render_plugins=schema_plugins(),
             title="edgestore",
             version=__version__,
             description=(
