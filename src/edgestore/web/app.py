@@ -24,6 +24,7 @@ from .._version import __version__
 from ..auth import Authenticator
 from ..config import Settings
 from .errors import exception_handlers
+from .history import History
 from .metrics import Metrics
 from .middleware import edge_middleware
 from .routes import cache as cache_routes
@@ -114,9 +115,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         if memory is not None:
             await memory.start()
         state.memory = memory
+        history = History(state)
+        state.history = history
+        await history.start()
         try:
             yield
         finally:
+            await history.stop()
             # Roll back abandoned Hrana streams first: one inside a transaction pins the
             # writer, and closing the store would wait for it.
             from . import hrana_routes

@@ -146,6 +146,21 @@ async def _replication_health(state: AppState) -> dict[str, Any] | None:
     return await sync_routes.replication_health(state)
 
 
+async def replication_lag(state: AppState) -> float | None:
+    """Seconds a replica is behind its primary (0 on a primary; None without replication)."""
+    try:
+        health = await _replication_health(state)
+    except Exception:  # the dashboard's figure, never worth failing for
+        log.debug("replication status unavailable", exc_info=True)
+        return None
+    if not health:
+        return None
+    if health.get("role") == "primary":
+        return 0.0
+    lag = health.get("lag_seconds")
+    return float(lag) if isinstance(lag, int | float) else None
+
+
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -257,4 +272,15 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         result = await _maybe_await(running.clear(target))
         return {"cleared": target, "result": result if isinstance(result, dict) else None}
 
-    return [health, ready, metrics, live_stats, memory, optimize, clear_cache]
+    @get(
+        "/api/v1/history",
+        opt=essential_ro,
+        tags=["ops"],
+        summary="The dashboard's last hour: 1 s samples for 5 minutes, 10 s before that",
+        responses=responses(),
+    )
+    async def history() -> dict[str, Any]:
+        kept = state.history
+        return {"columns": kept.columnar() if kept is not None else {}}
+
+    return [health, ready, metrics, live_stats, memory, optimize, clear_cache, history]
