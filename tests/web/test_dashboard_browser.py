@@ -176,6 +176,13 @@ def test_dashboard_shows_the_servers_history_in_every_chart(tmp_path: Path) -> N
         assert found is not None, chart
         assert int(found.group(1)) > 0, chart
     assert '<span id="status">cannot reach' not in dom
+    # The slowest statements (normalised) and per-table reads and writes are listed.
+    for table in ("slowest", "tables"):
+        rows = re.search(rf'id="{table}" data-rows="(\d+)"', dom)
+        assert rows is not None, table
+        assert int(rows.group(1)) > 0, table
+    assert "INSERT INTO" in dom
+    assert "<td>items</td>" in dom
     # Drawn with axes and time labels (uPlot's axis elements carry the labels as text).
     assert dom.count('class="u-axis"') >= 2 * len(CHART_IDS)
     for png in (desktop, phone):

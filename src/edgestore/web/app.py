@@ -27,6 +27,7 @@ from .errors import exception_handlers
 from .history import History
 from .metrics import Metrics
 from .middleware import edge_middleware
+from .query_stats import QueryStats
 from .routes import cache as cache_routes
 from .routes import dashboard as dashboard_routes
 from .routes import ops as ops_routes
@@ -115,6 +116,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         if memory is not None:
             await memory.start()
         state.memory = memory
+        queries = QueryStats()
+        queries.attach(opened)
+        state.queries = queries
         history = History(state)
         state.history = history
         await history.start()

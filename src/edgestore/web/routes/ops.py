@@ -276,11 +276,16 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         "/api/v1/history",
         opt=essential_ro,
         tags=["ops"],
-        summary="The dashboard's last hour: 1 s samples for 5 minutes, 10 s before that",
+        summary="The dashboard's last hour (1 s samples for 5 minutes, 10 s before that), the "
+        "slowest statements and per-table reads and writes",
         responses=responses(),
     )
     async def history() -> dict[str, Any]:
-        kept = state.history
-        return {"columns": kept.columnar() if kept is not None else {}}
+        kept, queries = state.history, state.queries
+        return {
+            "columns": kept.columnar() if kept is not None else {},
+            "slowest": queries.slowest(10) if queries is not None else [],
+            "tables": queries.tables() if queries is not None else [],
+        }
 
     return [health, ready, metrics, live_stats, memory, optimize, clear_cache, history]
