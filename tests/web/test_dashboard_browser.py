@@ -145,7 +145,8 @@ CHART_IDS = (
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_dashboard_shows_the_servers_history_in_every_chart(tmp_path: Path) -> None:
-    with EdgestoreServer(tmp_path / "dash.db") as server:
+    env = {"EDGESTORE_STATEMENT_STATS": "true"}
+    with EdgestoreServer(tmp_path / "dash.db", env=env) as server:
         real_traffic(server.url)
         time.sleep(2)
         dom = chromium(server.url + "/dashboard", tmp_path / "p0", "--dump-dom")

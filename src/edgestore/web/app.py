@@ -116,9 +116,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         if memory is not None:
             await memory.start()
         state.memory = memory
-        queries = QueryStats()
-        queries.attach(opened)
-        state.queries = queries
+        if settings.statement_stats:
+            queries = QueryStats()
+            queries.attach(opened)
+            state.queries = queries
         history = History(state)
         state.history = history
         await history.start()
