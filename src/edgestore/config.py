@@ -101,6 +101,9 @@ class Settings:
     """RSS budget; ``None`` takes the cgroup limit, or 512 MiB where there is none."""
     memory_sample_interval: float = 1.0
     """Seconds between RSS samples."""
+    statement_stats: bool = False
+    """Time every SQL statement for the dashboard's slowest statements and per-table counts
+    (costs ~10 us per statement run, so off unless asked for)."""
 
     # --- HTTP service ------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -162,31 +162,12 @@ def _run(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
+    from .server_runner import run
 
-    server = Granian(
-        "edgestore.web.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        websockets=True,
-        log_dictconfig=_log_config(settings.access_log),
-        workers_kill_timeout=max(1, round(settings.shutdown_timeout)),
-        # A connection that has not sent its headers within the bound is closed, so idle or
-        # half-open connections cannot hold the connection slots (granian's default is 30 s).
-        http1_settings=HTTP1Settings(
-            header_read_timeout=max(1, round(settings.header_read_timeout * 1000))
-        ),
-        backpressure=settings.max_connections,
-    )
     click.echo(
         f"edgestore serving {settings.db_path} on http://{settings.host}:{settings.port} "
         f"(dashboard /dashboard, OpenAPI /schema)",
         err=True,
     )
     sys.stderr.flush()
-    server.serve()
+    run(settings, _log_config(settings.access_log))

@@ -151,6 +151,7 @@ def route_handlers(state: AppState) -> list[Any]:
             await socket.close(code=CLOSE_PROTOCOL_ERROR, reason=exc.detail[:120])
             return
         await socket.accept(subprotocols=subprotocol)
+        state.metrics.websockets_opened += 1
         store = state.store
 
         def authenticate(jwt: str | None) -> bool:
@@ -202,6 +203,7 @@ def route_handlers(state: AppState) -> list[Any]:
             await _close_quietly(socket, CLOSE_PROTOCOL_ERROR, exc.detail)
         finally:
             await close_connection()
+            state.metrics.websockets_closed += 1
 
     return [v1_execute, v1_batch, version_probe, protobuf_probe, pipeline, cursor, hrana_ws]
 

@@ -21,6 +21,7 @@ The plugin adds to the host app, and changes nothing else in it:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ from ..errors import EdgestoreError
 from ..storage import Store
 from . import hrana_routes, sync_routes
 from .errors import exception_handlers
+from .history import History
 from .metrics import Metrics
 from .middleware import edge_middleware
+from .query_stats import QueryStats
 from .routes import backup as backup_routes
 from .routes import cache as cache_routes
 from .routes import dashboard as dashboard_routes
@@ -160,10 +163,17 @@ def _cache_of(state: AppState) -> Any:
     return provide_cache
 
 
-def _start_memory_monitor(settings: Settings, store: Store) -> Any:
+def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) -> Any:
     from ..memory import MemoryMonitor
 
-    return MemoryMonitor(settings, store)
+    # With several workers this process is one of granian's children: the budget covers the
+    # master and every sibling too, so the monitor measures the tree from the parent.
+    return MemoryMonitor(
+        settings,
+        store,
+        activity=metrics.activity,
+        server_root=os.getppid() if settings.workers > 1 else None,
+    )
 
 
 def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
@@ -183,9 +193,16 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
             await ReplicationPrimary.attach(opened)
         state.store_or_none = opened
         schema.attach(opened)
-        memory = _start_memory_monitor(settings, opened)
+        memory = _start_memory_monitor(settings, opened, state.metrics)
         await memory.start()
         state.memory = memory
+        if settings.statement_stats:
+            queries = QueryStats()
+            queries.attach(opened)
+            state.queries = queries
+        history = History(state)
+        state.history = history
+        await history.start()
         # SIGTERM ends cursors and WebSockets at once, so the shutdown below is not kept
         # waiting by a client that stopped reading (see web/drain.py).
         restore_signals = state.drain.install_signal_handlers()
@@ -194,6 +211,7 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
         finally:
             restore_signals()
             await state.drain.end_all()
+            await history.stop()
             # Roll back abandoned Hrana streams first: one inside a transaction pins the
             # writer, and closing the store would wait for it.
             await hrana_routes.close_streams(state)
