@@ -140,9 +140,17 @@ def test_dashboard_page_is_self_contained(client: TestClient[Any]) -> None:
     html = r.text
     assert "http://" not in html
     assert "https://" not in html
-    # Relative URLs: the page works under any path prefix (tests/web/test_plugin.py).
+    # The chart library is served by the server itself, and the page reads the server's
+    # history (the last hour) rather than keeping its own; both by relative URLs, so the page
+    # works under any path prefix (tests/web/test_plugin.py).
+    assert '<script src="dashboard/uplot.js">' in html
     assert 'fetch("api/v1/history"' in html
-    assert 'src="dashboard/uplot.js"' in html
+    js = client.get("/dashboard/uplot.js")
+    assert js.status_code == 200
+    assert "uPlot" in js.text
+    assert client.get("/dashboard/uplot.css").status_code == 200
+    history = client.get("/api/v1/history").json()
+    assert {"columns", "slowest", "tables"} <= set(history)
     stats = client.get("/api/v1/stats").json()
     for key in (
         "memory_rss_bytes",
