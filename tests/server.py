@@ -125,12 +125,14 @@ class EdgestoreServer:
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise
+        self.kill()  # workers a master left behind
         return self.proc.returncode
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None:
             # granian workers are children of the server process: take its group down.
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
     def __enter__(self) -> EdgestoreServer:

@@ -11,7 +11,10 @@ Settings are frozen and validated once, in ``__post_init__``; a bad value raises
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -19,11 +22,20 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
 
-__all__ = ["MiB", "Settings"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+__all__ = [
+    "MiB",
+    "Settings",
+    "is_loopback_host",
+    "parse_jwt_public_key",
+    "serves_publicly_without_auth",
+]
 
 MiB = 1024 * 1024
 ENV_PREFIX = "EDGESTORE_"
@@ -36,6 +48,9 @@ class Settings:
     # --- storage -----------------------------------------------------------------------
     db_path: Path = Path("edgestore.db")
     """The SQLite database file. Created (in WAL mode) when missing."""
+    create_dirs: bool = False
+    """``edgestore serve`` and ``edgestore sql`` create missing parent directories of
+    ``db_path`` (otherwise a missing directory is an error, not silently created)."""
     schemas_dir: Path | None = Path("schemas")
     """Directory of ``NNNN_name.sql`` files applied in order, each once. The default is used
     only if it exists; an explicitly configured directory must exist. ``None``: apply none."""
@@ -86,6 +101,9 @@ class Settings:
     """RSS budget; ``None`` takes the cgroup limit, or 512 MiB where there is none."""
     memory_sample_interval: float = 1.0
     """Seconds between RSS samples."""
+    statement_stats: bool = False
+    """Time every SQL statement for the dashboard's slowest statements and per-table counts
+    (costs ~10 us per statement run, so off unless asked for)."""
 
     # --- HTTP service ------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -100,6 +118,20 @@ class Settings:
     """Ed25519 public key (PEM or base64url raw) that verifies libSQL-style JWTs."""
     allow_public_without_auth: bool = False
     """Permit binding a non-loopback address with no auth configured (loudly)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host header values accepted besides the loopback names (localhost, 127.0.0.1, [::1])
+    and the bound address; anything else is refused (421), which stops DNS rebinding. A
+    leading dot (``.example.com``) also accepts subdomains."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins (``https://app.example.com``) allowed to send writes and open
+    WebSockets besides the server's own; CORS headers are sent for these only (none by
+    default). ``*`` allows every origin (then only the bearer token protects the data)."""
+    header_read_timeout: float = 5.0
+    """Seconds a connection may take to send its request headers before it is closed."""
+    body_read_timeout: float = 30.0
+    """Seconds a request may wait for the next chunk of its body before it is refused (408)."""
+    max_connections: int = 4096
+    """Connections one server worker handles at once; more wait in the listen backlog."""
     max_body_bytes: int = 1 * MiB
     """Largest request body accepted."""
     max_rows: int = 10_000
@@ -250,6 +282,26 @@ def _coerce(name: str, raw: str, hint: Any, source: str) -> Any:
         raise ConfigError(f"{source}: invalid value {raw!r} for {name}: {exc}") from exc
 
 
+def parse_jwt_public_key(text: str) -> Ed25519PublicKey:
+    """The Ed25519 key of ``jwt_public_key``: PEM text or base64url of the raw 32 bytes (sqld
+    accepts both). Parsed here so that a bad key is a Settings error like any other; by hand
+    because PyJWT reads PEM, SSH and JWK keys but not sqld's raw base64url form."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode("ascii"))
+            if not isinstance(key, Ed25519PublicKey):
+                raise ConfigError("jwt_public_key is not an Ed25519 key")
+            return key
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, binascii.Error, TypeError) as exc:
+        raise ConfigError(f"jwt_public_key is not a valid Ed25519 public key: {exc}") from exc
+
+
 def _validate(s: Settings) -> None:
     def need(ok: bool, field_name: str, why: str) -> None:
         if not ok:
@@ -277,6 +329,15 @@ def _validate(s: Settings) -> None:
     need(0 <= s.port <= 65535, "port", "must be 0..65535")
     need(s.workers >= 1, "workers", "must be >= 1")
     need(s.max_body_bytes > 0, "max_body_bytes", "must be > 0")
+    need(s.header_read_timeout > 0, "header_read_timeout", "must be > 0")
+    need(s.body_read_timeout > 0, "body_read_timeout", "must be > 0")
+    need(s.max_connections >= 1, "max_connections", "must be >= 1")
+    for origin in s.allowed_origins:
+        need(
+            origin == "*" or ("://" in origin and not origin.endswith("/")),
+            "allowed_origins",
+            "each entry must be scheme://host[:port] (no path, no trailing slash) or *",
+        )
     need(s.max_rows > 0, "max_rows", "must be > 0")
     need(s.shutdown_timeout > 0, "shutdown_timeout", "must be > 0")
     need(s.stream_idle_timeout > 0, "stream_idle_timeout", "must be > 0")
@@ -285,6 +346,16 @@ def _validate(s: Settings) -> None:
     need(s.max_readers_per_caller > 0, "max_readers_per_caller", "must be > 0")
     need(s.max_writers_per_caller > 0, "max_writers_per_caller", "must be > 0")
     need(s.sync_interval > 0, "sync_interval", "must be > 0")
+    need(
+        s.query_cache_ttl is None or s.query_cache_ttl > 0,
+        "query_cache_ttl",
+        "must be > 0 (or unset)",
+    )
+    need(s.replication_wal_threshold_bytes > 0, "replication_wal_threshold_bytes", "must be > 0")
+    need(s.replication_retention_seconds >= 0, "replication_retention_seconds", "must be >= 0")
+    need(s.replication_retention_bytes >= 0, "replication_retention_bytes", "must be >= 0")
+    need(s.max_replication_lag > 0, "max_replication_lag", "must be > 0")
+    need(bool(s.host.strip()), "host", "must not be empty")
     for token in s.auth_tokens:
         role, _, digest = token.partition(":")
         need(
@@ -292,6 +363,48 @@ def _validate(s: Settings) -> None:
             "auth_tokens",
             "each entry must be 'role:sha256hex' with role ro, rw or admin",
         )
+    if s.jwt_public_key:
+        parse_jwt_public_key(s.jwt_public_key)
+    _validate_deployment(s)
+
+
+def _validate_deployment(s: Settings) -> None:
+    """Rules across fields. They live here, not in the CLI, so that ``Settings``, the Litestar
+    plugin (``create_app``) and ``edgestore serve`` refuse the same things with one message."""
+    if s.workers > 1 and (s.replication or s.replica_of):
+        # Each worker process would run its own replication primary (or follower) on the
+        # same files; they would fight over generations and checkpoints.
+        raise ConfigError(
+            f"workers={s.workers} needs replication off (replication=false, "
+            "EDGESTORE_REPLICATION=false) and no replica_of: libSQL replication runs in a "
+            "single process"
+        )
+    auth_configured = bool(s.auth_tokens) or bool(s.jwt_public_key)
+    if not auth_configured and not is_loopback_host(s.host) and not s.allow_public_without_auth:
+        raise ConfigError(
+            f"refusing to bind {s.host}: no auth is configured (set auth_tokens or "
+            "jwt_public_key), or bind a loopback address; allow_public_without_auth "
+            "(--allow-public-without-auth, EDGESTORE_ALLOW_PUBLIC_WITHOUT_AUTH) overrides this"
+        )
+
+
+def serves_publicly_without_auth(s: Settings) -> bool:
+    """True when ``s`` binds a non-loopback address with no auth (allowed only by the
+    ``allow_public_without_auth`` override; callers warn loudly)."""
+    return not (s.auth_tokens or s.jwt_public_key) and not is_loopback_host(s.host)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` (a bind address or name) only reaches this machine."""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # Field order, for docs and the CLI.

@@ -23,15 +23,21 @@ The tree::
     │   ├── StatementTimeout         a statement was interrupted after its time bound
     │   ├── ParameterError           parameters that cannot be bound: a missing name, a wrong
     │   │                            count, an unsupported type, an integer outside 64 bits
-    │   └── SchemaError              a schema file failed to apply (names the file)
+    │   ├── SchemaError              a schema file failed to apply (names the file)
+    │   └── StorageFault             the file, disk or memory failed (SQLITE_FULL, IOERR,
+    │                                CORRUPT, NOMEM, CANTOPEN, NOTADB): the server's fault
     ├── CacheError
     │   └── ValueTooLarge            a value larger than the whole cache budget
     ├── OverloadedError              refused under memory pressure; retry after ``retry_after``
     ├── AuthError                    missing or invalid credentials
     │   └── PermissionDenied         valid credentials, insufficient role
+    │       └── OriginRefused        a browser page of another origin tried to write
     ├── NotFoundError                an unknown table, row, key or resource
     ├── InvalidRequest               a request that is well-formed but not acceptable
-    │   └── ResponseTooLarge         a result larger than max_response_bytes (or a value)
+    │   ├── ResponseTooLarge         a result larger than max_response_bytes (or a value)
+    │   ├── UnsupportedMediaType     a request body that is not JSON where JSON is taken
+    │   ├── MisdirectedRequest       a Host header that does not name this server
+    │   └── RequestTimeout           the request body did not arrive in time
     ├── ProtocolError                a libSQL (Hrana) protocol violation; carries ``code``
     ├── ReplicationError             the sync protocol or a replica could not proceed
     │   ├── EndOfGeneration          sync pull: no more frames in that generation (a protocol
@@ -58,10 +64,12 @@ __all__ = [
     "EndOfGeneration",
     "InvalidRequest",
     "MigrationError",
+    "MisdirectedRequest",
     "MissingExtraError",
     "NoSuchColumnError",
     "NoSuchTableError",
     "NotFoundError",
+    "OriginRefused",
     "OverloadedError",
     "ParameterError",
     "PermissionDenied",
@@ -70,15 +78,18 @@ __all__ = [
     "ReadOnlyError",
     "ReplicaLagging",
     "ReplicationError",
+    "RequestTimeout",
     "ResponseTooLarge",
     "SQLSyntaxError",
     "SchemaError",
     "SnapshotError",
     "SourceError",
     "StatementTimeout",
+    "StorageFault",
     "StoreClosedError",
     "SyncPushRefused",
     "TransactionTimeout",
+    "UnsupportedMediaType",
     "ValidationFailed",
     "ValueTooLarge",
 ]
@@ -177,6 +188,18 @@ class SchemaError(DatabaseError):
     """A schema file failed to apply; ``detail`` names the file."""
 
 
+class StorageFault(DatabaseError):
+    """The database file, the disk or memory failed, not the statement: SQLITE_FULL, IOERR,
+    CORRUPT, NOMEM, CANTOPEN or NOTADB. ``transient`` tells whether a retry can help (a full
+    disk or an I/O error may clear; a corrupt file will not)."""
+
+    def __init__(
+        self, detail: str, *, code: str = "SQLITE_IOERR", base_code: str | None = None
+    ) -> None:
+        super().__init__(detail, code=code, base_code=base_code)
+        self.transient = self.base_code not in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
 class CacheError(EdgestoreError):
     """A cache operation could not be done."""
 
@@ -201,6 +224,10 @@ class PermissionDenied(AuthError):
     """The credentials are valid but their role does not allow this."""
 
 
+class OriginRefused(PermissionDenied):
+    """A web page of an origin that is not allowed sent a write or opened a WebSocket."""
+
+
 class NotFoundError(EdgestoreError):
     """An unknown table, row, cache key or resource."""
 
@@ -214,6 +241,18 @@ class ResponseTooLarge(InvalidRequest):
     read, before it could fill memory. ``code`` is the libSQL server's name for it."""
 
     code = "RESPONSE_TOO_LARGE"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A request body in a format the endpoint does not take (JSON endpoints take JSON)."""
+
+
+class MisdirectedRequest(InvalidRequest):
+    """The Host header names a server this one is not (refused against DNS rebinding)."""
+
+
+class RequestTimeout(InvalidRequest):
+    """The client did not send its request body within ``body_read_timeout``."""
 
 
 class ProtocolError(EdgestoreError):

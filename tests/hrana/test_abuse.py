@@ -152,7 +152,7 @@ async def test_client_disconnects_mid_cursor(server: Server) -> None:
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
-        b"POST /v3/cursor HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         + f"content-length: {len(body)}\r\n\r\n".encode()
         + body
     )

@@ -214,7 +214,7 @@ async def test_http_client_gone_mid_cursor_frees_the_reader(server: Server) -> N
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
-        b"POST /v3/cursor HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         + f"content-length: {len(body)}\r\n\r\n".encode()
         + body
     )

@@ -60,9 +60,17 @@ class Node:
             *args,
         ]
         with open(self.log, "ab") as log:
+            # Its own process group: kill() must reach granian's worker processes too, or
+            # they outlive the test and keep serving the port.
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.db.parent
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.db.parent,
+                start_new_session=True,
             )
+        _STARTED.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -80,15 +88,21 @@ class Node:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                self._kill_group()
+        self._kill_group()  # workers left behind by a master that exited on its own
         self.proc = None
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None:
+            self._kill_group()
         self.proc = None
+
+    def _kill_group(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     # --- talking to it --------------------------------------------------------------------
     def pipeline(self, stmts: list[tuple[str, list[Any]]], **kw: Any) -> httpx.Response:
@@ -152,6 +166,18 @@ def _pv(v: dict[str, Any]) -> Any:
     if v["type"] == "null":
         return None
     return v.get("value", v.get("base64"))
+
+
+# Every Node started, so that a test that forgets one (or fails before adding it to
+# ``nodes``) still stops it.
+_STARTED: list[Node] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_nodes() -> Iterator[None]:
+    yield
+    while _STARTED:
+        _STARTED.pop().kill()
 
 
 @pytest.fixture

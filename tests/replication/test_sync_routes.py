@@ -13,7 +13,7 @@ from edgestore.web.app import create_app
 
 def test_sync_routes_in_the_app(tmp_path: Path) -> None:
     app = create_app(Settings(db_path=tmp_path / "p.db", schemas_dir=None))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         info = client.get("/info")
         assert info.status_code == 200
         generation = info.json()["current_generation"]

@@ -35,7 +35,10 @@ def app_client(tmp_path: Path) -> Iterator[AppFactory]:
 
     def factory(**overrides: Any) -> TestClient[Any]:
         settings = make_settings(tmp_path, **overrides)
-        client: TestClient[Any] = TestClient(create_app(settings), raise_server_exceptions=False)
+        # A loopback Host, as a real local client sends: other hosts are refused (DNS rebinding).
+        client: TestClient[Any] = TestClient(
+            create_app(settings), base_url="http://127.0.0.1", raise_server_exceptions=False
+        )
         client.__enter__()
         clients.append(client)
         return client

@@ -172,3 +172,31 @@ def test_roles_over_http(app_client: AppFactory) -> None:
     assert r.status_code == 200, r.text
     expired = create_jwt(key, access="rw", expires_in=1, now=time.time() - 60)
     assert_error(client.post("/api/v1/query", json=query, headers=bearer(expired)), 401)
+
+
+def test_jwt_claim_semantics_match_sqld() -> None:
+    """No ``a`` grants rw, exp/nbf are honoured, ``a`` never grants admin, EdDSA only, and the
+    informational claims libSQL tokens carry (iat in the future, aud, id) do not refuse."""
+    import jwt as pyjwt
+
+    key, public = keypair()
+    auth = Authenticator(Settings(jwt_public_key=public))
+    now = int(time.time())
+
+    def signed(claims: dict[str, Any]) -> str:
+        return pyjwt.encode(claims, key, algorithm="EdDSA")
+
+    assert auth.authenticate(signed({})) is Role.RW
+    assert auth.authenticate(signed({"a": "ro", "aud": "x", "id": "db-1", "iat": now + 99})) is (
+        Role.RO
+    )
+    with pytest.raises(AuthError, match="not yet valid"):
+        auth.authenticate(signed({"a": "rw", "nbf": now + 3600}))
+    with pytest.raises(AuthError, match="expired"):
+        auth.authenticate(signed({"a": "rw", "exp": now - 1}))
+    with pytest.raises(AuthError, match="access claim"):
+        auth.authenticate(signed({"a": "admin"}))
+    # HS256 "signed" with the public key text (algorithm confusion) is refused.
+    forged = pyjwt.encode({"a": "rw"}, public.encode() * 2, algorithm="HS256")
+    with pytest.raises(AuthError, match="algorithm"):
+        auth.authenticate(forged)

@@ -19,6 +19,7 @@ SERVER_SIDE = {
     "SnapshotError",
     "ValidationFailed",
     "MissingExtraError",
+    "StorageFault",
 }
 UNAVAILABLE = {"OverloadedError", "PoolTimeout", "StoreClosedError", "DatabaseBusyError"}
 

@@ -8,13 +8,13 @@ Encoding, compressing and decompressing a big value run on a thread, off the eve
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import msgspec
 
 from ..errors import CacheError
 from .lru import HOT_VALUE_MAX, CompressedLRU
+from .offload import offload
 
 __all__ = ["KVCache"]
 
@@ -38,8 +38,8 @@ class KVCache:
         if stored is None:
             return default
         if len(stored) >= OFFLOAD_BYTES:
-            raw = await asyncio.to_thread(self.lru.decompress, key, stored)
-            return default if raw is None else await asyncio.to_thread(_decode, raw)
+            raw = await offload(self.lru.decompress, key, stored)
+            return default if raw is None else await offload(_decode, raw)
         raw = self.lru.decompress(key, stored)
         return default if raw is None else _decode(raw)
 
@@ -55,7 +55,7 @@ class KVCache:
         except (TypeError, msgspec.EncodeError) as exc:
             raise CacheError(f"cannot cache a value of type {type(value).__name__}: {exc}") from exc
         if len(data) >= OFFLOAD_BYTES:
-            data = await asyncio.to_thread(self.lru.prepare, data)
+            data = await offload(self.lru.prepare, data)
         self.lru.set(key, data, ttl if ttl is not None else self.default_ttl)
 
     async def delete(self, key: str) -> bool:

@@ -68,6 +68,18 @@ TTL_OVERHEAD = 256
 _BYTES_HEADER = sys.getsizeof(b"")
 _Z_HEADER = _BYTES_HEADER + 16  # a bytes subclass instance is GC-tracked
 HOT_VALUE_MAX = 16 * 1024
+
+
+def _exact(value: bytes) -> bytes:
+    """``value`` in an allocation of its own size.
+
+    Encoders hand back buffers with spare capacity (msgspec grows its buffer by half and keeps
+    the slack: a 1 KB value can sit in 1.4 KB), which the charge, ``len`` based, never sees; a
+    value kept in the cache for long is worth one copy so the cap bounds what it really holds.
+    """
+    return bytes(memoryview(value))
+
+
 HOT_FRACTION = 8
 # The frequent set may take up to 7/8 of the cap (the rest holds compressed and recent values):
 # under skewed reads the hottest values are served raw (3/4 here: ~0.26x a bare LRU on the 4 KiB
@@ -356,6 +368,8 @@ class CompressedLRU:
             return
         if type(value) is not bytes or len(value) >= HOT_VALUE_MAX:
             value = self.prepare(value)
+        if type(value) is bytes:
+            value = _exact(value)
         n = len(value)
         size = n + _BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
         stored: _Stored = value
@@ -448,6 +462,7 @@ class CompressedLRU:
 
     def _set_small(self, key: Key, value: bytes) -> None:
         """:meth:`set` of a raw value below the threshold without TTL: the common case."""
+        value = _exact(value)
         n = len(value)
         ksize = sys.getsizeof(key)
         size = n + ksize + (_BYTES_HEADER + ENTRY_OVERHEAD)

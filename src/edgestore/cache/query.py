@@ -25,6 +25,7 @@ from ..errors import ValueTooLarge
 from ..storage.results import Column, Params, Result
 from .decoded import DecodedTier, FastKey
 from .lru import HOT_VALUE_MAX, CompressedLRU
+from .offload import offload
 
 __all__ = ["QueryCache", "SharedTier", "is_volatile", "normalize_sql"]
 
@@ -167,14 +168,14 @@ class QueryCache:
             self.misses += 1
             return None
         if len(stored) >= HOT_VALUE_MAX:
-            raw = await asyncio.to_thread(lru.decompress, key, stored)
+            raw = await offload(lru.decompress, key, stored)
         else:
             raw = lru.decompress(key, stored)
         body = self._body(key, raw, stamp)
         if body is None:
             return None
         if len(body) >= HOT_VALUE_MAX:
-            result = await asyncio.to_thread(_decode_payload, body)
+            result = await offload(_decode_payload, body)
         else:
             result = _decode_payload(body)
         self.hits += 1
@@ -202,7 +203,7 @@ class QueryCache:
         cells = len(result.values) * max(1, len(result.columns))
         try:
             if cells >= OFFLOAD_CELLS:
-                data = await asyncio.to_thread(self._encode_prepared, stamp, result)
+                data = await offload(self._encode_prepared, stamp, result)
             else:
                 data = _encode_entry(stamp, result)
             self.lru.set(key, data, ttl)

@@ -13,7 +13,6 @@ the resolved options reach them as ``EDGESTORE_*`` environment variables, which
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -21,24 +20,14 @@ from typing import Any
 
 import click
 
-from ..auth import Authenticator
-from ..config import ENV_PREFIX, Settings
+from ..config import ENV_PREFIX, Settings, is_loopback_host, serves_publicly_without_auth
 from ..errors import ConfigError
 from .options import config_option, db_option
+from .preflight import ServeLock, check_database_dir, check_port_free, check_schemas_dir
 
 __all__ = ["is_loopback", "serve"]
 
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+is_loopback = is_loopback_host
 
 
 def _env_value(value: Any) -> str:
@@ -99,6 +88,12 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     help="Seconds to finish in-flight work on SIGTERM before killing workers.",
 )
 @click.option(
+    "--create-dirs",
+    is_flag=True,
+    default=None,
+    help="Create missing parent directories of --db (otherwise a missing one is an error).",
+)
+@click.option(
     "--allow-public-without-auth",
     is_flag=True,
     default=None,
@@ -116,6 +111,7 @@ def serve(
     sync_interval: float | None,
     access_log: bool | None,
     shutdown_timeout: float | None,
+    create_dirs: bool | None,
     allow_public_without_auth: bool | None,
 ) -> None:
     """Serve the database over HTTP (JSON API, libSQL protocol, dashboard)."""
@@ -129,28 +125,17 @@ def serve(
         "sync_interval": sync_interval,
         "access_log": access_log,
         "shutdown_timeout": shutdown_timeout,
+        "create_dirs": create_dirs,
         "allow_public_without_auth": allow_public_without_auth,
     }
     try:
         settings = Settings.load(config_file=config_file, **overrides)
-        auth_enabled = Authenticator(settings).enabled
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    if settings.workers > 1 and (settings.replication or settings.replica_of):
-        # Each worker process would run its own replication primary (or follower) on the
-        # same files; they would fight over generations and checkpoints.
-        raise click.ClickException(
-            "--workers > 1 needs replication off (EDGESTORE_REPLICATION=false) and no "
-            "--replica-of: libSQL replication runs in a single process"
-        )
-    if not auth_enabled and not is_loopback(settings.host):
-        if not settings.allow_public_without_auth:
-            raise click.ClickException(
-                f"refusing to bind {settings.host}: no auth is configured (set auth_tokens or "
-                "jwt_public_key), or bind a loopback address; --allow-public-without-auth "
-                "overrides this"
-            )
+    # The rules (workers vs replication, public bind without auth) are Settings validation,
+    # shared with create_app and the plugin; only the loud warning is the CLI's own.
+    if serves_publicly_without_auth(settings):
         click.secho(
             f"WARNING: serving {settings.host}:{settings.port} WITHOUT AUTHENTICATION. Anyone "
             "who can reach it can read, write and delete all data.",
@@ -169,24 +154,20 @@ def serve(
 
 
 def _run(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
+    check_schemas_dir(settings)
+    check_database_dir(settings)
+    with ServeLock(settings.db_path):
+        check_port_free(settings.host, settings.port)
+        _serve(settings)
 
-    server = Granian(
-        "edgestore.web.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        websockets=True,
-        log_dictconfig=_log_config(settings.access_log),
-        workers_kill_timeout=max(1, round(settings.shutdown_timeout)),
-    )
+
+def _serve(settings: Settings) -> None:
+    from .server_runner import run
+
     click.echo(
         f"edgestore serving {settings.db_path} on http://{settings.host}:{settings.port} "
         f"(dashboard /dashboard, OpenAPI /schema)",
         err=True,
     )
     sys.stderr.flush()
-    server.serve()
+    run(settings, _log_config(settings.access_log))

@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from ..config import Settings
-from ..errors import DatabaseError, EdgestoreError
+from ..errors import DatabaseError, EdgestoreError, SchemaError
 from .options import config_option, db_option
+from .preflight import check_database_dir
 
 __all__ = ["render_json", "render_table", "sql"]
 
@@ -68,13 +69,33 @@ def render_table(result: Any) -> str:
 @db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @config_option()
-def sql(statement: str, db_path: Path | None, as_json: bool, config_file: Path | None) -> None:
+@click.option(
+    "--create-dirs",
+    is_flag=True,
+    default=None,
+    help="Create missing parent directories of --db (otherwise a missing one is an error).",
+)
+def sql(
+    statement: str,
+    db_path: Path | None,
+    as_json: bool,
+    config_file: Path | None,
+    create_dirs: bool | None,
+) -> None:
     """Run one SQL STATEMENT (reads on a reader, writes committed) and print the result."""
     from ..storage import connect
 
     try:
-        settings = Settings.load(config_file=config_file, db_path=db_path)
-        with connect(settings=settings) as db:
+        settings = Settings.load(config_file=config_file, db_path=db_path, create_dirs=create_dirs)
+        check_database_dir(settings)
+        try:
+            db = connect(settings=settings)
+        except SchemaError as exc:
+            # A broken schema file must not lock the operator out of the database they are
+            # trying to inspect: open it as it is, and say what was skipped.
+            click.echo(f"warning: schemas not applied: {exc.detail}", err=True)
+            db = connect(settings=settings.replace(schemas_dir=None))
+        with db:
             result = db.execute(statement)
     except EdgestoreError as exc:
         code = f" [{exc.code}]" if isinstance(exc, DatabaseError) else ""

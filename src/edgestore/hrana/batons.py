@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import itertools
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ from .stream import Stream
 __all__ = ["Entry", "StreamRegistry"]
 
 log = logging.getLogger("edgestore.hrana")
+
+# A stream id or sequence number as this server writes them: ASCII digits, at most 19 (the
+# counters never get near 2**63). Anything longer is not ours, and int() of a 4,300-digit
+# string would raise ValueError instead of answering BATON_INVALID.
+_COUNTER = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(eq=False, slots=True)
@@ -98,7 +104,7 @@ class StreamRegistry:
         if not isinstance(baton, str):
             raise ProtocolError("baton must be a string or null", code="BATON_INVALID")
         parts = baton.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        if len(parts) != 3 or not _COUNTER.fullmatch(parts[0]) or not _COUNTER.fullmatch(parts[1]):
             raise ProtocolError("not a baton issued by this server", code="BATON_INVALID")
         stream_id, seq = int(parts[0]), int(parts[1])
         if not hmac.compare_digest(parts[2], self._mac(stream_id, seq)):

@@ -19,6 +19,8 @@ def decode_object(data: str | bytes, what: str) -> dict[str, Any]:
         obj = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec stops at 1000 levels of nesting
+        raise ProtocolError(f"{what} is nested too deeply (at most 1000 levels)") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"{what} must be a JSON object")
     return obj

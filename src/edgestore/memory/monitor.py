@@ -16,6 +16,15 @@ entered from below. The defaults:
 
 Recovery is step-wise: after the level falls, the cache cap grows back by 25% of its
 configured size per sample until it reaches the cap the level allows.
+
+The figure the levels act on is the whole server's RSS (``edgestore.memory.accounting``):
+this process plus, with several workers, granian's master and the sibling workers. Each
+sample also splits it by component for ``/api/v1/memory`` and the metrics.
+
+Memory comes back after load: once ``activity()`` (the web layer's request counter) has not
+moved for ``IDLE_RELEASE_AFTER`` seconds, the monitor collects garbage and hands free heap
+pages back to the OS (``malloc_trim``), once per quiet period. Without this the allocator
+keeps the high-water mark of the last burst for good.
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import MiB, Settings
 from ..errors import InvalidRequest
-from .sampler import cgroup_limit, rss_bytes
+from ..storage.pool import release_memory
+from .accounting import Breakdown, measure, server_rss
+from .sampler import cgroup_limit
 
 if TYPE_CHECKING:
     from ..cache import CompressedLRU
@@ -63,6 +74,10 @@ THRESHOLDS = {Level.WARNING: 0.70, Level.CRITICAL: 0.85, Level.EMERGENCY: 0.95}
 # Share of the configured cache cap each level allows.
 CACHE_SHARE = {Level.NORMAL: 1.0, Level.WARNING: 0.75, Level.CRITICAL: 0.5, Level.EMERGENCY: 0.5}
 RECOVERY_STEP = 0.25
+IDLE_RELEASE_AFTER = 2.0
+# Trim the C heap during load too once this much of it is free but kept (fragmentation left
+# by evicted cache values and finished requests); malloc_trim takes ~1 ms on a 50 MB heap.
+TRIM_FREE_MIN = 4 * MiB
 _OPTIMIZE: dict[str, Level] = {
     "standard": Level.WARNING,
     "aggressive": Level.CRITICAL,
@@ -95,6 +110,9 @@ class MemoryMonitor:
         budget: int | None = None,
         hysteresis: float = 0.05,
         default_actions: bool = True,
+        activity: Callable[[], int] | None = None,
+        stream_bytes: Callable[[], int] | None = None,
+        server_root: int | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.store = store
@@ -102,7 +120,16 @@ class MemoryMonitor:
         self.budget: int = (
             budget or self.settings.memory_budget_bytes or self.cgroup_limit or DEFAULT_BUDGET
         )
-        self._rss = rss or rss_bytes
+        self._rss = rss
+        self._activity = activity
+        self._stream_bytes = stream_bytes
+        self.server_root = server_root
+        self.breakdown: Breakdown | None = None
+        self._last_activity: int | None = None
+        self._quiet_since = time.monotonic()
+        self._released = True
+        self.releases = 0
+        self.trims = 0
         self.hysteresis = hysteresis
         if lru is None and store is not None:
             kv = getattr(store, "cache", None)
@@ -124,8 +151,47 @@ class MemoryMonitor:
     # --- figures ----------------------------------------------------------------------
 
     def rss(self) -> int:
-        """Current RSS of the process (bytes)."""
-        return int(self._rss())
+        """Current RSS of the whole server (bytes): every process of it."""
+        if self._rss is not None:
+            return int(self._rss())
+        return server_rss(self.server_root)
+
+    def measure(self) -> Breakdown:
+        """Account for the server's memory now, by process and component."""
+        lru = self.lru
+        pool = getattr(self.store, "pool", None)
+        conns: list[tuple[str, Any]] = []
+        if pool is not None:
+            writer = getattr(pool, "writer", None)
+            if writer is not None:
+                conns.append(("writer", writer.db))
+            conns.extend(("reader", c.db) for c in list(getattr(pool, "_idle", ())))
+        self.breakdown = measure(
+            server_root=self.server_root,
+            cache_bytes=lru.currsize if lru is not None else 0,
+            stream_bytes=self._stream_bytes() if self._stream_bytes is not None else 0,
+            connections=conns,
+        )
+        return self.breakdown
+
+    def release_if_quiet(self, now: float | None = None) -> bool:
+        """Collect garbage and trim the heap once activity has stopped for a while."""
+        if self._activity is None:
+            return False
+        now = time.monotonic() if now is None else now
+        seen = self._activity()
+        if seen != self._last_activity:
+            self._last_activity = seen
+            self._quiet_since = now
+            self._released = False
+            return False
+        if self._released or now - self._quiet_since < IDLE_RELEASE_AFTER:
+            return False
+        self._released = True
+        self.releases += 1
+        gc.collect()
+        release_memory()
+        return True
 
     @property
     def refuse_non_essential(self) -> bool:
@@ -152,6 +218,9 @@ class MemoryMonitor:
             "transitions": self.transitions,
             "since": self.changed_at,
             "last_actions": list(self.last_actions),
+            "idle_releases": self.releases,
+            "heap_trims": self.trims,
+            "breakdown": self.breakdown.as_dict() if self.breakdown is not None else None,
         }
 
     # --- actions ----------------------------------------------------------------------
@@ -213,7 +282,15 @@ class MemoryMonitor:
 
     async def tick(self) -> Level:
         """Take one sample, move between levels, run the actions due, adjust the cache cap."""
-        rss = self.rss()
+        self.release_if_quiet()
+        if self._rss is None:
+            rss = self.measure().total
+            if self.breakdown is not None and self._trim_due(self.breakdown):
+                release_memory()
+                self.trims += 1
+                rss = self.measure().total
+        else:
+            rss = self.rss()
         self.last_rss = rss
         self.peak_rss = max(self.peak_rss, rss)
         self.samples += 1
@@ -235,6 +312,11 @@ class MemoryMonitor:
                 await self._run(new)
         self._adjust_cap()
         return self.level
+
+    @staticmethod
+    def _trim_due(breakdown: Breakdown) -> bool:
+        free = breakdown.components.get("allocator_free", 0)
+        return free >= TRIM_FREE_MIN and free >= breakdown.own_rss // 20
 
     async def start(self) -> None:
         """Sample in the background until :meth:`stop`."""

@@ -303,7 +303,8 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
 
 def _many() -> SQLSyntaxError:
     return SQLSyntaxError(
-        "only one SQL statement is allowed here (use batch() for several)", code="SQLITE_ERROR"
+        "only one SQL statement is allowed here; send several statements as a batch",
+        code="SQLITE_ERROR",
     )
 
 

@@ -20,6 +20,7 @@ from ..errors import (
     ReadOnlyError,
     SQLSyntaxError,
     StatementTimeout,
+    StorageFault,
     StoreClosedError,
 )
 
@@ -31,6 +32,13 @@ _BY_CLASS: dict[type[BaseException], type[DatabaseError]] = {
     apsw.LockedError: DatabaseBusyError,
     apsw.ReadOnlyError: ReadOnlyError,
     apsw.InterruptError: StatementTimeout,
+    # The file, the disk or memory failed: not the caller's statement.
+    apsw.FullError: StorageFault,
+    apsw.IOError: StorageFault,
+    apsw.CorruptError: StorageFault,
+    apsw.NoMemError: StorageFault,
+    apsw.CantOpenError: StorageFault,
+    apsw.NotADBError: StorageFault,
 }
 
 # SQLite reports these as plain SQLITE_ERROR; the message is the only distinction it offers.

@@ -578,7 +578,7 @@ def _not_a_read(analysis: Analysis) -> EdgestoreError:
     if analysis.kind in ("begin", "end", "savepoint", "refused"):
         return _not_here(analysis)
     return ReadOnlyError(
-        "query() runs read-only statements; use execute() for writes",
+        "a query runs read-only statements only; send writes with execute",
         code="SQLITE_READONLY",
     )
 
@@ -587,8 +587,9 @@ def _not_here(analysis: Analysis) -> EdgestoreError:
     if analysis.kind == "refused":
         return DatabaseError(analysis.refusal or "not allowed", code="SQLITE_AUTH")
     return InvalidRequest(
-        "transaction statements need a transaction or a session: "
-        "use store.transaction() or store.session()"
+        "BEGIN, COMMIT, ROLLBACK and SAVEPOINT cannot be sent on their own here (each "
+        "statement commits by itself); to run statements atomically send them as one batch, "
+        "or use a transaction"
     )
 
 

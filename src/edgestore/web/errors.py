@@ -52,6 +52,7 @@ __all__ = [
     "asgi_error",
     "error_body",
     "exception_handlers",
+    "log_fault",
     "ok_response",
     "responses",
     "status_for",
@@ -69,6 +70,9 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (e.PermissionDenied, 403),
     (e.AuthError, 401),
     (e.NotFoundError, 404),
+    (e.UnsupportedMediaType, 415),
+    (e.MisdirectedRequest, 421),
+    (e.RequestTimeout, 408),
     (e.InvalidRequest, 400),
     (e.OverloadedError, 503),
     (e.ValueTooLarge, 413),
@@ -78,6 +82,9 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (e.ConstraintViolation, 400),
     (e.DatabaseBusyError, 503),
     (e.SchemaError, 500),
+    # The disk, the file or memory failed: the server's fault. 503 (with Retry-After) when a
+    # retry can help (full disk, I/O error, out of memory), 500 when it cannot (corruption).
+    (e.StorageFault, 503),
     # A statement that runs past the bound was sent by the client: a client error, not a crash.
     (e.StatementTimeout, 400),
     # Parameters that cannot be bound (missing, wrong count or type, beyond 64 bits).
@@ -116,6 +123,8 @@ def status_for(exc: BaseException) -> int:
     """The HTTP status for ``exc``."""
     if isinstance(exc, HTTPException):
         return exc.status_code
+    if isinstance(exc, e.StorageFault) and not exc.transient:
+        return 500
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status
@@ -153,11 +162,28 @@ def _validation_message(exc: ValidationException) -> str:
         for item in exc.extra[:5]:
             if isinstance(item, dict):
                 key = item.get("key")
-                msg = item.get("message")
-                source = item.get("source")
-                where = f"{source} {key}" if source and key else (key or source or "")
+                msg = _plain_words(str(item.get("message")))
+                source = getattr(item.get("source"), "value", item.get("source"))
+                where = f"{source} parameter {key!r}" if source and key else (key or source or "")
                 parts.append(f"{where}: {msg}" if where else str(msg))
     return "; ".join(str(p) for p in parts if p)
+
+
+# msgspec names types the way Python spells them; callers of an HTTP API read words.
+_TYPE_WORDS = (
+    ("`int`", "an integer"),
+    ("`str`", "a string"),
+    ("`float`", "a number"),
+    ("`bool`", "true or false"),
+    ("`object`", "a JSON object"),
+    ("`array`", "a JSON array"),
+)
+
+
+def _plain_words(message: str) -> str:
+    for code, words in _TYPE_WORDS:
+        message = message.replace(code, words)
+    return message
 
 
 def _code(exc: BaseException) -> str | None:
@@ -184,9 +210,29 @@ def _headers(exc: BaseException, status: int) -> dict[str, str]:
     return headers
 
 
+def log_fault(exc: BaseException, db_path: object, where: str) -> None:
+    """Log a storage fault with the database it concerns (operators need the path)."""
+    if isinstance(exc, e.StorageFault):
+        log.error(
+            "storage fault on database %s (%s): %s [%s]", db_path, where, exc.detail, exc.code
+        )
+
+
+def _caller_error(exc: Exception) -> Exception:
+    """Exceptions the framework raises on bad input that are not HTTP errors of its own."""
+    if isinstance(exc, RecursionError):  # msgspec stops decoding at 1000 levels of nesting
+        return e.InvalidRequest("the request body is nested too deeply (at most 1000 levels)")
+    return exc
+
+
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    exc = _caller_error(exc)
     status = status_for(exc)
-    if status >= 500 and not isinstance(exc, e.OverloadedError | e.DatabaseBusyError):
+    if isinstance(exc, e.StorageFault):
+        state = request.app.state.get("edgestore")
+        db_path = state.settings.db_path if state is not None else "?"
+        log_fault(exc, db_path, f"{request.method} {request.url.path}")
+    elif status >= 500 and not isinstance(exc, e.OverloadedError | e.DatabaseBusyError):
         log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
     render = _renderer(request.scope.get("route_handler"))
     return Response(
@@ -249,9 +295,14 @@ _ERROR_DOCS: dict[int, str] = {
     401: "Missing or invalid bearer token",
     403: "The token's role does not allow this",
     404: "Unknown table, row, key or route",
+    408: "The request body did not arrive within body_read_timeout",
     409: "The transaction outlived transaction_timeout and was rolled back",
     413: "Request body larger than max_body_bytes",
-    503: "Refused under memory pressure or while the store is unavailable (see Retry-After)",
+    415: "The request body is not JSON (send Content-Type: application/json)",
+    421: "The Host header does not name this server (see allowed_hosts)",
+    500: "The database file is corrupt (SQLITE_CORRUPT / SQLITE_NOTADB) or an internal error",
+    503: "Refused under memory pressure, the store is unavailable, or the disk, file or memory "
+    "failed (SQLITE_FULL, IOERR, NOMEM, CANTOPEN); see Retry-After",
 }
 
 

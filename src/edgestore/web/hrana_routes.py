@@ -11,6 +11,7 @@ comes from the app's error mapper like every other route.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +33,7 @@ from ..hrana import (
 )
 from ..hrana.quota import Quotas, caller_key
 from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
+from .drain import LONG_RUNNING_OPT
 from .errors import ERROR_BODY_OPT, OK
 from .middleware import bearer_token, role_of
 from .state import ROLE_OPT, AppState
@@ -39,6 +41,7 @@ from .state import ROLE_OPT, AppState
 __all__ = ["close_streams", "hrana_error_body", "route_handlers"]
 
 NDJSON = "application/x-ndjson"
+CLOSE_GOING_AWAY = 1001  # WebSocket close code: the server is going down
 
 
 def hrana_error_body(exc: BaseException) -> dict[str, Any]:
@@ -132,16 +135,24 @@ def route_handlers(state: AppState) -> list[Any]:
         )
         return Response(body, media_type=MediaType.JSON)
 
-    @post("/v3/cursor", status_code=OK, opt=_OPT, include_in_schema=False)
+    @post(
+        "/v3/cursor",
+        status_code=OK,
+        opt={**_OPT, LONG_RUNNING_OPT: True},
+        include_in_schema=False,
+    )
     async def cursor(request: Request[Any, Any, Any]) -> Stream:
         readonly, owner = hrana.caller(request)
         chunks: AsyncIterator[bytes] = hrana.http.cursor(
             await request.body(), owner=owner, readonly=readonly, caller=hrana.caller_key(request)
         )
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            state.drain.at_end(aclose)  # releases its connection if shutdown ends it
         return Stream(chunks, media_type=NDJSON)
 
     # No ROLE_OPT: WebSocket clients authenticate with the JWT in their hello message.
-    @websocket("/", opt={ERROR_BODY_OPT: hrana_error_body})
+    @websocket("/", opt={ERROR_BODY_OPT: hrana_error_body, LONG_RUNNING_OPT: True})
     async def hrana_ws(socket: WebSocket[Any, Any, Any]) -> None:
         offered = [str(p) for p in socket.scope.get("subprotocols", [])]
         try:
@@ -150,6 +161,7 @@ def route_handlers(state: AppState) -> list[Any]:
             await socket.close(code=CLOSE_PROTOCOL_ERROR, reason=exc.detail[:120])
             return
         await socket.accept(subprotocols=subprotocol)
+        state.metrics.websockets_opened += 1
         store = state.store
 
         def authenticate(jwt: str | None) -> bool:
@@ -165,6 +177,20 @@ def route_handlers(state: AppState) -> list[Any]:
             peer=str(client[0]) if client else None,
         )
         limit = state.settings.max_body_bytes
+        closing: asyncio.Future[None] | None = None
+
+        def close_connection() -> asyncio.Future[None]:
+            # One rollback of the connection's streams, awaited both by this handler and by
+            # a shutdown that ends it (which must not close the store before it is done).
+            # Shielded: an awaiter cancelled meanwhile (this handler, cancelled by the
+            # shutdown) must not cancel the rollback the other one is waiting for, or the
+            # shutdown fails before it checkpoints.
+            nonlocal closing
+            if closing is None:
+                closing = asyncio.ensure_future(conn.close())
+            return asyncio.shield(closing)
+
+        state.drain.at_end(close_connection)
         try:
             while True:
                 event = await socket.receive()
@@ -184,12 +210,16 @@ def route_handlers(state: AppState) -> list[Any]:
                     break
         except WebSocketDisconnect:
             pass
+        except asyncio.CancelledError:  # the server is shutting down (web/drain.py)
+            await _close_quietly(socket, CLOSE_GOING_AWAY, "server shutting down")
+            raise
         except ProtocolError as exc:
             await _close_quietly(socket, CLOSE_PROTOCOL_ERROR, exc.detail)
         except EdgestoreError as exc:
             await _close_quietly(socket, CLOSE_PROTOCOL_ERROR, exc.detail)
         finally:
-            await conn.close()
+            await close_connection()
+            state.metrics.websockets_closed += 1
 
     return [v1_execute, v1_batch, version_probe, protobuf_probe, pipeline, cursor, hrana_ws]
 

@@ -1,7 +1,9 @@
 """Per-route request counts and latency histograms, plus the structured access log.
 
 ``edgestore.web.middleware`` records every routed HTTP request here; it costs a dict lookup
-and a few additions, so it stays on in production. ``Metrics.render`` gives Prometheus text.
+and a few additions, so it stays on in production. Requests that match no route are counted
+by the app's exception handler (``count_unrouted``). ``edgestore.web.exposition`` turns the
+figures into Prometheus text at scrape time.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 
 from litestar.types import Scope
 
-__all__ = ["BUCKETS", "Metrics", "log_access"]
+__all__ = ["BUCKETS", "UNMATCHED", "Metrics", "log_access"]
 
 access_log = logging.getLogger("edgestore.access")
+
+UNMATCHED = "unmatched"
+"""The route label of requests that matched no route."""
 
 BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -57,7 +62,20 @@ class Metrics:
         self.requests: dict[tuple[str, str, int], int] = {}
         self.latency: dict[tuple[str, str], _Histogram] = {}
         self.requests_total = 0
+        self.websockets_opened = 0
+        self.websockets_closed = 0
         self.access_log = False
+
+    def activity(self) -> int:
+        """A number that moves whenever the server does something (the memory monitor
+        gives memory back once it has stood still for a while)."""
+        return self.requests_total + self.websockets_opened + self.websockets_closed
+
+    def count_unrouted(self, method: str, status: int) -> None:
+        """A request no route took (404 unknown path, 405 method not allowed)."""
+        key = (method, UNMATCHED, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        self.requests_total += 1
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -67,41 +85,6 @@ class Metrics:
             hist = self.latency[(method, route)] = _Histogram()
         hist.observe(seconds)
         self.requests_total += 1
-
-    def render(self) -> list[str]:
-        """Prometheus text lines for the request metrics."""
-        lines = [
-            "# HELP edgestore_http_requests_total HTTP requests by method, route and status.",
-            "# TYPE edgestore_http_requests_total counter",
-        ]
-        for (method, route, status), n in sorted(self.requests.items()):
-            lines.append(
-                f'edgestore_http_requests_total{{method="{method}",route="{_esc(route)}",'
-                f'status="{status}"}} {n}'
-            )
-        lines += [
-            "# HELP edgestore_http_request_duration_seconds HTTP request latency by route.",
-            "# TYPE edgestore_http_request_duration_seconds histogram",
-        ]
-        for (method, route), hist in sorted(self.latency.items()):
-            labels = f'method="{method}",route="{_esc(route)}"'
-            cumulative = 0
-            for bound, n in zip(BUCKETS, hist.counts, strict=False):
-                cumulative += n
-                lines.append(
-                    f'edgestore_http_request_duration_seconds_bucket{{{labels},le="{bound}"}} '
-                    f"{cumulative}"
-                )
-            lines.append(
-                f'edgestore_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {hist.count}'
-            )
-            lines.append(f"edgestore_http_request_duration_seconds_sum{{{labels}}} {hist.total}")
-            lines.append(f"edgestore_http_request_duration_seconds_count{{{labels}}} {hist.count}")
-        return lines
-
-
-def _esc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def log_access(scope: Scope, method: str, status: int, elapsed: float) -> None:

@@ -1,4 +1,5 @@
-"""The one per-route ASGI middleware: pressure refusal, auth, metrics, access log, position.
+"""The one per-route ASGI middleware: browser rules, pressure refusal, auth, metrics, access log,
+position, body read timeout.
 
 Done as plain ASGI rather than Litestar guards and layered middlewares because this path runs
 on every request: Litestar copies the route handler for each guard call (~20 µs), and every
@@ -12,6 +13,7 @@ replication primary attached, so replicas can wait for a client's own writes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,10 +23,12 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import Role
-from ..errors import EdgestoreError, OverloadedError
+from ..errors import EdgestoreError, OverloadedError, RequestTimeout
+from .drain import LONG_RUNNING_OPT
 from .errors import NOT_MODIFIED, OK, SERVER_ERROR, asgi_error
 from .hotcache import HOT_OPT, MAX_AGE
 from .metrics import log_access
+from .origins import BrowserPolicy
 from .routes.tables import hot_key
 from .state import ESSENTIAL_OPT, ROLE_OPT, AppState
 
@@ -34,6 +38,8 @@ log = logging.getLogger("edgestore.web")
 
 ROLE_SCOPE_KEY = "edgestore_role"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# WebSocket close code for a refused upgrade (before accept the server answers 403).
+_WS_POLICY_VIOLATION = 1008
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -78,15 +84,27 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
     authenticator = state.authenticator
     position_header, set_read_options, reset_read_options = _replication_hooks()
 
+    policy = BrowserPolicy(state.settings)
+    body_timeout = state.settings.body_read_timeout
+
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
+                if scope["type"] == ScopeType.WEBSOCKET:
+                    if policy.refusal(scope) is not None:
+                        close: Any = {"type": "websocket.close", "code": _WS_POLICY_VIOLATION}
+                        await send(close)
+                        return
+                    if _long_running(scope):
+                        await _run_long(state, app, scope, receive, send)
+                        return
                 await app(scope, receive, send)
                 return
             start = time.perf_counter()
             method: str = scope["method"]
             status = SERVER_ERROR  # until the app says otherwise
             writes = method not in _READ_METHODS
+            cors_origin = policy.cors_origin(scope)
 
             async def send_wrapper(message: Message) -> None:
                 nonlocal status
@@ -96,21 +114,48 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                         extra = position_header(state.store_or_none)
                         if extra is not None:
                             message["headers"] = [*message.get("headers", ()), extra]
+                    if cors_origin is not None:
+                        policy.add_cors_headers(message, cors_origin)
                 await send(message)
+
+            body_done = False
+
+            async def timed_receive() -> Any:
+                # Only while the request body is still arriving: afterwards the app waits on
+                # receive() for a disconnect (streamed responses), which may take any time.
+                nonlocal body_done
+                if body_done:
+                    return await receive()
+                try:
+                    async with asyncio.timeout(body_timeout):
+                        message = await receive()
+                except TimeoutError:
+                    body_done = True
+                    raise RequestTimeout(
+                        f"the request body did not arrive within {body_timeout:g}s"
+                    ) from None
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    body_done = True
+                return message
 
             # Replica read options (x-edgestore-position / accept-stale) for the store; a request
             # carrying them must really read, so it skips the hot response cache.
             token = set_read_options(scope["headers"])
             try:
-                refusal = _check(scope, state, authenticator)
+                refusal = policy.refusal(scope) or _check(scope, state, authenticator)
                 if refusal is not None:
                     await asgi_error(refusal, send_wrapper, scope)
+                elif await policy.answer_preflight(scope, send_wrapper):
+                    pass
                 elif not (
                     method == "GET"
                     and token is None
                     and await _serve_hot(scope, state, send_wrapper)
                 ):
-                    await app(scope, receive, send_wrapper)
+                    if _long_running(scope):
+                        await _run_long(state, app, scope, timed_receive, send_wrapper)
+                    else:
+                        await app(scope, timed_receive, send_wrapper)
             finally:
                 if token is not None:
                     reset_read_options(token)
@@ -123,6 +168,24 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
         return middleware
 
     return factory
+
+
+async def _run_long(
+    state: AppState, app: ASGIApp, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run a streaming request that shutdown may end (web/drain.py)."""
+    with state.drain.track(scope):
+        try:
+            await app(scope, receive, send)
+        except asyncio.CancelledError:
+            if not state.drain.draining:
+                raise
+            # Ended by shutdown on purpose; the connection is gone, there is nothing to answer.
+
+
+def _long_running(scope: Scope) -> bool:
+    opt = getattr(scope.get("route_handler"), "opt", None)
+    return bool(opt and opt.get(LONG_RUNNING_OPT))
 
 
 async def _serve_hot(scope: Scope, state: AppState, send: Send) -> bool:

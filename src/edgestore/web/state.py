@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Authenticator
 from ..config import Settings
+from .drain import Drain
 from .hotcache import HotCache
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ class AppState:
     metrics: Metrics
     store_or_none: Store | None = None
     memory: Any = None  # edgestore.memory.MemoryMonitor once started (None before startup)
+    history: Any = None  # edgestore.web.history.History while the app runs
+    queries: Any = None  # edgestore.web.query_stats.QueryStats while the app runs
     hot: HotCache = field(default_factory=HotCache)
+    drain: Drain = field(default_factory=Drain)
     started_at: float = field(default_factory=time.time)
 
     @property

@@ -17,7 +17,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, QueryParameter
 
 from ...auth import Role
-from ...errors import InvalidRequest, ReplicaLagging
+from ...errors import DatabaseError, InvalidRequest, ReplicaLagging, StorageFault
 from ...storage.health import probe
 from ..errors import OK, responses
 from ..state import ESSENTIAL_OPT, ROLE_OPT, AppState
@@ -139,60 +139,27 @@ def stats(state: AppState) -> dict[str, Any]:
     }
 
 
-def _prometheus(state: AppState) -> str:
-    s = stats(state)
-    gauges: list[tuple[str, str, Any]] = [
-        ("edgestore_memory_rss_bytes", "Resident set size of this process.", s["memory_rss_bytes"]),
-        (
-            "edgestore_memory_budget_bytes",
-            "Memory budget the pressure levels refer to.",
-            s["memory_budget_bytes"],
-        ),
-        (
-            "edgestore_memory_pressure_level",
-            "Memory pressure: 0 normal, 1 warning, 2 critical, 3 emergency.",
-            s["memory_pressure_level"],
-        ),
-        (
-            "edgestore_cache_bytes",
-            "Bytes charged to the cache (query + key/value).",
-            s["cache_bytes"],
-        ),
-        ("edgestore_cache_entries", "Entries in the cache.", s["cache_entries"]),
-        ("edgestore_cache_hit_ratio", "Cache hits / lookups since start.", s["cache_hit_ratio"]),
-        ("edgestore_pool_connections", "Open SQLite connections.", s["pool_connections"]),
-        (
-            "edgestore_pool_max_connections",
-            "Most SQLite connections the pool opens.",
-            s["pool_max_connections"],
-        ),
-        ("edgestore_uptime_seconds", "Seconds since the app started.", s["uptime_seconds"]),
-        (
-            "edgestore_hot_cache_bytes",
-            "Bytes of encoded table-read responses kept for hot keys.",
-            s["hot_cache_bytes"],
-        ),
-    ]
-    lines: list[str] = []
-    for name, help_text, value in gauges:
-        if value is None:
-            continue
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
-    lines += [
-        "# HELP edgestore_hot_cache_hits_total Table reads answered from encoded responses.",
-        "# TYPE edgestore_hot_cache_hits_total counter",
-        f"edgestore_hot_cache_hits_total {s['hot_cache_hits']}",
-    ]
-    lines += state.metrics.render()
-    return "\n".join(lines) + "\n"
-
-
 async def _replication_health(state: AppState) -> dict[str, Any] | None:
     if importlib.util.find_spec("edgestore.web.sync_routes") is None:
         return None
     from .. import sync_routes
 
     return await sync_routes.replication_health(state)
+
+
+async def replication_lag(state: AppState) -> float | None:
+    """Seconds a replica is behind its primary (0 on a primary; None without replication)."""
+    try:
+        health = await _replication_health(state)
+    except Exception:  # the dashboard's figure, never worth failing for
+        log.debug("replication status unavailable", exc_info=True)
+        return None
+    if not health:
+        return None
+    if health.get("role") == "primary":
+        return 0.0
+    lag = health.get("lag_seconds")
+    return float(lag) if isinstance(lag, int | float) else None
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -222,8 +189,18 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         responses=responses(),
     )
     async def ready() -> ReadyOut:
-        # Queues behind no caller: holders of every reader cannot make the server look dead.
-        await probe(state.store)
+        try:
+            # Reads the schema page (the file itself must be readable, not just SQLite alive)
+            # and queues behind no caller: holders of every reader cannot make it look dead.
+            await probe(state.store)
+        except DatabaseError as exc:
+            # Whatever SQLite says here, the caller asked nothing wrong: this server is not
+            # ready (503, so a load balancer takes it out), even for a fault no retry mends.
+            fault = StorageFault(
+                f"the database is not ready: {exc.detail}", code=exc.code, base_code=exc.base_code
+            )
+            fault.transient = True
+            raise fault from exc
         replication = await _replication_health(state)
         if replication is not None and not replication.get("ok", True):
             raise ReplicaLagging(
@@ -236,14 +213,17 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         "/metrics",
         opt=essential_ro,
         tags=["ops"],
-        summary="Prometheus metrics (text exposition format)",
+        summary="Prometheus metrics (text exposition format, with process_* metrics)",
         media_type=MediaType.TEXT,
         responses=responses(),
     )
-    async def metrics() -> Response[str]:
+    async def metrics() -> Response[bytes]:
+        # Imported at the first scrape: a server nobody scrapes does not carry it.
+        from ..exposition import CONTENT_TYPE, render
+
+        # Litestar appends "; charset=utf-8" to every text/* type itself.
         return Response(
-            content=_prometheus(state),
-            media_type="text/plain; version=0.0.4; charset=utf-8",
+            content=render(state), media_type=CONTENT_TYPE.replace("; charset=utf-8", "")
         )
 
     @get(
@@ -304,4 +284,20 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         result = await _maybe_await(running.clear(target))
         return {"cleared": target, "result": result if isinstance(result, dict) else None}
 
-    return [health, ready, metrics, live_stats, memory, optimize, clear_cache]
+    @get(
+        "/api/v1/history",
+        opt=essential_ro,
+        tags=["ops"],
+        summary="The dashboard's last hour (1 s samples for 5 minutes, 10 s before that), the "
+        "slowest statements and per-table reads and writes",
+        responses=responses(),
+    )
+    async def history() -> dict[str, Any]:
+        kept, queries = state.history, state.queries
+        return {
+            "columns": kept.columnar() if kept is not None else {},
+            "slowest": queries.slowest(10) if queries is not None else [],
+            "tables": queries.tables() if queries is not None else [],
+        }
+
+    return [health, ready, metrics, live_stats, memory, optimize, clear_cache, history]

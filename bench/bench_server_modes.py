@@ -1,0 +1,176 @@
+"""How `edgestore serve` should run granian: one process (embedded) vs granian's processes.
+
+Designs measured in the same run (all on one seeded database, access logs off):
+
+- ``one-process``: ``edgestore serve`` as shipped (granian embedded in the asyncio loop,
+  allocator tuning of ``edgestore.cli.server_runner``);
+- ``processes``: the previous design, granian's master + one worker process building the app
+  (``python -m granian --factory edgestore.web.app:create_app``);
+- ``bare``: a bare Litestar app (bench/http_baseline_app.py) under granian's CLI (master +
+  worker), the footprint peer.
+
+1. idle: RSS of all processes of each server after start, then after ``wrk`` load and
+   IDLE_SECONDS without connections (targets: one-process <= 60 MB and <= 1.0x bare; back
+   within 5% of its start).
+2. throughput: cached row reads (GET /api/v1/tables/items/rows/1), wrk -c32, one-process vs
+   processes alternating (target >= 0.95x).
+
+Medians of RUNS runs.
+
+    .venv/bin/python bench/bench_server_modes.py [idle] [throughput]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from bench_http import (
+    baseline_cmd,
+    edgestore_cmd,
+    edgestore_env,
+    seed,
+    server,
+    tree_rss,
+    wrk,
+)
+
+RUNS = 5
+IDLE_SECONDS = 6
+ROW = "/api/v1/tables/items/rows/1"
+MiB = 2**20
+
+
+def processes_cmd() -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--no-log",
+        "edgestore.web.app:create_app",
+    ]
+
+
+def designs(db: Path) -> dict[str, tuple[list[str], dict[str, str], str, str]]:
+    """name -> (command, environment, health path, load path)."""
+    env = edgestore_env(db)
+    return {
+        "one-process": (edgestore_cmd(db), env, "/health", ROW),
+        "processes": (processes_cmd(), env, "/health", ROW),
+        "bare": (baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), "/const", "/const"),
+    }
+
+
+def section_idle(work: Path) -> None:
+    db = work / "bench.db"
+    start: dict[str, list[float]] = {}
+    idle: dict[str, list[float]] = {}
+    for _ in range(RUNS):
+        for name, (cmd, env, health, load) in designs(db).items():
+            with server(cmd, env, work, health) as url:
+                pid = server.pid  # type: ignore[attr-defined]
+                time.sleep(1)
+                start.setdefault(name, []).append(tree_rss(pid) / MiB)
+                wrk(url + load, seconds=3, connections=64)
+                time.sleep(IDLE_SECONDS)
+                idle.setdefault(name, []).append(tree_rss(pid) / MiB)
+    print(f"\n[idle] RSS of all processes, MiB (median of {RUNS}); load wrk -c64 3s, then idle")
+    for name in start:
+        s, i = statistics.median(start[name]), statistics.median(idle[name])
+        print(
+            f"  {name:<12} start {s:6.1f}  after load + {IDLE_SECONDS}s idle {i:6.1f}  "
+            f"({100 * (i - s) / s:+.1f}%)   runs start {[round(v, 1) for v in start[name]]}"
+        )
+    ours = statistics.median(idle["one-process"])
+    bare = statistics.median(idle["bare"])
+    print(f"  one-process / bare (idle): {ours / bare:.2f}x (target <= 1.0x; <= 60 MB)")
+    print(f"  one-process / processes (idle): {ours / statistics.median(idle['processes']):.2f}x")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server process and its children."""
+    proc = psutil.Process(pid)
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        total += sum(child.cpu_times()[:2])
+    return total
+
+
+def measured(url: str, pid: int) -> tuple[float, float]:
+    """(requests/s, server CPU microseconds per request) of one wrk run."""
+    before = tree_cpu(pid)
+    out = wrk(url)
+    assert out["non2xx"] == 0, out
+    return out["rps"], 1e6 * (tree_cpu(pid) - before) / max(1.0, out["requests"])
+
+
+def section_throughput(work: Path) -> None:
+    db = work / "bench.db"
+    d = designs(db)
+    ours_rps: list[float] = []
+    base_rps: list[float] = []
+    ours_cpu: list[float] = []
+    base_cpu: list[float] = []
+    one_cmd, one_env, _, _ = d["one-process"]
+    mp_cmd, mp_env, _, _ = d["processes"]
+    with (
+        server(one_cmd, one_env, work, "/health") as one,
+    ):
+        one_pid = server.pid  # type: ignore[attr-defined]
+        with server(mp_cmd, mp_env, work, "/health") as mp:
+            mp_pid = server.pid  # type: ignore[attr-defined]
+            for url in (one, mp):
+                wrk(url + ROW, seconds=1)
+            for _ in range(RUNS):
+                rps, cpu = measured(one + ROW, one_pid)
+                ours_rps.append(rps)
+                ours_cpu.append(cpu)
+                rps, cpu = measured(mp + ROW, mp_pid)
+                base_rps.append(rps)
+                base_cpu.append(cpu)
+    ratio = statistics.median(o / b for o, b in zip(ours_rps, base_rps, strict=True))
+    # On a shared machine requests/s swings with other load; the server's CPU time per
+    # request does much less, and on a CPU-bound server throughput is its inverse.
+    cpu_ratio = statistics.median(b / o for o, b in zip(ours_cpu, base_cpu, strict=True))
+    print(f"\n[throughput] cached row read, wrk -c32, {RUNS} alternating runs")
+    print(f"  one-process rps {[round(v) for v in ours_rps]}")
+    print(f"  processes   rps {[round(v) for v in base_rps]}")
+    print(f"  one-process CPU us/request {[round(v, 1) for v in ours_cpu]}")
+    print(f"  processes   CPU us/request {[round(v, 1) for v in base_cpu]}")
+    print(f"  median of per-run ratios one-process / processes: {ratio:.2f}x (target >= 0.95x)")
+    print(
+        f"  CPU-bound throughput (processes CPU per request / one-process): {cpu_ratio:.2f}x "
+        "(target >= 0.95x)"
+    )
+
+
+def main(argv: list[str]) -> None:
+    sections = argv or ["idle", "throughput"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        db = work / "bench.db"
+        with server(edgestore_cmd(db), edgestore_env(db), work, "/health"):
+            pass
+        seed(db)
+        print(f"edgestore server modes; {os.cpu_count()} CPUs; medians of {RUNS}")
+        if "idle" in sections:
+            section_idle(work)
+        if "throughput" in sections:
+            section_throughput(work)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
