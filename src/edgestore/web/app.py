@@ -75,10 +75,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from .. import storage
+        from ..opening import open_with_settings
+        from ..storage.store import resolve_settings
 
         owned = store is None
-        opened = store if store is not None else await storage.open(settings=settings)
+        opened = (
+            store
+            if store is not None
+            else await open_with_settings(resolve_settings(None, settings, {}))
+        )
         if owned and settings.replication and not settings.replica_of:
             # A served primary can be followed by libSQL replicas: no automatic checkpoints,
             # the WAL outlives connections, and the idle checkpoint becomes a generation change.
