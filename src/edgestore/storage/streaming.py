@@ -422,7 +422,11 @@ class RowStream:
 
     # -- the openers' side --------------------------------------------------------------
 
-    def _set_result(self, result: Result) -> None:
+    def on_close(self, callback: Callable[[RowStream], None]) -> None:
+        """Call ``callback(self)`` once the stream has closed."""
+        self._on_close.append(callback)
+
+    def set_result(self, result: Result) -> None:
         """Hand out a Result that ``execute`` produced (no connection is held)."""
         self.columns = result.columns
         self.rows_affected = result.rows_affected
@@ -611,7 +615,7 @@ async def open_autocommit(store: Engine, rows: RowStream, sql: str, params: Para
     if analysis.kind == "read" and store.pool.max_readers > 0:
         await open_on_reader(store, rows, analysis, params)
     else:
-        rows._set_result(await store.execute(sql, params))
+        rows.set_result(await store.execute(sql, params))
 
 
 async def open_on_pin(store: Engine, pin: Pin, rows: RowStream, sql: str, params: Params) -> bool:

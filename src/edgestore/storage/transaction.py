@@ -263,13 +263,13 @@ class Session:
                 if await open_on_pin(store, pin, rows, sql, params):
                     self._track(rows)
                     return
-            rows._set_result(await self._execute(sql, params, None))
+            rows.set_result(await self._execute(sql, params, None))
 
     def _track(self, rows: RowStream) -> None:
         # Open streams close with the session (a reader must not outlive it).
         if rows._live is not None:
             self._streams.add(rows)
-            rows._on_close.append(self._streams.discard)
+            rows.on_close(self._streams.discard)
 
     async def describe(self, sql: str) -> Description:
         """Describe ``sql`` as this session sees it: inside an open transaction, on the
