@@ -79,7 +79,7 @@ def bench_point(tmp: Path) -> None:
         return LOOKUPS / elapsed
 
     async def ours(cache: bool = False) -> float:
-        # cache=False measures the bridge (the target); cache=True is the default
+        # cache=False measures the async bridge over SQLite; cache=True is the default
         # path with every lookup a miss (distinct keys): the price of caching a 5 us read.
         store = await edgestore.open(path, schemas_dir=None, idle_timeout=0)
         await store.query(SQL, [1], cache=cache)

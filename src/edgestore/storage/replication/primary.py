@@ -87,7 +87,7 @@ def parse_position(text: str) -> Position:
 
 
 class _HookedStore(Protocol):
-    """The storage hooks of the Store contract that replication uses."""
+    """The hooks of ``storage.store.Store`` that replication uses."""
 
     path: Path
     settings: Settings
