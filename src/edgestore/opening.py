@@ -12,7 +12,8 @@ from typing import Any
 
 from .cache.store_cache import StoreCache
 from .config import Settings
-from .storage.store import Store, open_store, resolve_settings
+from .storage.factory import open_store, resolve_settings
+from .storage.store import Store
 from .storage.sync import SyncStore, connect_with
 
 __all__ = ["connect", "open", "open_with_settings"]

@@ -32,7 +32,7 @@ from ..errors import (
 from .analysis import Analysis, AnalysisCache, analyze, description_of
 from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
 from .connection import Conn, open_connection
-from .execution import Outcome, WriteJob, pragma_data_version, run_statement
+from .execution import Outcome, WriteJob, run_statement
 from .external import ExternalWatch
 from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
@@ -74,7 +74,13 @@ class Store:
         self.closed = False
         self.read_cache: ReadCache | None = None
         """Serves ``query(..., cache=True)`` when set (``edgestore.open`` attaches one)."""
-        self.external = ExternalWatch(self.path, self.pool)
+        self.external = ExternalWatch(self.path, self.pool, self.external_change)
+        # Bound once: check_external runs on every cache hit.
+        self.check_external: Callable[[], bool] = self.external.check
+        """Notice another process's commit since the last look; False if it cannot tell
+        (``ExternalWatch.check``)."""
+        self.data_version_moved: Callable[[Conn], None] = self.external.data_version_moved
+        """A reader saw new commits: tell ours from another process's (``ExternalWatch``)."""
         self._checkpoint_handler: Callable[[], Awaitable[object]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -296,81 +302,9 @@ class Store:
         finally:
             hold.release()
 
-    def data_version_moved(self, conn: Conn) -> None:
-        """A reader saw new commits. Ours, another process's, or both?"""
-        conn.last_dv = conn.db.data_version()
-        seq = self.pool.writer_seq
-        if seq == conn.seen_commits:
-            self.external_change()
-            return
-        conn.seen_commits = seq
-        # Our writer ran meanwhile; its own PRAGMA data_version only moves for commits by
-        # others. If it is busy, its next group commit checks that inside its transaction;
-        # if it is closed, nothing can tell: assume the worst.
-        if self.pool.writer is None:
-            self.external_change()
-            return
-        writer = self.pool.writer_idle()
-        if writer is not None:
-            try:
-                dv = pragma_data_version(writer.db)
-            except apsw.Error:
-                return
-            if dv != writer.last_dv:
-                writer.last_dv = dv
-                self.external_change()
-
     def refresh_external(self) -> None:
-        """Notice writes made by other processes now (call before serving a cached read).
-
-        Runs ``PRAGMA data_version`` on an idle reader (about 2 µs), or compares file
-        fingerprints while no connection is open. With every reader busy it does nothing:
-        each read checks the data version after it ran anyway.
-        """
-        pool = self.pool
-        if pool.connections_open == 0:
-            pool.check_dark()
-            return
-        conn = pool.idle_reader()
-        if conn is None:
-            return
-        try:
-            conn.db.execute("PRAGMA data_version").fetchall()
-            if conn.db.data_version() != conn.last_dv:
-                self.data_version_moved(conn)
-        except apsw.Error:
-            log.exception("checking the data version failed")
-        finally:
-            pool.release_reader(conn)
-
-    def check_external(self) -> bool:
-        """Notice another process's commit since the last look; False if it cannot tell.
-
-        Cheap enough for every cache hit: it compares the WAL-index header (``external.py``)
-        with the one seen at the last full check, and only when it moved (or cannot be read)
-        runs ``PRAGMA data_version`` on an idle reader. False when no reader is idle for that.
-        """
-        watch = self.external
-        pool = self.pool
-        header = watch.header() if pool.connections_open else None
-        if header is not None and header == watch.seen_header:
-            watch.fast_checks += 1
-            return True
-        conn = pool.take_reader()
-        if conn is None:
-            return False
-        try:
-            conn.db.execute("PRAGMA data_version").fetchall()
-            if conn.db.data_version() != conn.last_dv:
-                self.data_version_moved(conn)
-        except apsw.Error:
-            return False
-        finally:
-            pool.release_reader(conn)
-        # The header read *before* the full check: a commit after it shows up next time.
-        watch.seen_header = header
-        watch.full_checks += 1
-        return True
+        """Notice writes made by other processes now (see ``ExternalWatch.refresh``)."""
+        self.external.refresh()
 
     def external_change(self) -> None:
         self._analyses.clear()
@@ -614,58 +548,3 @@ def _not_here(analysis: Analysis) -> EdgestoreError:
         "transaction statements need a transaction or a session: "
         "use store.transaction() or store.session()"
     )
-
-
-def resolve_settings(
-    path: str | Path | None, settings: Settings | None, overrides: dict[str, Any]
-) -> Settings:
-    """``settings`` (default ``Settings.load()``) with ``path`` and keyword ``overrides``."""
-    if path is not None:
-        overrides["db_path"] = Path(path)
-    fields = Settings.__dataclass_fields__
-    unknown = [k for k in overrides if k not in fields]
-    if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r}")
-    if settings is None:
-        settings = Settings.load(**overrides)
-    given = {k: v for k, v in overrides.items() if v is not None}
-    # Settings.load skips None (unset CLI options); here None is meant, for the optional
-    # settings (schemas_dir=None: apply no schema).
-    given.update(
-        {k: None for k, v in overrides.items() if v is None and "None" in str(fields[k].type)}
-    )
-    settings = settings.replace(**given)
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    return settings
-
-
-StorePreparer = Callable[[Store], None]
-"""Called on a new store before it starts (``edgestore.open`` attaches its cache so)."""
-
-
-async def open_store(settings: Settings, prepare: StorePreparer | None = None) -> Store:
-    """Open and start a plain store (no cache unless ``prepare`` attaches one)."""
-    store = Store(settings, asyncio.get_running_loop())
-    if prepare is not None:
-        prepare(store)
-    try:
-        await store.start()
-    except BaseException:
-        await store.close()
-        raise
-    return store
-
-
-async def open(
-    path: str | Path | None = None,
-    *,
-    settings: Settings | None = None,
-    **overrides: Any,
-) -> Store:
-    """Open (creating if needed, in WAL mode) the database at ``path`` and apply schemas.
-
-    ``settings`` defaults to ``Settings.load()`` (environment and config file); keyword
-    ``overrides`` change individual settings (``idle_timeout=5``). The store has no cache and
-    no replication: ``edgestore.open`` composes those.
-    """
-    return await open_store(resolve_settings(path, settings, overrides))

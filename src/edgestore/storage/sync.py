@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..errors import StoreClosedError
+from .factory import open
 from .pool import PoolStats
 from .results import Description, Params, Result, TableDeps
-from .store import Store, open
+from .store import Store
 from .transaction import Session, Transaction
 
 __all__ = ["SyncSession", "SyncStore", "SyncTransaction", "connect"]

@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from ..opening import open_with_settings
-        from ..storage.store import resolve_settings
+        from ..storage.factory import resolve_settings
 
         owned = store is None
         opened = (
