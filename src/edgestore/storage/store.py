@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,18 +20,16 @@ from ..config import Settings
 from ..errors import (
     CacheError,
     ConfigError,
-    DatabaseError,
-    EdgestoreError,
     InvalidRequest,
     NoSuchColumnError,
     NoSuchTableError,
     ParameterError,
-    ReadOnlyError,
     StoreClosedError,
 )
-from .analysis import Analysis, AnalysisCache, analyze, description_of
+from .analysis import Analysis, AnalysisCache, description_of
+from .analyzer import Analyzer
 from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
-from .connection import Conn, open_connection
+from .connection import Conn
 from .execution import Outcome, WriteJob, run_statement
 from .external import ExternalWatch
 from .params import check_params, raise_bind_error
@@ -42,6 +40,7 @@ from .results import Description, Params, Result, TableDeps
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
 from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_autocommit
+from .txn_errors import not_a_read, not_here
 from .versions import TableVersions
 
 if TYPE_CHECKING:
@@ -69,6 +68,10 @@ class Store:
         self.pool.on_commit = self._on_commit
         self.pool.on_external = self.external_change
         self._analyses = AnalysisCache()
+        self.analyzer = Analyzer(self._analyses, self.pool, settings, loop, self.check_open)
+        # Bound once (the analysis of a new SQL text); cached ones are read from _analyses.
+        self.analysis: Callable[[str], Coroutine[Any, Any, Analysis]] = self.analyzer.analysis
+        """The analysis of ``sql`` (cached per SQL text; ``Analyzer.analysis``)."""
         self._commit_listeners: list[CommitListener] = []
         self.inline_reads = settings.inline_budget > 0
         self.closed = False
@@ -124,57 +127,8 @@ class Store:
         """Tables ``sql`` reads and writes, from SQLite's authorizer (cached per SQL text)."""
         analysis = self._analyses.get(sql)
         if analysis is None:
-            analysis = self._analyze_now(sql)
+            analysis = self.analyzer.now(sql)
         return analysis.deps
-
-    def _analyze_now(self, sql: str) -> Analysis:
-        # Synchronous: an idle reader, else the idle writer, else a short-lived read-only
-        # connection (only when every pooled one is busy and this SQL text is new).
-        self.check_open()
-        generation = self._analyses.generation
-        analysis = self._analyze_on_idle_reader(sql)
-        if analysis is None:
-            if (writer := self.pool.writer_idle()) is not None:
-                analysis = analyze(writer.db, sql)
-            else:
-                temp = open_connection(self.path, self.settings, "reader")
-                try:
-                    analysis = analyze(temp.db, sql)
-                finally:
-                    temp.close()
-        self._analyses.put(analysis, generation)
-        return analysis
-
-    def _analyze_on_idle_reader(self, sql: str) -> Analysis | None:
-        # The cheap first try of both analysis paths; None when no reader is idle.
-        conn = self.pool.take_reader()
-        if conn is None:
-            return None
-        try:
-            return analyze(conn.db, sql)
-        finally:
-            self.pool.release_reader(conn)
-
-    async def analysis(self, sql: str) -> Analysis:
-        analysis = self._analyses.get(sql)
-        if analysis is not None:
-            return analysis
-        self.check_open()
-        generation = self._analyses.generation
-        analysis = self._analyze_on_idle_reader(sql)
-        if analysis is None:
-            if self.pool.max_readers == 0:
-                analysis = await self.run_on_writer(lambda db: analyze(db, sql))
-            else:
-                conn = await self.pool.acquire_reader()
-                try:
-                    analysis = await self.loop.run_in_executor(
-                        self.pool.reader_executor, analyze, conn.db, sql
-                    )
-                finally:
-                    self.pool.release_reader(conn)
-        self._analyses.put(analysis, generation)
-        return analysis
 
     async def describe(self, sql: str) -> Description:
         """Columns, parameters and read-only-ness of ``sql`` without running it."""
@@ -195,7 +149,7 @@ class Store:
         self.check_open()
         analysis = self._analyses.get(sql) or await self.analysis(sql)
         if analysis.kind != "read":
-            raise _not_a_read(analysis)
+            raise not_a_read(analysis)
         caching = self.read_cache
         if caching is not None and (cache if cache is not None else caching.default):
             check_params(analysis, params)  # before they become part of a cache key
@@ -331,7 +285,7 @@ class Store:
             return job.results[0]
         if kind == "setting":
             return setting_alone(analysis)
-        raise _not_here(analysis)
+        raise not_here(analysis)
 
     def stream(
         self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -365,7 +319,7 @@ class Store:
                 return await batch_with_settings(self, stmts)
         for index, (analysis, params) in enumerate(analyses):
             if analysis.kind not in ("read", "write", "standalone"):
-                raise _not_here(analysis)
+                raise not_here(analysis)
             try:
                 check_params(analysis, params)
             except ParameterError as err:
@@ -530,21 +484,3 @@ def _thread_read(
         raise translate(exc, timeout=guard.timed_out) from exc
     finally:
         guard.stop()
-
-
-def _not_a_read(analysis: Analysis) -> EdgestoreError:
-    if analysis.kind in ("begin", "end", "savepoint", "refused"):
-        return _not_here(analysis)
-    return ReadOnlyError(
-        "query() runs read-only statements; use execute() for writes",
-        code="SQLITE_READONLY",
-    )
-
-
-def _not_here(analysis: Analysis) -> EdgestoreError:
-    if analysis.kind == "refused":
-        return DatabaseError(analysis.refusal or "not allowed", code="SQLITE_AUTH")
-    return InvalidRequest(
-        "transaction statements need a transaction or a session: "
-        "use store.transaction() or store.session()"
-    )
