@@ -39,6 +39,9 @@ class Settings:
     schemas_dir: Path | None = Path("schemas")
     """Directory of ``NNNN_name.sql`` files applied in order, each once. The default is used
     only if it exists; an explicitly configured directory must exist. ``None``: apply none."""
+    backup_dir: Path | None = None
+    """Directory that ``edgestore backup`` and ``POST /api/v1/admin/backup`` write copies of
+    the database into (SQL's VACUUM INTO is refused). ``None``: backups are off."""
     idle_timeout: float = 60.0
     """Seconds a connection may sit unused before it is closed (0 = never close)."""
     pool_timeout: float = 30.0

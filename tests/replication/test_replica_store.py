@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from edgestore.config import Settings
-from edgestore.errors import ConstraintViolation, ReplicaLagging, ReplicationError
+from edgestore.errors import (
+    ConstraintViolation,
+    InvalidRequest,
+    ReplicaLagging,
+    ReplicationError,
+)
 from edgestore.storage.replication import parse_position
 from edgestore.storage.replication.context import reset_read_options, set_read_options
 from edgestore.storage.replication.replica_store import open_replica
@@ -120,5 +125,48 @@ async def test_read_waits_for_a_position(tmp_path: Path, nodes: list[Node]) -> N
             assert (await store.query("SELECT v FROM t WHERE id = 7")).values == [("seven",)]
         finally:
             reset_read_options(token)
+    finally:
+        await store.close()
+
+
+async def test_foreign_keys_off_lasts_for_a_replica_session(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    # drizzle-kit pointed at a replica: the rebuild of a parent table keeps every child row.
+    primary = Node(tmp_path / "p.db").start()
+    nodes.append(primary)
+    primary.write("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)")
+    primary.write(
+        "CREATE TABLE posts(id INTEGER PRIMARY KEY, "
+        "user_id INT NOT NULL REFERENCES users(id) ON DELETE CASCADE)"
+    )
+    primary.write("INSERT INTO users VALUES (1, 'a'), (2, 'b')")
+    primary.write("INSERT INTO posts VALUES (1, 1), (2, 2)")
+    store = await open_replica(_settings(tmp_path, primary.url))
+    try:
+        session = await store.session()
+        for sql in (
+            "PRAGMA foreign_keys=off",
+            "BEGIN",
+            "CREATE TABLE __new_users(id INTEGER PRIMARY KEY, name TEXT, email TEXT)",
+            "INSERT INTO __new_users(id, name) SELECT id, name FROM users",
+            "DROP TABLE users",
+            "ALTER TABLE __new_users RENAME TO users",
+            "COMMIT",
+        ):
+            await session.execute(sql)
+            assert session.is_autocommit is (sql in ("PRAGMA foreign_keys=off", "COMMIT"))
+        assert (await session.execute("PRAGMA foreign_keys")).values == [(0,)]
+        await session.execute("PRAGMA foreign_keys=on")
+        await session.close()
+        assert primary.rows("SELECT count(*) FROM posts") == [[2]]
+        assert (await store.query("SELECT count(*) FROM posts", cache=False)).values == [(2,)]
+        # On its own, as on the primary, only the default is accepted.
+        await store.execute("PRAGMA foreign_keys = ON")
+        with pytest.raises(InvalidRequest):
+            await store.execute("PRAGMA foreign_keys = OFF")
+        # Everyone else's writes still cascade on the primary.
+        await store.execute("DELETE FROM users WHERE id = 2")
+        assert primary.rows("SELECT count(*) FROM posts") == [[1]]
     finally:
         await store.close()

@@ -195,7 +195,13 @@ async def test_open_creates_parent_directories(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "sql",
-    ["PRAGMA journal_mode = DELETE", "PRAGMA synchronous = OFF", "PRAGMA foreign_keys = 0"],
+    [
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA synchronous = OFF",
+        "PRAGMA hard_heap_limit = 1000",
+        "PRAGMA max_page_count = 1",
+        "PRAGMA ignore_check_constraints = 1",
+    ],
 )
 async def test_connection_pragmas_cannot_be_changed(store: Store, sql: str) -> None:
     with pytest.raises(edgestore.DatabaseError) as info:

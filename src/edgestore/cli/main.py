@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "token": "token:token",
     "migrate": "migrate:migrate",
     "replication": "replication:replication",
+    "backup": "backup:backup",
 }
 
 

@@ -3,10 +3,11 @@
 The same Stream serves HTTP pipelines (reached by baton) and WebSocket streams (reached by
 stream id). Requests on one stream run one at a time, in arrival order (``lock`` is FIFO).
 
-Read-only callers (an ``ro`` token) get a stream that refuses writes before they reach
-SQLite: a statement is allowed when the store's authorizer-derived ``deps(sql).readonly`` says
-so; ``BEGIN``/``BEGIN DEFERRED`` become ``BEGIN TRANSACTION READONLY`` (a reader, never the
-writer) and ``BEGIN IMMEDIATE``/``EXCLUSIVE`` are refused.
+Every statement passes the statement policy (``storage.policy``) for the caller's role before
+anything is prepared. Read-only callers (an ``ro`` token) are further held to statements the
+store's authorizer-derived ``deps(sql).readonly`` calls read-only; ``BEGIN``/``BEGIN DEFERRED``
+become ``BEGIN TRANSACTION READONLY`` (a reader, never the writer); ``BEGIN IMMEDIATE``/
+``EXCLUSIVE``, ``SAVEPOINT`` and settings are refused.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from typing import Any
 import msgspec
 
 from ..errors import EdgestoreError, ProtocolError, ReadOnlyError
+from ..storage.policy import classify, permit
 from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
 from .batch import Outcome, check_batch, evaluate
 from .errors import error_of
-from .sqltext import begin_kind, is_txn_control, one_statement, split_statements
+from .sqltext import begin_kind, one_statement, split_statements
 from .values import Value, decode_args, encode_row
 
 __all__ = [
@@ -217,18 +219,16 @@ class Stream:
 
     # --- statements ----------------------------------------------------------------------
     def _guard(self, sql: str) -> str:
-        """The SQL to run for this caller: read-only streams refuse writes here."""
+        """The SQL to run for this caller: the statement policy first (nothing prepared yet),
+        then read-only streams refuse writes here."""
+        stmt = classify(sql)
+        permit(stmt, "read-only" if self.readonly else "read-write")
         if not self.readonly:
             return sql
-        kind = begin_kind(sql)
-        if kind is not None:
-            if kind in ("immediate", "exclusive"):
-                raise ReadOnlyError(
-                    f"BEGIN {kind.upper()} needs write access; this token is read-only",
-                    code="SQLITE_READONLY",
-                )
+        if stmt.verb == "begin":
             return "BEGIN TRANSACTION READONLY"
-        if is_txn_control(sql):
+        if stmt.verb in ("end", "release", "rollback_to") or stmt.setting is not None:
+            # Ends a read transaction, or reads PRAGMA foreign_keys (setting it is refused).
             return sql
         try:
             deps = self.store.deps(sql)

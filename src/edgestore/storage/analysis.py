@@ -1,8 +1,12 @@
 """What a statement does, learned from SQLite itself at prepare time (never by parsing SQL).
 
-The statement is prepared with an authorizer that records every action and an exec tracer
-that aborts before the first step, so nothing runs. The result is cached per SQL text; the
-cache is cleared whenever the schema may have changed.
+Whether it may be prepared at all is decided first, from its leading keywords, by the
+statement policy (policy.py): a PRAGMA acts while it is prepared, so one the policy refuses
+never reaches the connection, and the session PRAGMAs (foreign_keys with a value) and libSQL's
+ALTER COLUMN are described without preparing them. Everything else is prepared with an
+authorizer that records every action and an exec tracer that aborts before the first step, so
+nothing runs. The result is cached per SQL text; the cache is cleared whenever the schema may
+have changed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Literal
 import apsw
 
 from ..errors import DatabaseError, SQLSyntaxError
+from .policy import AlterColumn, Statement, classify, pragma_function_refusal, refused
 from .results import Column, Description, TableDeps
 from .sqlerrors import translate
 
@@ -48,13 +53,14 @@ _SCHEMA_ACTIONS = frozenset(
 _TRIGGER_ACTIONS = frozenset({apsw.SQLITE_CREATE_TRIGGER, apsw.SQLITE_CREATE_TEMP_TRIGGER})
 _WRITE_ACTIONS = frozenset({apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE})
 
-Kind = Literal["read", "write", "standalone", "begin", "end", "savepoint", "refused"]
+Kind = Literal["read", "write", "standalone", "begin", "end", "savepoint", "setting", "refused"]
 """How the store routes a statement.
 
 read: read-only, may run on a reader. write: runs on the writer inside group commit.
 standalone: changes something without naming a table (VACUUM, PRAGMA x=y): runs alone on the
-writer outside any transaction. begin/end/savepoint: transaction control. refused: never run
-(``Analysis.refusal`` says why).
+writer outside any transaction. begin/end/savepoint: transaction control. setting: PRAGMA
+foreign_keys / defer_foreign_keys with a value, which belongs to a session (see policy.py).
+refused: never run (``Analysis.refusal`` says why).
 """
 
 # PRAGMAs that configure the connection itself: edgestore sets them in one place
@@ -98,6 +104,10 @@ class Analysis:
     creates_trigger: bool = False
     """CREATE TRIGGER (temporary or not: ``CREATE TRIGGER temp.x ON main.t`` is reported as a
     main one), after which the connection checks its temp schema (see ``Conn``)."""
+    setting: tuple[str, bool | None] | None = None
+    """A session PRAGMA (policy.Statement.setting): set (kind ``setting``) or read."""
+    alter: AlterColumn | None = None
+    """libSQL's ALTER TABLE ... ALTER COLUMN, which SQLite cannot prepare (alter_column.py)."""
 
 
 class _Abort(Exception):
@@ -123,8 +133,9 @@ def _prepare(db: apsw.Connection, sql: str, record: bool) -> tuple[dict[str, Any
 
     def authorizer(code: int, a: str | None, b: str | None, db_name: str | None, _t: Any) -> int:
         if code == apsw.SQLITE_PRAGMA and b is not None and (a or "").lower() in MANAGED_PRAGMAS:
-            # Denied here because SQLite applies such a PRAGMA while *preparing* it: merely
-            # analysing it would reconfigure the connection.
+            # A second line behind policy.classify, which refuses these unprepared: SQLite
+            # applies such a PRAGMA while *preparing* it, so merely analysing it would
+            # reconfigure the connection.
             info["refusal"] = (
                 f"PRAGMA {a} is managed by edgestore (see Settings) and cannot be changed"
             )
@@ -188,8 +199,16 @@ def description_of(analysis: Analysis) -> Description:
 def analyze(db: apsw.Connection, sql: str) -> Analysis:
     """Prepare ``sql`` on ``db`` without running it and classify it.
 
-    Raises SQLSyntaxError for an empty text or for more than one statement.
+    Raises SQLSyntaxError for an empty text or for more than one statement, and the policy's
+    SQLITE_AUTH error for a statement refused to every caller (before preparing anything).
     """
+    stmt = classify(sql)
+    if stmt.refusal is not None:
+        raise refused(stmt.refusal)
+    if stmt.multiple:
+        raise _many()
+    if stmt.alter is not None or (stmt.setting is not None and stmt.setting[1] is not None):
+        return _unprepared(sql, stmt)
     # Preparing uses the connection's cached schema, which SQLite only re-checks when a
     # statement runs (or a name is missing): a trigger created since would go unseen.
     # Running a trivial statement reloads a stale schema first.
@@ -203,15 +222,15 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
         raise SQLSyntaxError("no SQL statement given", code="SQLITE_ERROR")
     rest = sql[info.get("skipped", 0) + len(first) :]
     if rest.strip():
+        if classify(rest).verb != "other":
+            # Never prepared: it could be a PRAGMA, which acts while being prepared.
+            raise _many()
         try:
             more, _ = _prepare(db, rest, False)
         except SQLSyntaxError:
             more = {"first": rest}
         if "first" in more:
-            raise SQLSyntaxError(
-                "only one SQL statement is allowed here (use batch() for several)",
-                code="SQLITE_ERROR",
-            )
+            raise _many()
     reads: set[str] = set()
     writes: set[str] = set()
     schema_change = False
@@ -223,6 +242,8 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
     for code, a, _b in actions:
         if code == apsw.SQLITE_READ and a:
             reads.add(a)
+            if a.lower().startswith("pragma_"):
+                refusal = pragma_function_refusal(a) or refusal
         elif code in _WRITE_ACTIONS and a:
             if a not in _INTERNAL:
                 writes.add(a)
@@ -276,6 +297,34 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
         txn_op=txn_op,
         refusal=refusal,
         creates_trigger=creates_trigger,
+        setting=stmt.setting,
+    )
+
+
+def _many() -> SQLSyntaxError:
+    return SQLSyntaxError(
+        "only one SQL statement is allowed here (use batch() for several)", code="SQLITE_ERROR"
+    )
+
+
+def _unprepared(sql: str, stmt: Statement) -> Analysis:
+    """The analysis of a statement that must not be prepared here: a session PRAGMA with a
+    value (it would change the analysing connection) or libSQL's ALTER COLUMN (SQLite's
+    parser does not know it)."""
+    alter = stmt.alter is not None
+    return Analysis(
+        sql=sql,
+        deps=TableDeps(reads=frozenset(), writes=frozenset(), readonly=False, schema_change=alter),
+        kind="write" if alter else "setting",
+        columns=(),
+        description=(),
+        params=(),
+        is_explain=False,
+        stmt_readonly=False,
+        inserts=False,
+        txn_op=None,
+        setting=stmt.setting,
+        alter=stmt.alter,
     )
 
 

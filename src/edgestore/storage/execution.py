@@ -14,6 +14,7 @@ from typing import Any
 import apsw
 
 from ..errors import ParameterError
+from .alter_column import apply_alter_column
 from .analysis import Analysis
 from .connection import Conn
 from .params import raise_bind_error
@@ -50,6 +51,9 @@ def result_columns(cursor: apsw.Cursor, analysis: Analysis) -> tuple[Column, ...
 def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
     """Run one analysed statement on ``conn`` and collect its rows. Raises apsw errors."""
     db = conn.db
+    if analysis.alter is not None:
+        # libSQL's ALTER COLUMN: SQLite cannot prepare it (alter_column.py).
+        return apply_alter_column(db, analysis.alter)
     cursor = db.cursor()
     try:
         cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)

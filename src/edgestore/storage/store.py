@@ -22,15 +22,19 @@ from ..errors import (
     DatabaseError,
     EdgestoreError,
     InvalidRequest,
+    NoSuchColumnError,
+    NoSuchTableError,
     ParameterError,
     ReadOnlyError,
     StoreClosedError,
 )
 from .analysis import Analysis, AnalysisCache, analyze, description_of
+from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
 from .connection import Conn, open_connection
 from .execution import Outcome, WriteJob, pragma_data_version, run_statement
 from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
+from .read_batch import read_batch
 from .results import Description, Params, Result, TableDeps
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
@@ -362,6 +366,8 @@ class Store:
             if job.error is not None:
                 raise job.error
             return job.results[0]
+        if kind == "setting":
+            return setting_alone(analysis)
         raise _not_here(analysis)
 
     def stream(
@@ -381,7 +387,18 @@ class Store:
         self._check_open()
         if not stmts:
             return []
-        analyses = [(await self._analysis(sql), params) for sql, params in stmts]
+        if any(sets_session_pragma(sql) for sql, _ in stmts):
+            # Run on a session, each statement analysed once the ones before it have run.
+            return await batch_with_settings(self, stmts)
+        analyses: list[tuple[Analysis, Params]] = []
+        for sql, params in stmts:
+            try:
+                analyses.append((await self._analysis(sql), params))
+            except (NoSuchTableError, NoSuchColumnError):
+                if all(a.kind == "read" for a, _ in analyses):
+                    raise
+                # It may name what an earlier statement creates: analyse each as it comes.
+                return await batch_with_settings(self, stmts)
         for index, (analysis, params) in enumerate(analyses):
             if analysis.kind not in ("read", "write", "standalone"):
                 raise _not_here(analysis)
@@ -391,6 +408,8 @@ class Store:
                 err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
                 err.args = (err.detail,)
                 raise
+        if self.pool.max_readers > 0 and all(a.kind == "read" for a, _ in analyses):
+            return await read_batch(self, analyses)
         job = WriteJob(analyses, single=False)
         await self.pool.submit(job)
         if job.error is not None:

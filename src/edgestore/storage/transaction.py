@@ -20,7 +20,6 @@ import apsw
 from ..errors import (
     DatabaseError,
     InvalidRequest,
-    ReadOnlyError,
     StoreClosedError,
     TransactionTimeout,
 )
@@ -30,8 +29,12 @@ from .execution import Outcome, run_statement
 from .params import check_params
 from .pool import Hold
 from .results import Description, Params, Result
+from .session_settings import SessionSettings, apply_settings, restore_defaults
 from .sqlerrors import translate
 from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_on_pin, open_on_reader
+from .txn_errors import no_transaction as _no_transaction
+from .txn_errors import readonly_begin as _readonly_begin
+from .txn_errors import refused as _refused
 
 if TYPE_CHECKING:
     from .store import Store
@@ -60,6 +63,7 @@ class _Pin:
         self.expired = False
         self.ended = False
         self.running = False
+        self.settings_changed = False  # a session PRAGMA was set: restore defaults on release
         self.streams: set[_Live] = set()
         """Row streams reading on this connection (closed before the transaction ends)."""
         self._abort_task: asyncio.Task[None] | None = None
@@ -76,6 +80,12 @@ class _Pin:
             return await self.store.loop.run_in_executor(pool.reader_executor, fn, self.reader)
         finally:
             self.running = False
+
+    async def apply(self, settings: dict[str, bool]) -> None:
+        """Set a session's PRAGMAs on the pinned connection before its statement runs."""
+        if settings:
+            self.settings_changed = True
+            await self.call(lambda conn: apply_settings(conn.db, settings))
 
     def _expire(self) -> None:
         self._timer = None
@@ -154,6 +164,7 @@ class _Pin:
             store._remember(analysis, generation)
         self.written |= analysis.deps.writes
         self.schema_change |= analysis.deps.schema_change
+        self.settings_changed |= analysis.kind == "setting"
         return result, analysis, still_open
 
     async def finish(self, *, rollback: bool, committed: bool = False) -> None:
@@ -169,11 +180,17 @@ class _Pin:
             except Exception:
                 log.exception("closing row streams at the end of a transaction failed")
         try:
-            if rollback:
+            if rollback or self.settings_changed:
+                restore = self.settings_changed
 
                 def undo(conn: Conn) -> None:
-                    if conn.db.in_transaction:
-                        conn.db.execute("ROLLBACK")
+                    try:
+                        if rollback and conn.db.in_transaction:
+                            conn.db.execute("ROLLBACK")
+                    finally:
+                        if restore:
+                            # Nobody else may find this session's foreign_keys on it.
+                            restore_defaults(conn.db)
 
                 await self.call(undo)
         finally:
@@ -209,14 +226,6 @@ def _close_streams(streams: list[_Live], reason: StoreClosedError | TransactionT
 
 def _ended_under_stream() -> StoreClosedError:
     return StoreClosedError("the row stream was closed: its transaction ended")
-
-
-def _refused(analysis: Analysis, allowed: tuple[str, ...]) -> Exception:
-    if analysis.kind == "refused":
-        return DatabaseError(analysis.refusal or "not allowed", code="SQLITE_AUTH")
-    if analysis.kind in ("write", "standalone"):
-        return ReadOnlyError("query() runs read-only statements", code="SQLITE_READONLY")
-    return InvalidRequest("BEGIN, COMMIT and ROLLBACK are managed by the transaction itself")
 
 
 class Transaction:
@@ -277,7 +286,7 @@ class Transaction:
         async with pin.lock:
             pin.check()
             result, _, still_open = await pin.run_sql(
-                sql, params, max_rows, ("read", "write", "standalone", "savepoint")
+                sql, params, max_rows, ("read", "write", "standalone", "savepoint", "setting")
             )
             if not still_open:
                 await pin.finish(rollback=False)
@@ -313,13 +322,6 @@ def _commit(conn: Conn) -> None:
     _execute_translated(conn, "COMMIT")
 
 
-def _readonly_begin(sql: str) -> bool:
-    # SQLite parses libSQL's "BEGIN TRANSACTION READONLY" as a BEGIN with a transaction name;
-    # the authorizer cannot tell it apart, so look at the words of this one statement.
-    words = sql.replace(";", " ").upper().split()
-    return words == ["BEGIN", "TRANSACTION", "READONLY"]
-
-
 class Session:
     """A stateful SQL session (one Hrana stream). Holds no connection in autocommit."""
 
@@ -328,6 +330,7 @@ class Session:
         self._pin: _Pin | None = None
         self._lock = asyncio.Lock()
         self._streams: set[RowStream] = set()
+        self._settings = SessionSettings()
         self.closed = False
 
     @property
@@ -357,16 +360,28 @@ class Session:
         store = self._store
         if self._current_pin() is None:
             analysis = await store._analysis(sql)
+            settings = self._settings
+            if analysis.kind == "setting":
+                return settings.set(analysis)
+            if (answer := settings.read(analysis)) is not None:
+                return answer
             starts = analysis.kind == "begin" or (
                 analysis.kind == "savepoint" and analysis.txn_op == "BEGIN"
             )
             if not starts:
                 if analysis.kind in ("end", "savepoint"):
                     raise _no_transaction(analysis)
+                if settings and analysis.kind in ("write", "standalone"):
+                    return await self._execute_alone(sql, params, max_rows)
+                settings.statement_ran()
                 return await store.execute(sql, params, max_rows=max_rows)
-            self._pin = await self._pin_connection(
-                analysis.kind == "begin" and _readonly_begin(sql)
-            )
+            pinned = await self._pin_connection(analysis.kind == "begin" and _readonly_begin(sql))
+            try:
+                await pinned.apply(settings.taken())
+            except BaseException:
+                await pinned.finish(rollback=True)
+                raise
+            self._pin = pinned
         pin = self._pin
         assert pin is not None
         async with pin.lock:
@@ -377,13 +392,27 @@ class Session:
                 sql,
                 params,
                 max_rows,
-                ("read", "write", "standalone", "begin", "end", "savepoint"),
+                ("read", "write", "standalone", "begin", "end", "savepoint", "setting"),
             )
             if not still_open:
                 committed = analysis.txn_op in ("COMMIT", "RELEASE")
                 await pin.finish(rollback=False, committed=committed)
                 self._pin = None
         return result
+
+    async def _execute_alone(self, sql: str, params: Params, max_rows: int | None) -> Result:
+        # A write under this session's foreign_keys: on the writer held for it alone (group
+        # commit shares one transaction, and foreign_keys cannot change inside one).
+        pin = await self._pin_connection(False)
+        committed = False
+        try:
+            await pin.apply(self._settings.taken())
+            async with pin.lock:
+                result, _, _ = await pin.run_sql(sql, params, max_rows, ("write", "standalone"))
+            committed = True
+            return result
+        finally:
+            await pin.finish(rollback=True, committed=committed)
 
     def stream(
         self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
@@ -404,7 +433,12 @@ class Session:
             pin = self._current_pin()
             if pin is None:
                 analysis = store._cached_analysis(sql) or await store._analysis(sql)
-                if analysis.kind == "read" and store.pool.max_readers > 0:
+                if (
+                    analysis.kind == "read"
+                    and store.pool.max_readers > 0
+                    and analysis.setting is None
+                ):
+                    self._settings.statement_ran()
                     await open_on_reader(store, rows, analysis, params)
                     self._track(rows)
                     return
@@ -473,12 +507,3 @@ def _transaction_gone(pin: _Pin) -> Exception:
     if pin.expired:
         return pin.timeout_error()
     return StoreClosedError("the transaction has ended")
-
-
-def _no_transaction(analysis: Analysis) -> DatabaseError:
-    # The messages SQLite itself gives for these statements in autocommit mode.
-    if analysis.kind == "savepoint":
-        return DatabaseError("no such savepoint", code="SQLITE_ERROR")
-    if analysis.txn_op == "ROLLBACK":
-        return DatabaseError("cannot rollback - no transaction is active", code="SQLITE_ERROR")
-    return DatabaseError("cannot commit - no transaction is active", code="SQLITE_ERROR")

@@ -25,6 +25,7 @@ from ..config import Settings
 from .errors import exception_handlers
 from .metrics import Metrics
 from .middleware import edge_middleware
+from .routes import backup as backup_routes
 from .routes import cache as cache_routes
 from .routes import dashboard as dashboard_routes
 from .routes import ops as ops_routes
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         *table_routes.route_handlers(state, schema),
         *cache_routes.route_handlers(state),
         *ops_routes.route_handlers(state),
+        *backup_routes.route_handlers(state),
         *dashboard_routes.route_handlers(),
         *_optional_routes(state),
     ]

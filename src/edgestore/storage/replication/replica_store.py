@@ -29,6 +29,7 @@ import apsw
 
 from ...config import Settings
 from ...errors import DatabaseError, InvalidRequest, ReplicationError, StoreClosedError
+from ..batch_settings import setting_alone
 from ..results import Description, Params, Result
 from ..store import Store
 from .context import read_options
@@ -136,9 +137,13 @@ class ReplicaStore(Store):
     ) -> Result:
         if self.closed:
             raise StoreClosedError("the store is closed")
-        if await self._kind(sql) == "read":
+        kind = await self._kind(sql)
+        if kind == "read":
             await self._gate()
             return await super().execute(sql, params, max_rows=max_rows)
+        if kind == "setting":
+            # As on the primary: a statement on its own has no session to keep it.
+            return setting_alone(await self._analysis(sql))
         return await self._forward(sql, params)
 
     async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
@@ -187,12 +192,16 @@ class ReplicaSession:
     def __init__(self, store: ReplicaStore) -> None:
         self._store = store
         self._baton: str | None = None
+        self._in_transaction = False
+        self._sticky = False
+        """PRAGMA foreign_keys / defer_foreign_keys was set: the setting lives in the
+        primary's stream, so the session keeps that stream (and sends everything there)."""
         self._lock = asyncio.Lock()
         self.closed = False
 
     @property
     def is_autocommit(self) -> bool:
-        return self._baton is None
+        return not self._in_transaction
 
     async def execute(
         self, sql: str, params: Params = None, *, max_rows: int | None = None
@@ -207,6 +216,7 @@ class ReplicaSession:
                     return await store.query(sql, params, max_rows=max_rows)
                 if kind in ("write", "standalone"):
                     return await store._forward(sql, params)
+                self._sticky |= kind == "setting"
             return await self._remote(sql, params)
 
     async def describe(self, sql: str) -> Description:
@@ -239,7 +249,8 @@ class ReplicaSession:
         out = await self._pipeline(reqs, self._baton)
         loop = asyncio.get_running_loop()
         result = out.results[0] if out.results else ReplicationError("empty answer")
-        if out.autocommit is False and out.baton is not None:
+        self._in_transaction = out.autocommit is False and out.baton is not None
+        if (self._in_transaction or self._sticky) and out.baton is not None:
             self._baton = out.baton
         else:
             self._baton = None
@@ -247,8 +258,8 @@ class ReplicaSession:
                 await loop.run_in_executor(
                     None, lambda: forwarder.pipeline([{"type": "close"}], out.baton)
                 )
-            if not isinstance(result, Exception):
-                await store._caught_up(out.position)
+        if not self._in_transaction and not isinstance(result, Exception):
+            await store._caught_up(out.position)
         if isinstance(result, Exception):
             raise result
         return result
@@ -263,12 +274,14 @@ class ReplicaSession:
             return await loop.run_in_executor(None, lambda: forwarder.pipeline(requests, baton))
         except Exception:
             self._baton = None  # the stream is gone (connection lost, expired, refused)
+            self._in_transaction = False
             raise
 
     async def close(self) -> None:
         async with self._lock:
             self.closed = True
             baton, self._baton = self._baton, None
+            self._in_transaction = False
         if baton is not None:
             forwarder = self._store.follower.forwarder
             loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 
 from ...auth import Role
 from ...errors import EdgestoreError, PermissionDenied
+from ...storage.policy import Access, classify, permit
 from ..encoding import decode_params, encode_rows, encode_value
 from ..errors import OK, error_body, responses
 from ..middleware import role_of
@@ -99,6 +100,13 @@ def result_out(result: Any) -> ResultOut:
     )
 
 
+def _access(role: Role) -> Access:
+    """The statement policy's name for a token's role."""
+    if role >= Role.ADMIN:
+        return "admin"
+    return "read-write" if role >= Role.RW else "read-only"
+
+
 def _sql_post(path: str, role: Role, summary: str, **kwargs: Any) -> post:
     """The decorator of a SQL route: POST, 200 on success, ``role`` needed, the usual errors."""
     return post(
@@ -129,7 +137,8 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         return result_out(result)
 
     @_sql_post("/api/v1/execute", Role.RW, "Run one statement (a write goes through group commit)")
-    async def execute(data: JSONBody[ExecuteRequest]) -> ResultOut:
+    async def execute(data: JSONBody[ExecuteRequest], request: Request[Any, Any, Any]) -> ResultOut:
+        permit(classify(data.sql), _access(role_of(request)))
         result = await state.store.execute(
             data.sql, decode_params(data.params), max_rows=row_cap(data.max_rows)
         )
@@ -144,21 +153,24 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     async def batch(data: JSONBody[BatchRequest], request: Request[Any, Any, Any]) -> BatchResponse:
         stmts = [(s.sql, decode_params(s.params)) for s in data.statements]
         role = role_of(request)
-        if role < Role.RW:
-            for sql, _ in stmts:
-                if not state.store.deps(sql).readonly:
-                    raise PermissionDenied("this batch writes; that needs the 'rw' role")
+        for sql, _ in stmts:
+            permit(classify(sql), _access(role))
+            if role < Role.RW and not state.store.deps(sql).readonly:
+                raise PermissionDenied("this batch writes; that needs the 'rw' role")
         if data.atomic:
             results = await state.store.batch(stmts)
             return BatchResponse([BatchItemOut(result=result_out(r)) for r in results])
         items: list[BatchItemOut] = []
-        for sql, params in stmts:
-            try:
-                r = await state.store.execute(sql, params, max_rows=settings.max_rows)
-            except EdgestoreError as exc:
-                items.append(BatchItemOut(error=error_body(exc)["error"]))
-            else:
-                items.append(BatchItemOut(result=result_out(r)))
+        # One session for the batch: PRAGMA foreign_keys = OFF holds for the statements after
+        # it (and the connection gets the default back when the session closes).
+        async with await state.store.session() as session:
+            for sql, params in stmts:
+                try:
+                    r = await session.execute(sql, params, max_rows=settings.max_rows)
+                except EdgestoreError as exc:
+                    items.append(BatchItemOut(error=error_body(exc)["error"]))
+                else:
+                    items.append(BatchItemOut(result=result_out(r)))
         return BatchResponse(items)
 
     return [query, execute, batch]
