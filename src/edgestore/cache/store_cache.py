@@ -1,6 +1,7 @@
 """The caches of one Store: what ``store.cache``, ``store.query_cache`` and cached reads use.
 
-A cached read goes: external-change check -> stamp of the tables read -> lookup -> (miss)
+A cached read goes: admission (a key's first access reads SQLite directly, see
+``doorkeeper.py``) -> external-change check -> stamp of the tables read -> lookup -> (miss)
 single-flight run -> store if the stamp did not move.
 
 The external-change check must be cheap, it runs on every hit. Every commit to a WAL
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from .decoded import fast_key
+from .doorkeeper import Doorkeeper
 from .kv import KVCache
 from .lru import CompressedLRU
 from .query import QueryCache
@@ -66,6 +68,7 @@ class StoreCache:
         # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
         # right after it with no await in between, reuses the key and skips a second lookup.
         self._miss: tuple[str, Params, int | None, bytes] | None = None
+        self.doorkeeper = Doorkeeper()
 
     async def start(self) -> None:
         """Connect the Redis tier when one is configured."""
@@ -82,6 +85,18 @@ class StoreCache:
             await self.redis.close()
             self.redis = None
         self._shm.close()
+
+    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
+        """False for a first access the doorkeeper turns away (counted as a miss): read SQLite
+        without the cache, neither looking up nor filling (doorkeeper.py says when and why).
+        Always True with a shared (Redis) tier, whose entries other processes may fill."""
+        if self.redis is not None:
+            return True
+        fast = fast_key(sql, params, max_rows)
+        if fast is None or self.doorkeeper.admit(fast):
+            return True
+        self.query.misses += 1
+        return False
 
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
@@ -187,6 +202,7 @@ class StoreCache:
             "external_checks": self.external_checks,
             "external_fast_checks": self.fast_checks,
             "unverified_reads": self.unchecked,
+            "first_sightings_uncached": self.doorkeeper.turned_away,
         }
         if self.redis is not None:
             out["redis"] = self.redis.stats()
