@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from .decoded import fast_key
-from .doorkeeper import Doorkeeper
 from .kv import KVCache
 from .lru import CompressedLRU
 from .query import QueryCache
@@ -68,7 +67,6 @@ class StoreCache:
         # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
         # right after it with no await in between, reuses the key and skips a second lookup.
         self._miss: tuple[str, Params, int | None, bytes] | None = None
-        self.doorkeeper = Doorkeeper()
 
     async def start(self) -> None:
         """Connect the Redis tier when one is configured."""
@@ -93,7 +91,7 @@ class StoreCache:
         if self.redis is not None:
             return True
         fast = fast_key(sql, params, max_rows)
-        if fast is None or self.doorkeeper.admit(fast):
+        if fast is None or self.query.doorkeeper.admit(fast):
             return True
         self.query.misses += 1
         return False
@@ -202,7 +200,7 @@ class StoreCache:
             "external_checks": self.external_checks,
             "external_fast_checks": self.fast_checks,
             "unverified_reads": self.unchecked,
-            "first_sightings_uncached": self.doorkeeper.turned_away,
+            "first_sightings_uncached": self.query.doorkeeper.turned_away,
         }
         if self.redis is not None:
             out["redis"] = self.redis.stats()
