@@ -1,7 +1,8 @@
 """The caches of one Store: what ``store.cache`` and cached reads use.
 
-A cached read goes: external-change check -> stamp of the tables read -> lookup -> (miss)
-single-flight run -> store if the stamp did not move.
+A cached read goes: external-change check -> stamp of the tables read -> decoded hit ->
+admission (a key's first access may read SQLite directly, see ``doorkeeper.py``) -> lookup ->
+(miss) single-flight run -> store if the stamp did not move.
 
 The external-change check must be cheap, it runs on every hit: ``store.check_external()``
 (storage/external.py) compares the WAL-index header of the ``-shm`` file with the one seen at
@@ -71,6 +72,8 @@ class StoreCache:
         # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
         # right after it with no await in between, reuses the key and skips a second lookup.
         self._miss: tuple[str, Params, int | None, bytes] | None = None
+        # (sql, params) of the first read hit() just turned away: read() runs it uncached.
+        self._first: tuple[str, Params] | None = None
 
     async def start(self) -> None:
         """Connect the Redis tier when one is configured."""
@@ -87,16 +90,36 @@ class StoreCache:
             await self.redis.close()
             self.redis = None
 
+    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
+        """False for a first read the doorkeeper turns away while strict (mostly new keys):
+        read SQLite without the cache, before anything else, so that a random point read
+        costs about what ``cache=False`` costs (bench/bench_storage.py point). Not strict,
+        :meth:`hit` asks the doorkeeper itself, after the decoded tier."""
+        qc = self.query
+        if not qc.doorkeeper.strict or self.redis is not None:
+            return True
+        fast = fast_key(sql, params, max_rows)
+        if fast is None or qc.doorkeeper.admit(fast):
+            return True
+        qc.misses += 1
+        return False
+
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
     ) -> Result | None:
         """The cached result when there is a fresh, small one; no await (the common hit).
 
-        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry).
+        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry,
+        a first read the doorkeeper turned away: doorkeeper.py). No doorkeeper with a shared
+        (Redis) tier, whose entries other processes may have filled.
         """
         self._miss = None
+        self._first = None
         reads = analysis.deps.reads
         qc = self.query
+        # Strict: admit() has decided already. Not strict: after the decoded tier, so that
+        # its hits pay nothing for admission.
+        door = qc.doorkeeper if self.redis is None and not qc.doorkeeper.strict else None
         if not qc.cacheable(sql, reads) or not self.store.check_external():
             return None
         stamp = self._stamp_of(reads)()
@@ -106,11 +129,18 @@ class StoreCache:
             if hit is not None:
                 qc.hits += 1
                 return hit
+            if door is not None and not door.admit(fast):
+                self._turn_away(sql, params)
+                return None
         key = qc.key(sql, params, max_rows)
         result = qc.get_now(key, stamp, fast)
         if result is None and qc.absent:
             self._miss = (sql, params, max_rows, key)
         return result
+
+    def _turn_away(self, sql: str, params: Params) -> None:
+        self.query.misses += 1
+        self._first = (sql, params)  # read() runs it uncached
 
     async def read(
         self,
@@ -122,6 +152,9 @@ class StoreCache:
         run: Callable[[], Awaitable[Result]],
     ) -> Result:
         """A read through the query cache; ``run()`` performs the real read on a miss."""
+        first, self._first = self._first, None
+        if first is not None and first[0] is sql and first[1] is params:
+            return await run()  # turned away by hit()
         reads = analysis.deps.reads
         qc = self.query
         miss, self._miss = self._miss, None
@@ -167,6 +200,7 @@ class StoreCache:
             "external_checks": self.store.external.full_checks,
             "external_fast_checks": self.store.external.fast_checks,
             "unverified_reads": self.unchecked,
+            "first_sightings_uncached": self.query.doorkeeper.turned_away,
         }
         if self.redis is not None:
             out["redis"] = self.redis.stats()

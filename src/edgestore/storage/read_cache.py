@@ -37,6 +37,10 @@ class ReadCache(Protocol):
     @property
     def kv(self) -> KeyValueCache: ...
 
+    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
+        """False: read SQLite directly, without the cache (e.g. a key's first read)."""
+        ...
+
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
     ) -> Result | None:

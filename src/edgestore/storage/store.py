@@ -151,7 +151,12 @@ class Store:
         if analysis.kind != "read":
             raise not_a_read(analysis)
         caching = self.read_cache
-        if caching is not None and (cache if cache is not None else caching.default):
+        if (
+            caching is not None
+            and (cache if cache is not None else caching.default)
+            and caching.admit(sql, params, max_rows)
+        ):
+            # (admit: False for a first read turned away by the cache's doorkeeper.)
             check_params(analysis, params)  # before they become part of a cache key
             try:
                 hit = caching.hit(sql, analysis, params, max_rows)
