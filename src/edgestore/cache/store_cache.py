@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from .decoded import FastKey, fast_key
+from .decoded import fast_key
 from .kv import KVCache
 from .lru import CompressedLRU
 from .query import QueryCache
@@ -86,6 +86,20 @@ class StoreCache:
             self.redis = None
         self._shm.close()
 
+    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
+        """False for a first read the doorkeeper turns away while strict (mostly new keys):
+        read SQLite without the cache, before anything else, so that a random point read
+        costs about what ``cache=False`` costs (bench/bench_storage.py point). Not strict,
+        :meth:`hit` asks the doorkeeper itself, after the decoded tier."""
+        qc = self.query
+        if not qc.doorkeeper.strict or self.redis is not None:
+            return True
+        fast = fast_key(sql, params, max_rows)
+        if fast is None or qc.doorkeeper.admit(fast):
+            return True
+        qc.misses += 1
+        return False
+
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
     ) -> Result | None:
@@ -99,27 +113,18 @@ class StoreCache:
         self._first = None
         reads = analysis.deps.reads
         qc = self.query
-        door = qc.doorkeeper if self.redis is None else None
-        fast: FastKey | None = None
-        if door is not None and door.strict:
-            # Mostly new keys: turn a first read away before anything else (a random point
-            # read then costs ~what cache=False costs; bench/bench_storage.py point).
-            fast = fast_key(sql, params, max_rows)
-            if fast is not None and not door.admit(fast):
-                self._turn_away(sql, params)
-                return None
-            door = None  # admitted: counted once
+        # Strict: admit() has decided already. Not strict: after the decoded tier, so that
+        # its hits pay nothing for admission.
+        door = qc.doorkeeper if self.redis is None and not qc.doorkeeper.strict else None
         if not qc.cacheable(sql, reads) or not self.check_external():
             return None
         stamp = self._stamp_of(reads)()
-        if fast is None:
-            fast = fast_key(sql, params, max_rows)
+        fast = fast_key(sql, params, max_rows)
         if fast is not None:
             hit = qc.decoded.get(fast, stamp)
             if hit is not None:
                 qc.hits += 1
                 return hit
-            # Not strict: after the decoded tier, so that its hits pay nothing for admission.
             if door is not None and not door.admit(fast):
                 self._turn_away(sql, params)
                 return None
