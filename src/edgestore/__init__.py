@@ -41,6 +41,7 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .opening import connect, open
     from .storage import (
         Column,
         Description,
@@ -52,8 +53,6 @@ if _typing.TYPE_CHECKING:
         SyncStore,
         TableDeps,
         Transaction,
-        connect,
-        open,
     )
 
 # The storage layer imports asyncio, which imports ssl (~6 MB of RSS): its names load on
@@ -78,9 +77,9 @@ _LAZY = frozenset(
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        from . import storage
+        from . import opening, storage
 
-        value = getattr(storage, name)
+        value = getattr(opening if name in ("open", "connect") else storage, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'edgestore' has no attribute {name!r}")

@@ -37,9 +37,11 @@ from ..cache import KVCache
 from ..config import Settings, serves_publicly_without_auth
 from ..errors import EdgestoreError
 from ..storage import Store
-from . import hrana_routes, sync_routes
+from ..storage.read_cache import KeyValueCache
 from .errors import exception_handlers
 from .history import History
+from .hrana_routes import close_streams
+from .hrana_routes import route_handlers as hrana_route_handlers
 from .metrics import Metrics
 from .middleware import edge_middleware
 from .query_stats import QueryStats
@@ -50,6 +52,7 @@ from .routes import ops as ops_routes
 from .routes import sql as sql_routes
 from .routes import tables as table_routes
 from .state import AppState
+from .sync_routes import route_handlers as sync_route_handlers
 from .tableinfo import SchemaCache
 
 if TYPE_CHECKING:
@@ -144,8 +147,8 @@ def _route_handlers(state: AppState, schema: SchemaCache) -> list[ControllerRout
         *ops_routes.route_handlers(state),
         *backup_routes.route_handlers(state),
         *dashboard_routes.route_handlers(),
-        *hrana_routes.route_handlers(state),
-        *sync_routes.route_handlers(state),
+        *hrana_route_handlers(state),
+        *sync_route_handlers(state),
     ]
 
 
@@ -157,7 +160,8 @@ def _store_of(state: AppState) -> Any:
 
 
 def _cache_of(state: AppState) -> Any:
-    def provide_cache() -> KVCache:
+    def provide_cache() -> KeyValueCache:
+        # A KVCache for every store edgestore.open() composes (storage.open alone has none).
         return state.store.cache
 
     return provide_cache
@@ -181,10 +185,15 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from .. import storage
+        from ..opening import open_with_settings
+        from ..storage.factory import resolve_settings
 
         owned = given is None
-        opened = given if given is not None else await storage.open(settings=settings)
+        opened = (
+            given
+            if given is not None
+            else await open_with_settings(resolve_settings(None, settings, {}))
+        )
         if owned and settings.replication and not settings.replica_of:
             # A served primary can be followed by libSQL replicas: no automatic checkpoints,
             # the WAL outlives connections, and the idle checkpoint becomes a generation change.
@@ -214,7 +223,7 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
             await history.stop()
             # Roll back abandoned Hrana streams first: one inside a transaction pins the
             # writer, and closing the store would wait for it.
-            await hrana_routes.close_streams(state)
+            await close_streams(state)
             await memory.stop()
             schema.detach()
             if owned:

@@ -88,7 +88,7 @@ def parse_position(text: str) -> Position:
 
 
 class _HookedStore(Protocol):
-    """The storage hooks of the Store contract that replication uses."""
+    """The hooks of ``storage.store.Store`` that replication uses."""
 
     path: Path
     settings: Settings
@@ -98,6 +98,8 @@ class _HookedStore(Protocol):
     ) -> None: ...
 
     def set_idle_close_handler(self, fn: Callable[[apsw.Connection], None] | None) -> None: ...
+
+    def set_checkpoint_handler(self, fn: Callable[[], Awaitable[object]] | None) -> None: ...
 
     def run_on_writer(self, fn: Callable[[apsw.Connection], Any]) -> Awaitable[Any]: ...
 
@@ -148,6 +150,7 @@ class ReplicationPrimary:
         await store.run_on_writer(primary._check_page_size)
         store.add_connection_hook(primary.configure_connection)
         store.set_idle_close_handler(primary.on_idle_close)
+        store.set_checkpoint_handler(primary.checkpoint)
         await store.run_on_writer(primary.recover)
         _PRIMARIES[store] = primary
         return primary
