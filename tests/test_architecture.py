@@ -1,6 +1,6 @@
 """The direction of imports is the architecture (DESIGN.md, "Layout").
 
-errors/config -> storage, cache, memory -> hrana, migrate -> web -> cli. The core never imports
+errors/config -> storage, cache, memory -> hrana -> replication, migrate, sqlalchemy -> web -> cli. The core never imports
 a web or CLI framework, and HTTP status codes live in one module of web.
 """
 
@@ -23,10 +23,11 @@ LAYER = {
     "memory": 1,
     "auth": 1,
     "hrana": 2,
-    "migrate": 2,
-    "sqlalchemy": 2,
-    "web": 3,
-    "cli": 4,
+    "replication": 3,
+    "migrate": 3,
+    "sqlalchemy": 3,
+    "web": 4,
+    "cli": 5,
 }
 
 

@@ -28,6 +28,7 @@ def test_no_private_leaks() -> None:
         "cache",
         "memory",
         "hrana",
+        "replication",
         "migrate",
         "sqlalchemy",
         "web",

@@ -41,6 +41,7 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .replication import open_node as open
     from .storage import (
         Column,
         Description,
@@ -53,7 +54,6 @@ if _typing.TYPE_CHECKING:
         TableDeps,
         Transaction,
         connect,
-        open,
     )
 
 # The storage layer imports asyncio, which imports ssl (~6 MB of RSS): its names load on
@@ -77,6 +77,12 @@ _LAZY = frozenset(
 
 
 def __getattr__(name: str) -> object:
+    if name == "open":
+        # The factory above storage: a plain store, a primary or a replica node by Settings.
+        from .replication import open_node
+
+        globals()[name] = open_node
+        return open_node
     if name in _LAZY:
         from . import storage
 

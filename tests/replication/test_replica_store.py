@@ -18,9 +18,9 @@ from edgestore.errors import (
     ReplicaLagging,
     ReplicationError,
 )
-from edgestore.storage.replication import parse_position
-from edgestore.storage.replication.context import reset_read_options, set_read_options
-from edgestore.storage.replication.replica_store import open_replica
+from edgestore.replication import parse_position
+from edgestore.replication.read_options import reset_read_options, set_read_options
+from edgestore.replication.replica_store import open_replica
 
 from .conftest import Node
 from .test_libsql_replica import SCHEMA

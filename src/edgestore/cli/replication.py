@@ -90,12 +90,16 @@ def checkpoint(
 
 
 async def _offline_checkpoint(settings: Settings) -> tuple[int, str]:
-    from ..storage import open as open_store
-    from ..storage.replication import ReplicationPrimary, format_position
+    from ..errors import InvalidRequest
+    from ..replication import ReplicationPrimary, format_position, open_node
 
-    store = await open_store(settings=settings.replace(schemas_dir=None))
+    store = await open_node(
+        settings=settings.replace(schemas_dir=None, replication=True), serve_replicas=True
+    )
     try:
-        primary = ReplicationPrimary.of(store) or await ReplicationPrimary.attach(store)
+        primary = ReplicationPrimary.of(store)
+        if primary is None:  # replica_of is set: a replica's WAL belongs to libsql
+            raise InvalidRequest("this node is a replica; checkpoint its primary instead")
         generation = await primary.checkpoint()
         return generation, format_position(primary.position())
     finally:

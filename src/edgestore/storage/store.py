@@ -36,6 +36,7 @@ from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .read_batch import read_batch
 from .results import Description, Params, Result, TableDeps
+from .roles import ReplicationRole
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
 from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_autocommit
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from ..cache.query import QueryCache
     from .transaction import Session, Transaction
 
-__all__ = ["Store", "open"]
+__all__ = ["Store", "open", "resolve_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Store:
         self._commit_listeners: list[CommitListener] = []
         self._inline = settings.inline_budget > 0
         self.closed = False
+        self.replication_role: ReplicationRole | None = None
         # Query cache + key/value cache (owner: cache; see edgestore.cache.store_cache).
         # Imported here: edgestore.cache imports storage.results, a cycle at module level.
         from ..cache.store_cache import StoreCache
@@ -476,13 +478,10 @@ class Store:
         mode = mode.upper()
         if mode not in _CHECKPOINT_MODES:
             raise InvalidRequest(f"checkpoint mode must be one of {', '.join(_CHECKPOINT_MODES)}")
-        from .replication import ReplicationPrimary
-
-        primary = ReplicationPrimary.of(self)
-        if primary is not None:
-            # A raw checkpoint mid-generation would strand replicas behind it: end the
-            # generation instead (archives its frames, then checkpoints).
-            await primary.checkpoint()
+        if self.replication_role is not None:
+            # A raw checkpoint mid-generation would strand replicas behind it: the role
+            # decides (a primary ends the generation: archives its frames, then checkpoints).
+            await self.replication_role.checkpoint()
             return
         await self.run_on_writer(lambda db: db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall())
 
@@ -494,6 +493,10 @@ class Store:
             self.versions.bump([table])
 
     # -- hooks for replication -------------------------------------------------------------
+
+    def set_replication_role(self, role: ReplicationRole | None) -> None:
+        """Give this store its replication role (set by ``edgestore.replication`` at open)."""
+        self.replication_role = role
 
     def add_connection_hook(self, fn: ConnectionHook) -> None:
         """Call ``fn(connection, role)`` for every connection (open ones before their next use)."""
@@ -581,17 +584,10 @@ def _not_here(analysis: Analysis) -> EdgestoreError:
     )
 
 
-async def open(
-    path: str | Path | None = None,
-    *,
-    settings: Settings | None = None,
-    **overrides: Any,
-) -> Store:
-    """Open (creating if needed, in WAL mode) the database at ``path`` and apply schemas.
-
-    ``settings`` defaults to ``Settings.load()`` (environment and config file); keyword
-    ``overrides`` change individual settings (``idle_timeout=5``).
-    """
+def resolve_settings(
+    path: str | Path | None, settings: Settings | None, overrides: dict[str, Any]
+) -> Settings:
+    """The settings :func:`open` uses for ``path``, ``settings`` and keyword ``overrides``."""
     if path is not None:
         overrides["db_path"] = Path(path)
     fields = Settings.__dataclass_fields__
@@ -606,14 +602,26 @@ async def open(
     given.update(
         {k: None for k, v in overrides.items() if v is None and "None" in str(fields[k].type)}
     )
-    settings = settings.replace(**given)
+    return settings.replace(**given)
+
+
+async def open(
+    path: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Store:
+    """Open (creating if needed, in WAL mode) the database at ``path`` and apply schemas.
+
+    ``settings`` defaults to ``Settings.load()`` (environment and config file); keyword
+    ``overrides`` change individual settings (``idle_timeout=5``). A plain store only:
+    ``edgestore.open`` composes replica nodes and primaries.
+    """
+    settings = resolve_settings(path, settings, overrides)
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     if settings.replica_of:
-        # A replica node: reads from a libsql embedded replica of the primary, writes are
-        # forwarded to it (imported here: only replica nodes need libsql).
-        from .replication.replica_store import open_replica
-
-        return await open_replica(settings)
+        # Storage does not know replication: the layer above composes a replica node.
+        raise ConfigError("a replica node (replica_of) opens through edgestore.open()")
     store = Store(settings, asyncio.get_running_loop())
     try:
         await store._start()

@@ -75,16 +75,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from .. import storage
+        from ..replication import open_node
 
         owned = store is None
-        opened = store if store is not None else await storage.open(settings=settings)
-        if owned and settings.replication and not settings.replica_of:
-            # A served primary can be followed by libSQL replicas: no automatic checkpoints,
-            # the WAL outlives connections, and the idle checkpoint becomes a generation change.
-            from ..storage.replication import ReplicationPrimary
-
-            await ReplicationPrimary.attach(opened)
+        # A served node opens with its replication role (plain, primary or replica).
+        opened = (
+            store if store is not None else await open_node(settings=settings, serve_replicas=True)
+        )
         state.store_or_none = opened
         schema.attach(opened)
         memory = _start_memory_monitor(settings, opened)

@@ -9,7 +9,7 @@ the Hrana layer use it exactly like a primary's Store:
 * reads run locally; when the replica is further behind than ``max_replication_lag`` they are
   refused (:class:`~edgestore.errors.ReplicaLagging`, 503) unless the request accepts
   staleness, and a request carrying a replication position waits (bounded) until the replica
-  has it (:mod:`.context`);
+  has it (:mod:`.read_options`);
 * writes, batches, explicit transactions and Hrana transactions run on the primary over Hrana
   (:mod:`.forward`); after each, the replica pulls until it has the position the primary
   returned, so the caller reads its own write here at once;
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import apsw
 
-from ...config import Settings
-from ...errors import DatabaseError, InvalidRequest, ReplicationError, StoreClosedError
-from ..batch_settings import setting_alone
-from ..results import Description, Params, Result
-from ..store import Store
-from .context import read_options
+from ..config import Settings
+from ..errors import DatabaseError, ReplicationError, StoreClosedError
+from ..storage.batch_settings import setting_alone
+from ..storage.results import Description, Params, Result
+from ..storage.store import Store
 from .follower import ReplicaFollower
 from .primary import Position
+from .read_options import read_options
 
 if TYPE_CHECKING:
     from .forward import Outcome as ForwardOutcome
@@ -50,6 +50,7 @@ async def open_replica(settings: Settings) -> ReplicaStore:
     await follower.open()
     local = settings.replace(schemas_dir=None)
     store = ReplicaStore(local, asyncio.get_running_loop(), follower)
+    store.set_replication_role(follower)
     store.add_connection_hook(_configure)
     store.set_idle_close_handler(_no_checkpoint)
     try:
@@ -170,7 +171,7 @@ class ReplicaStore(Store):
         return ReplicaSession(self)
 
     async def checkpoint(self, mode: str = "TRUNCATE") -> None:
-        raise InvalidRequest("a replica's WAL belongs to libsql; checkpoint the primary instead")
+        await self.follower.checkpoint()  # refused: libsql owns this WAL
 
     async def close(self) -> None:
         if self.closed:

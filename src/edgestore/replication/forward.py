@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import (
+from ..errors import (
     ConstraintViolation,
     DatabaseError,
     InvalidRequest,
@@ -28,7 +28,7 @@ from ...errors import (
     SQLSyntaxError,
     TransactionTimeout,
 )
-from ..results import Column, Description, Params, Result, Value
+from ..storage.results import Column, Description, Params, Result, Value
 from .primary import POSITION_HEADER, Position, parse_position
 
 __all__ = ["HranaForwarder", "Outcome"]
@@ -295,7 +295,7 @@ def _http_error(status: int, text: str) -> Exception:
         if isinstance(err, dict) and "message" in err:
             exc = error_of(err)
             if status in (401, 403):
-                from ...errors import AuthError, PermissionDenied
+                from ..errors import AuthError, PermissionDenied
 
                 cls = PermissionDenied if status == 403 else AuthError
                 return cls(f"the primary refused this replica's token: {err['message']}")
