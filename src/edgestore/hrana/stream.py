@@ -30,7 +30,7 @@ import msgspec
 from ..errors import EdgestoreError, ProtocolError, ReadOnlyError
 from ..storage.policy import classify, permit
 from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
-from .batch import Outcome, check_batch, evaluate
+from .batch import StepOutcome, check_batch, evaluate
 from .errors import error_of
 from .sqltext import begin_kind, one_statement, split_statements
 from .values import Value, decode_args, encode_row
@@ -310,7 +310,7 @@ class Stream:
         steps = check_batch(batch)
         if budget is None:
             budget = self.new_budget()
-        outcomes: list[Outcome] = [None] * len(steps)
+        outcomes: list[StepOutcome] = [None] * len(steps)
         results: list[dict[str, Any] | None] = [None] * len(steps)
         errors: list[dict[str, Any] | None] = [None] * len(steps)
         for i, step in enumerate(steps):
@@ -332,7 +332,7 @@ class Stream:
         gives its connection back.
         """
         steps = check_batch(batch)
-        outcomes: list[Outcome] = [None] * len(steps)
+        outcomes: list[StepOutcome] = [None] * len(steps)
         for i, step in enumerate(steps):
             if not evaluate(step.get("condition"), outcomes, self.is_autocommit):
                 continue

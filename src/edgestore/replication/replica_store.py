@@ -37,7 +37,7 @@ from .primary import Position
 from .read_options import read_options
 
 if TYPE_CHECKING:
-    from .forward import Outcome as ForwardOutcome
+    from .forward import PipelineReply
 
 __all__ = ["ReplicaSession", "ReplicaStore", "ReplicaTransaction", "open_replica"]
 
@@ -223,7 +223,7 @@ class ReplicaSession:
     async def describe(self, sql: str) -> Description:
         """Describe ``sql``: locally in autocommit; inside a transaction (which runs on the
         primary) on the primary's stream, so tables the transaction created are known."""
-        from .forward import error_of, wire_description
+        from ..hrana.wire import DescribeResponse, description_of, failure_of
 
         async with self._lock:
             if self.closed:
@@ -233,18 +233,23 @@ class ReplicaSession:
                 return await self._store.describe(sql)
             out = await self._pipeline([{"type": "describe", "sql": sql}], baton)
             self._baton = out.baton
-            item = out.raw[0] if out.raw else {}
-            if item.get("type") != "ok":
-                raise error_of(item.get("error", {}))
-            return wire_description(item.get("response", {}).get("result", {}))
+            if not out.raw:
+                raise ReplicationError("empty answer from the primary")
+            error = failure_of(out.raw[0])
+            if error is not None:
+                raise error
+            response = out.raw[0].response
+            if not isinstance(response, DescribeResponse):
+                raise ReplicationError("the primary did not answer describe with a description")
+            return description_of(response.result)
 
     async def _remote(self, sql: str, params: Params) -> Result:
-        from .forward import stmt
+        from ..hrana.wire import encode_stmt
 
         store = self._store
         forwarder = store.follower.forwarder
         reqs: list[dict[str, Any]] = [
-            {"type": "execute", "stmt": stmt(sql, params)},
+            {"type": "execute", "stmt": encode_stmt(sql, params)},
             {"type": "get_autocommit"},
         ]
         out = await self._pipeline(reqs, self._baton)
@@ -267,7 +272,7 @@ class ReplicaSession:
 
     async def _pipeline(
         self, requests: Sequence[Mapping[str, Any]], baton: str | None
-    ) -> ForwardOutcome:
+    ) -> PipelineReply:
         """Send ``requests`` on this session's Hrana stream (on a worker thread)."""
         forwarder = self._store.follower.forwarder
         loop = asyncio.get_running_loop()
