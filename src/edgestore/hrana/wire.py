@@ -20,9 +20,13 @@ from .errors import exception_of
 from .values import decode_value, encode_arg
 
 __all__ = [
+    "AutocommitResponse",
+    "BatchResponse",
     "BatchResult",
     "Col",
+    "DescribeResponse",
     "DescribeResult",
+    "ExecuteResponse",
     "PipelineResponse",
     "StmtResult",
     "StreamResult",
