@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import MissingExtraError
 from ..storage.store import Store, resolve_settings
 from ..storage.store import open as open_plain
 from .primary import ReplicationPrimary
@@ -36,11 +35,8 @@ async def open_node(
     settings = resolve_settings(path, settings, overrides)
     if settings.replica_of:
         settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-        # Imported here: only replica nodes need the HTTP client (and libsql, checked on open).
-        try:
-            from .replica_store import open_replica
-        except ImportError as exc:
-            raise MissingExtraError("a replica node (--replica-of)", "replica") from exc
+        # Imported here: only replica nodes need libsql (the follower checks the extra).
+        from .replica_store import open_replica
 
         return await open_replica(settings)
     store = await open_plain(settings=settings)
