@@ -29,6 +29,7 @@ def test_no_private_leaks() -> None:
         "memory",
         "hrana",
         "replication",
+        "opening",
         "migrate",
         "sqlalchemy",
         "web",

@@ -41,7 +41,7 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
-    from .replication import open_node as open
+    from .opening import connect, open
     from .storage import (
         Column,
         Description,
@@ -53,7 +53,6 @@ if _typing.TYPE_CHECKING:
         SyncStore,
         TableDeps,
         Transaction,
-        connect,
     )
 
 # The storage layer imports asyncio, which imports ssl (~6 MB of RSS): its names load on
@@ -77,16 +76,10 @@ _LAZY = frozenset(
 
 
 def __getattr__(name: str) -> object:
-    if name == "open":
-        # The factory above storage: a plain store, a primary or a replica node by Settings.
-        from .replication import open_node
-
-        globals()[name] = open_node
-        return open_node
     if name in _LAZY:
-        from . import storage
+        from . import opening, storage
 
-        value = getattr(storage, name)
+        value = getattr(opening if name in ("open", "connect") else storage, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'edgestore' has no attribute {name!r}")

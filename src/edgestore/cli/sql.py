@@ -70,7 +70,7 @@ def render_table(result: Any) -> str:
 @config_option()
 def sql(statement: str, db_path: Path | None, as_json: bool, config_file: Path | None) -> None:
     """Run one SQL STATEMENT (reads on a reader, writes committed) and print the result."""
-    from ..storage import connect
+    from ..opening import connect
 
     try:
         settings = Settings.load(config_file=config_file, db_path=db_path)

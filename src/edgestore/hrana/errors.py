@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .. import errors as e
+import edgestore.errors as e
 
 __all__ = ["error_of", "exception_of"]
 

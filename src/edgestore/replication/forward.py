@@ -70,7 +70,7 @@ class HranaForwarder:
         # retries=1: a connection that cannot be made is tried once more (nothing was sent);
         # a kept-alive connection the primary closed is dropped from the pool before reuse.
         self._client = httpx.Client(
-            base_url=urllib.parse.urlunsplit(parsed._replace(path=parsed.path.rstrip("/"))),
+            base_url=f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}",
             headers=headers,
             timeout=timeout,
             transport=httpx.HTTPTransport(retries=1),

@@ -86,7 +86,7 @@ def parse_position(text: str) -> Position:
 
 
 class _HookedStore(Protocol):
-    """The storage hooks of the Store contract that replication uses."""
+    """The hooks of ``storage.store.Store`` that replication uses."""
 
     path: Path
     settings: Settings
@@ -96,6 +96,8 @@ class _HookedStore(Protocol):
     ) -> None: ...
 
     def set_idle_close_handler(self, fn: Callable[[apsw.Connection], None] | None) -> None: ...
+
+    def set_checkpoint_handler(self, fn: Callable[[], Awaitable[object]] | None) -> None: ...
 
     def run_on_writer(self, fn: Callable[[apsw.Connection], Any]) -> Awaitable[Any]: ...
 
@@ -144,6 +146,7 @@ class ReplicationPrimary:
         await store.run_on_writer(primary._check_page_size)
         store.add_connection_hook(primary.configure_connection)
         store.set_idle_close_handler(primary.on_idle_close)
+        store.set_checkpoint_handler(primary.checkpoint)
         await store.run_on_writer(primary.recover)
         store.set_replication_role(primary)
         return primary

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,8 +44,13 @@ __all__ = ["ReplicaSession", "ReplicaStore", "ReplicaTransaction", "open_replica
 _POSITION_WAIT = 5.0  # seconds a read waits for a requested position before 503
 
 
-async def open_replica(settings: Settings) -> ReplicaStore:
-    """Bootstrap (if needed) and open the replica node's store for ``settings.replica_of``."""
+async def open_replica(
+    settings: Settings, prepare: Callable[[Store], None] | None = None
+) -> ReplicaStore:
+    """Bootstrap (if needed) and open the replica node's store for ``settings.replica_of``.
+
+    ``prepare(store)`` runs before the store starts (``edgestore.open`` attaches its cache).
+    """
     follower = ReplicaFollower(settings)
     await follower.open()
     local = settings.replace(schemas_dir=None)
@@ -53,8 +58,10 @@ async def open_replica(settings: Settings) -> ReplicaStore:
     store.set_replication_role(follower)
     store.add_connection_hook(_configure)
     store.set_idle_close_handler(_no_checkpoint)
+    if prepare is not None:
+        prepare(store)
     try:
-        await store._start()
+        await store.start()
     except BaseException:
         await store.close()
         raise
@@ -94,7 +101,7 @@ class ReplicaStore(Store):
 
     def _pulled(self, old: Position, new: Position) -> None:
         # A frame names pages, not tables: everything may have changed.
-        self._external_change()
+        self.external_change()
 
     async def _caught_up(self, position: Position | None) -> None:
         """After a write on the primary: pull until this replica has ``position``."""
@@ -105,7 +112,7 @@ class ReplicaStore(Store):
 
     async def _kind(self, sql: str) -> str:
         try:
-            return (await self._analysis(sql)).kind
+            return (await self.analysis(sql)).kind
         except DatabaseError:
             # Unknown here (a table this replica has not pulled yet, ...): the primary decides.
             return "write"
@@ -144,11 +151,11 @@ class ReplicaStore(Store):
             return await super().execute(sql, params, max_rows=max_rows)
         if kind == "setting":
             # As on the primary: a statement on its own has no session to keep it.
-            return setting_alone(await self._analysis(sql))
+            return setting_alone(await self.analysis(sql))
         return await self._forward(sql, params)
 
     async def batch(self, stmts: Sequence[tuple[str, Params]]) -> list[Result]:
-        self._check_open()
+        self.check_open()
         if not stmts:
             return []
         kinds = [await self._kind(sql) for sql, _ in stmts]
@@ -163,11 +170,11 @@ class ReplicaStore(Store):
         return results
 
     def transaction(self, *, timeout: float | None = None) -> ReplicaTransaction:  # type: ignore[override]
-        self._check_open()
+        self.check_open()
         return ReplicaTransaction(self)
 
     async def session(self) -> ReplicaSession:  # type: ignore[override]
-        self._check_open()
+        self.check_open()
         return ReplicaSession(self)
 
     async def checkpoint(self, mode: str = "TRUNCATE") -> None:

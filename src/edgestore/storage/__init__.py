@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+from .factory import open
 from .pool import Hold, Pool, PoolStats
 from .results import Column, Description, Params, Result, Row, TableDeps, Value
-from .store import Store, open
+from .store import Store
 from .streaming import RowStream
 from .sync import SyncSession, SyncStore, SyncTransaction, connect
 from .transaction import Session, Transaction

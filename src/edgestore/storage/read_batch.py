@@ -19,7 +19,7 @@ from .results import Params, Result
 from .sqlerrors import translate
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .engine import Engine
 
 __all__ = ["read_batch"]
 
@@ -46,7 +46,7 @@ def _run(conn: Conn, analyses: Sequence[tuple[Analysis, Params]], timeout: float
     return results
 
 
-async def read_batch(store: Store, analyses: Sequence[tuple[Analysis, Params]]) -> list[Result]:
+async def read_batch(store: Engine, analyses: Sequence[tuple[Analysis, Params]]) -> list[Result]:
     """Run read statements in one read transaction on a reader."""
     pool = store.pool
     conn = await pool.acquire_reader()
@@ -55,7 +55,7 @@ async def read_batch(store: Store, analyses: Sequence[tuple[Analysis, Params]]) 
             pool.reader_executor, _run, conn, analyses, store.settings.statement_timeout
         )
         if conn.db.data_version() != conn.last_dv:
-            store._data_version_moved(conn)
+            store.data_version_moved(conn)
         return results
     finally:
         pool.release_reader(conn)

@@ -2,8 +2,9 @@
 
 Storage never imports the replication package; ``edgestore.replication`` composes a Store with
 a role when it opens one (``edgestore.replication.open_node``) and hands it over with
-:meth:`~edgestore.storage.Store.set_replication_role`. The web layer reads the role back from
-the store to serve the sync protocol and the position header.
+:meth:`~edgestore.storage.Store.set_replication_role`; the hooks the role needs (connection
+hook, idle-close handler, checkpoint handler) are the Store's own public methods. The web layer
+reads the role back from the store to serve the sync protocol and the position header.
 """
 
 from __future__ import annotations
@@ -21,9 +22,4 @@ class ReplicationRole(Protocol):
 
     def position(self) -> Position:
         """The replication position this node has (written or pulled)."""
-        ...
-
-    async def checkpoint(self) -> int:
-        """Checkpoint the way the role allows (a primary ends its generation and returns the
-        new one); raises when the role forbids it (a replica's WAL belongs to libsql)."""
         ...

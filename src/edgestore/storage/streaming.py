@@ -52,8 +52,8 @@ from .results import Column, Params, Result, Value
 from .sqlerrors import translate
 
 if TYPE_CHECKING:
-    from .store import Store
-    from .transaction import _Pin
+    from .engine import Engine
+    from .pin import Pin
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "RowStream", "open_autocommit", "open_on_pin", "open_on_reader"]
 
@@ -79,7 +79,7 @@ class _Live:
 
     __slots__ = ("closed", "conn", "cursor", "pin", "reason", "released", "spent", "store")
 
-    def __init__(self, store: Store, conn: Conn | None, pin: _Pin | None) -> None:
+    def __init__(self, store: Engine, conn: Conn | None, pin: Pin | None) -> None:
         self.store = store
         self.conn = conn  # the reader; None for a pinned connection (the pin owns it)
         self.pin = pin
@@ -152,19 +152,19 @@ class _Live:
             # As after every read: commits seen since (ours or another process's) move the
             # table versions.
             if conn.db.data_version() != conn.last_dv:
-                store._data_version_moved(conn)
+                store.data_version_moved(conn)
         except apsw.Error:
             log.debug("checking the data version after a stream failed", exc_info=True)
         store.pool.release_reader(conn)
 
 
-def _transaction_ended(pin: _Pin) -> EdgestoreError:
+def _transaction_ended(pin: Pin) -> EdgestoreError:
     if pin.expired:
         return pin.timeout_error()
     return StoreClosedError("the row stream was closed: its transaction ended")
 
 
-def _budget(store: Store, live: _Live) -> float:
+def _budget(store: Engine, live: _Live) -> float:
     """The statement_timeout left for this statement (0: unbounded)."""
     limit = store.settings.statement_timeout
     if not limit:
@@ -289,7 +289,7 @@ class RowStream:
         "streamed",
     )
 
-    def __init__(self, store: Store, opener: Opener, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(self, store: Engine, opener: Opener, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         if type(chunk_rows) is not int or chunk_rows < 1:
             raise InvalidRequest("chunk_rows must be a positive integer")
         self.store = store
@@ -422,7 +422,11 @@ class RowStream:
 
     # -- the openers' side --------------------------------------------------------------
 
-    def _set_result(self, result: Result) -> None:
+    def on_close(self, callback: Callable[[RowStream], None]) -> None:
+        """Call ``callback(self)`` once the stream has closed."""
+        self._on_close.append(callback)
+
+    def set_result(self, result: Result) -> None:
         """Hand out a Result that ``execute`` produced (no connection is held)."""
         self.columns = result.columns
         self.rows_affected = result.rows_affected
@@ -536,7 +540,7 @@ class RowStream:
 
 
 def open_inline(
-    store: Store, rows: RowStream, conn: Conn, analysis: Analysis, params: Params
+    store: Engine, rows: RowStream, conn: Conn, analysis: Analysis, params: Params
 ) -> bool:
     """Loop thread: the first chunk inline, if SQLite answers within ``inline_budget`` VM steps.
 
@@ -581,12 +585,14 @@ def open_inline(
     return True
 
 
-async def open_on_reader(store: Store, rows: RowStream, analysis: Analysis, params: Params) -> None:
+async def open_on_reader(
+    store: Engine, rows: RowStream, analysis: Analysis, params: Params
+) -> None:
     """Open a read-only statement on a reader held by ``rows`` until it ends."""
     check_params(analysis, params)
     pool = store.pool
     conn = pool.take_reader()
-    if conn is not None and store._inline and open_inline(store, rows, conn, analysis, params):
+    if conn is not None and store.inline_reads and open_inline(store, rows, conn, analysis, params):
         return
     if conn is None:
         conn = await pool.acquire_reader()
@@ -602,22 +608,22 @@ async def open_on_reader(store: Store, rows: RowStream, analysis: Analysis, para
     rows._opened(*opened)
 
 
-async def open_autocommit(store: Store, rows: RowStream, sql: str, params: Params) -> None:
+async def open_autocommit(store: Engine, rows: RowStream, sql: str, params: Params) -> None:
     """``Store.stream``: reads on a reader, anything else through ``Store.execute``."""
-    store._check_open()
-    analysis = store._cached_analysis(sql) or await store._analysis(sql)
+    store.check_open()
+    analysis = store.cached_analysis(sql) or await store.analysis(sql)
     if analysis.kind == "read" and store.pool.max_readers > 0:
         await open_on_reader(store, rows, analysis, params)
     else:
-        rows._set_result(await store.execute(sql, params))
+        rows.set_result(await store.execute(sql, params))
 
 
-async def open_on_pin(store: Store, pin: _Pin, rows: RowStream, sql: str, params: Params) -> bool:
+async def open_on_pin(store: Engine, pin: Pin, rows: RowStream, sql: str, params: Params) -> bool:
     """Open ``sql`` on a transaction's pinned connection if it is a read; False if not (the
     caller runs it through the session's execute instead)."""
     live = _Live(store, None, pin)
-    cached = store._cached_analysis(sql)
-    generation = store._analysis_generation
+    cached = store.cached_analysis(sql)
+    generation = store.analysis_generation
     pin.streams.add(live)
     rows._attach(live)
     analysis, opened = await rows._call(
@@ -627,7 +633,7 @@ async def open_on_pin(store: Store, pin: _Pin, rows: RowStream, sql: str, params
         ),
     )
     if cached is None:
-        store._remember(analysis, generation)
+        store.remember(analysis, generation)
     if opened is None:
         rows._detach()
         return False

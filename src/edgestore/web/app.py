@@ -8,8 +8,6 @@ complete ``.db`` file. Route modules receive an :class:`AppState` and close over
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from .._version import __version__
 from ..auth import Authenticator
 from ..config import Settings
+from . import hrana_routes, sync_routes
 from .errors import exception_handlers
 from .metrics import Metrics
 from .middleware import edge_middleware
@@ -41,18 +40,10 @@ __all__ = ["AppState", "create_app"]
 
 log = logging.getLogger("edgestore.web")
 
-# Route modules other engineers own; included when present.
-_OPTIONAL_ROUTE_MODULES = ("edgestore.web.hrana_routes", "edgestore.web.sync_routes")
-
 
 def _optional_routes(state: AppState) -> list[ControllerRouterHandler]:
-    handlers: list[ControllerRouterHandler] = []
-    for name in _OPTIONAL_ROUTE_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        module = importlib.import_module(name)
-        handlers.extend(module.route_handlers(state))
-    return handlers
+    """The Hrana (libSQL wire protocol) and replication sync routes."""
+    return [*hrana_routes.route_handlers(state), *sync_routes.route_handlers(state)]
 
 
 def _start_memory_monitor(settings: Settings, store: Store) -> Any:
@@ -75,12 +66,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from ..replication import open_node
+        from ..opening import open_with_settings
+        from ..storage.factory import resolve_settings
 
         owned = store is None
         # A served node opens with its replication role (plain, primary or replica).
         opened = (
-            store if store is not None else await open_node(settings=settings, serve_replicas=True)
+            store
+            if store is not None
+            else await open_with_settings(resolve_settings(None, settings, {}), serve_replicas=True)
         )
         state.store_or_none = opened
         schema.attach(opened)
