@@ -26,6 +26,7 @@ def test_no_private_leaks() -> None:
         "auth",
         "storage",
         "cache",
+        "opening",
         "memory",
         "hrana",
         "replication",

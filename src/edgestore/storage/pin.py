@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 class PinnedStream(Protocol):
-    """A row stream reading on a pinned connection (``streaming._Live``)."""
+    """A row stream reading on a pinned connection (``live_statement.LiveStatement``)."""
 
     closed: bool
     reason: EdgestoreError | None
