@@ -30,7 +30,6 @@ def test_no_private_leaks() -> None:
         "memory",
         "hrana",
         "replication",
-        "opening",
         "migrate",
         "sqlalchemy",
         "web",
