@@ -1,6 +1,7 @@
 """SQLite storage: the Store, its pool, results, and the blocking facade.
 
-``open()`` / ``connect()`` are the entry points; see the README section "The library".
+``open()`` / ``connect()`` here open a plain store (no cache, no replica node);
+``edgestore.open()`` / ``edgestore.connect()`` compose it with its cache (README, "Layout").
 """
 
 from __future__ import annotations
