@@ -26,14 +26,15 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "config", "_version"}),
     frozenset({"storage"}),
     frozenset({"cache", "tables", "memory", "auth"}),
-    frozenset({"opening"}),
     frozenset({"hrana"}),
     frozenset({"replication", "migrate", "sqlalchemy"}),
+    # edgestore.open composes the store with its cache and its replication role.
+    frozenset({"opening"}),
     frozenset({"web"}),
     frozenset({"cli"}),
 )
 # The package itself (``edgestore/__init__.py``) re-exports the library: it sits with the
-# factory that composes the store and its cache, above storage and cache.
+# factory that composes the store with its cache and replication role, above both.
 ROOT_LAYER = "opening"
 
 # Modules allowed to import dynamically, and why.

@@ -29,6 +29,7 @@ def test_no_private_leaks() -> None:
         "opening",
         "memory",
         "hrana",
+        "replication",
         "migrate",
         "sqlalchemy",
         "web",

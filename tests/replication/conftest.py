@@ -74,7 +74,8 @@ class Node:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"edgestore serve exited: {self.log.read_text()[-3000:]}")
+                # The tail of the log: the cause comes before granian's own shutdown traceback.
+                raise RuntimeError(f"edgestore serve exited: {self.log.read_text()[-10000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/health", timeout=1).status_code < 500:
                     return self

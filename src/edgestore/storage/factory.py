@@ -47,6 +47,10 @@ StorePreparer = Callable[[Store], None]
 
 async def open_store(settings: Settings, prepare: StorePreparer | None = None) -> Store:
     """Open and start a plain store (no cache unless ``prepare`` attaches one)."""
+    if settings.replica_of:
+        # Storage does not know replication: opening a replica's file as a plain store would
+        # let another driver write libsql's WAL. The layer above composes replica nodes.
+        raise ConfigError("a replica node (replica_of) opens through edgestore.open()")
     store = Store(settings, asyncio.get_running_loop())
     if prepare is not None:
         prepare(store)

@@ -37,6 +37,7 @@ from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .read_batch import read_batch
 from .read_cache import KeyValueCache, ReadCache
 from .results import Description, Params, Result, TableDeps
+from .roles import ReplicationRole
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
 from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_autocommit
@@ -85,6 +86,8 @@ class Store:
         self.data_version_moved: Callable[[Conn], None] = self.external.data_version_moved
         """A reader saw new commits: tell ours from another process's (``ExternalWatch``)."""
         self._checkpoint_handler: Callable[[], Awaitable[object]] | None = None
+        self.replication_role: ReplicationRole | None = None
+        """The role ``edgestore.replication`` composed this store with (None: plain)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -428,6 +431,10 @@ class Store:
     def add_connection_hook(self, fn: ConnectionHook) -> None:
         """Call ``fn(connection, role)`` for every connection (open ones before their next use)."""
         self.pool.add_hook(fn)
+
+    def set_replication_role(self, role: ReplicationRole | None) -> None:
+        """Give this store its replication role (``edgestore.replication`` does, at open)."""
+        self.replication_role = role
 
     def set_checkpoint_handler(self, fn: Callable[[], Awaitable[object]] | None) -> None:
         """Run ``fn()`` instead of SQLite's checkpoint on :meth:`checkpoint`."""

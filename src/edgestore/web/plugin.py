@@ -189,17 +189,12 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
         from ..storage.factory import resolve_settings
 
         owned = given is None
+        # A served node opens with its replication role (plain, primary or replica).
         opened = (
             given
             if given is not None
-            else await open_with_settings(resolve_settings(None, settings, {}))
+            else await open_with_settings(resolve_settings(None, settings, {}), serve_replicas=True)
         )
-        if owned and settings.replication and not settings.replica_of:
-            # A served primary can be followed by libSQL replicas: no automatic checkpoints,
-            # the WAL outlives connections, and the idle checkpoint becomes a generation change.
-            from ..storage.replication import ReplicationPrimary
-
-            await ReplicationPrimary.attach(opened)
         state.store_or_none = opened
         schema.attach(opened)
         memory = _start_memory_monitor(settings, opened, state.metrics)
