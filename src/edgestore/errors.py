@@ -21,6 +21,8 @@ The tree::
     │   ├── DatabaseBusyError        the database stayed locked past busy_timeout
     │   ├── ReadOnlyError            a write sent where only reads are allowed
     │   ├── StatementTimeout         a statement was interrupted after its time bound
+    │   ├── ParameterError           parameters that cannot be bound: a missing name, a wrong
+    │   │                            count, an unsupported type, an integer outside 64 bits
     │   └── SchemaError              a schema file failed to apply (names the file)
     ├── CacheError
     │   └── ValueTooLarge            a value larger than the whole cache budget
@@ -60,6 +62,7 @@ __all__ = [
     "NoSuchTableError",
     "NotFoundError",
     "OverloadedError",
+    "ParameterError",
     "PermissionDenied",
     "PoolTimeout",
     "ProtocolError",
@@ -151,6 +154,21 @@ class ReadOnlyError(DatabaseError):
 
 class StatementTimeout(DatabaseError):
     """A statement ran past its time bound and was interrupted."""
+
+
+class ParameterError(DatabaseError):
+    """The statement's parameters cannot be bound; ``parameter`` names the one at fault
+    (``:id``, ``?2``), or is None when the count or the container is wrong.
+
+    ``code`` is ``SQLITE_RANGE`` for a missing parameter or a wrong count, ``SQLITE_MISMATCH``
+    for a value of an unsupported type or an integer outside the signed 64-bit range.
+    """
+
+    def __init__(
+        self, detail: str, *, parameter: str | None = None, code: str = "SQLITE_RANGE"
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.parameter = parameter
 
 
 class SchemaError(DatabaseError):

@@ -234,3 +234,170 @@ def test_sync_facade_uses_the_cache(tmp_path: Path) -> None:
         assert st.query("SELECT x FROM t", cache=True).values == [(1,), (2,)]
     finally:
         st.close()
+
+
+# -- temporary objects, triggers, views and other processes ---------------------------------
+
+COUNT_B = "SELECT count(*), coalesce(sum(x), 0) FROM b"
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        "CREATE TEMP TRIGGER copy AFTER INSERT ON main.a "
+        "BEGIN INSERT INTO main.b VALUES (new.x); END",
+        # SQLite reports this one to the authorizer as a trigger of main, yet it is temporary
+        "CREATE TRIGGER temp.copy AFTER INSERT ON a BEGIN INSERT INTO b VALUES (new.x); END",
+    ],
+)
+@pytest.mark.parametrize("via", ["execute", "transaction", "session"])
+async def test_a_temp_trigger_never_leaves_a_stale_read(
+    store: Store, trigger: str, via: str
+) -> None:
+    """Analyses are made on readers, which cannot see the writer's temp schema: the insert
+    into ``a`` looks like it writes ``a`` only, while the trigger also writes ``b``."""
+    await store.execute("CREATE TABLE a(x)")
+    await store.execute("CREATE TABLE b(x)")
+    await store.execute(trigger)
+    # As when the insert ran before: its analysis (made on a reader) is cached.
+    assert store.deps("INSERT INTO a VALUES (5)").writes == {"a"}
+    assert (await store.query(COUNT_B, cache=True)).values == [(0, 0)]
+    assert (await store.query(COUNT_B, cache=True)).cached
+    if via == "execute":
+        await store.execute("INSERT INTO a VALUES (5)")
+    elif via == "transaction":
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO a VALUES (5)")
+    else:
+        async with await store.session() as session:
+            await session.execute("BEGIN")
+            await session.execute("INSERT INTO a VALUES (5)")
+            await session.execute("COMMIT")
+    assert await fresh(store, COUNT_B) == [(1, 5)]
+    assert (await store.query(COUNT_B, cache=True)).values == [(1, 5)]
+
+
+_OTHER_PROCESS = """
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+for line in sys.stdin:
+    try:
+        con.execute(line)
+        print("ok", flush=True)
+    except sqlite3.Error as exc:
+        print("error", exc, flush=True)
+"""
+
+
+class OtherProcess:
+    """A second process writing to the same database file, one SQL line at a time."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, path: Path) -> OtherProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _OTHER_PROCESS,
+            str(path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def run(self, sql: str) -> str:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(sql.encode() + b"\n")
+        await self.proc.stdin.drain()
+        return (await self.proc.stdout.readline()).decode().strip()
+
+    async def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        await self.proc.wait()
+
+
+RANDOM_READS = [
+    "SELECT count(*), coalesce(sum(x), 0) FROM a",
+    COUNT_B,
+    "SELECT count(*), coalesce(sum(x), 0) FROM c",
+    "SELECT * FROM a_and_b ORDER BY 1, 2",
+    "SELECT a.x, c.x FROM a JOIN c ON c.x = a.x ORDER BY 1",
+    "SELECT count(*) FROM sqlite_schema",
+]
+
+
+async def test_random_schema_and_writes_never_stale(store: Store, tmp_path: Path) -> None:
+    """Writes through every door, temp and main triggers, views, temp tables that shadow main
+    ones, schema changes and another process's writes, in random order: a cached read always
+    equals a fresh one."""
+    for ddl in ("CREATE TABLE a(x)", "CREATE TABLE b(x)", "CREATE TABLE c(x)"):
+        await store.execute(ddl)
+    await store.execute(
+        "CREATE VIEW a_and_b AS SELECT 'a', count(*) FROM a UNION ALL SELECT 'b', count(*) FROM b"
+    )
+    triggers = {
+        "temp_ab": "CREATE TEMP TRIGGER temp_ab AFTER INSERT ON main.a "
+        "BEGIN INSERT INTO main.b VALUES (new.x); END",
+        "temp_cb": "CREATE TRIGGER temp.temp_cb AFTER UPDATE ON c "
+        "BEGIN DELETE FROM b WHERE x = old.x; END",
+        "main_bc": "CREATE TRIGGER main_bc AFTER INSERT ON b "
+        "BEGIN INSERT INTO c VALUES (new.x); END",
+    }
+    other = await OtherProcess.start(tmp_path / "cache.db")
+    rng = random.Random(11)
+    try:
+        for step in range(300):
+            r = rng.random()
+            x = rng.randint(1, 9)
+            table = rng.choice("abc")
+            if r < 0.25:
+                await store.execute(f"INSERT INTO {table}(x) VALUES (?)", [x])
+            elif r < 0.35:
+                await store.execute("UPDATE c SET x = ? WHERE x = ?", [x, rng.randint(1, 9)])
+            elif r < 0.42:
+                async with store.transaction() as tx:
+                    await tx.execute(f"INSERT INTO {table}(x) VALUES (?)", [x])
+                    await tx.execute(f"DELETE FROM {rng.choice('abc')} WHERE x = ?", [x + 1])
+            elif r < 0.48:
+                async with await store.session() as session:
+                    await session.execute("BEGIN")
+                    await session.execute(f"INSERT INTO {table}(x) VALUES (?)", [x])
+                    await session.execute("ROLLBACK" if x % 3 == 0 else "COMMIT")
+            elif r < 0.52:
+                await store.batch([(f"INSERT INTO {table}(x) VALUES (?)", [x])] * 2)
+            elif r < 0.62:
+                name = rng.choice(sorted(triggers))
+                prefix = "" if name.startswith("main") else "temp."
+                await store.execute(f"DROP TRIGGER IF EXISTS {prefix}{name}")
+                if rng.random() < 0.6:
+                    await store.execute(triggers[name])
+            elif r < 0.66:
+                # A temp table named like a main one: the writer's unqualified writes go to it.
+                if rng.random() < 0.5:
+                    await store.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}(x)")
+                else:
+                    await store.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            elif r < 0.69:
+                await store.execute("DROP VIEW IF EXISTS a_and_b")
+                await store.execute(
+                    "CREATE VIEW a_and_b AS SELECT 'a', sum(x) FROM a "
+                    f"UNION ALL SELECT '{table}', count(*) FROM {table}"
+                )
+            elif r < 0.82:
+                sql = rng.choice(
+                    [
+                        f"INSERT INTO {table}(x) VALUES ({x})",
+                        f"DELETE FROM {table} WHERE x = {x}",
+                        f"UPDATE {table} SET x = x + 1 WHERE x = {x}",
+                    ]
+                )
+                assert (await other.run(sql)) == "ok"
+            for read in rng.sample(RANDOM_READS, 3):
+                got = await store.query(read, cache=True)
+                assert got.values == await fresh(store, read), (step, read)
+    finally:
+        await other.stop()

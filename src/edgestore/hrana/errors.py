@@ -35,6 +35,10 @@ def error_of(exc: BaseException) -> dict[str, Any]:
     """The Hrana Error object for ``exc`` (never raises, never leaks internals)."""
     if isinstance(exc, e.ProtocolError):
         return {"message": exc.detail, "code": exc.code}
+    if isinstance(exc, e.ParameterError):
+        # The code the libSQL server answers when arguments do not match the statement's
+        # parameters; SQLite's code goes along in extended_code.
+        return {"message": exc.detail, "code": "ARGS_INVALID", "extended_code": exc.code}
     if isinstance(exc, e.DatabaseError):
         out: dict[str, Any] = {"message": exc.detail, "code": exc.base_code}
         if exc.code != exc.base_code:

@@ -50,6 +50,7 @@ _SCHEMA_ACTIONS = frozenset(
         apsw.SQLITE_DROP_VTABLE,
     }
 )
+_TRIGGER_ACTIONS = frozenset({apsw.SQLITE_CREATE_TRIGGER, apsw.SQLITE_CREATE_TEMP_TRIGGER})
 _WRITE_ACTIONS = frozenset({apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE})
 
 Kind = Literal["read", "write", "standalone", "begin", "end", "savepoint", "setting", "refused"]
@@ -104,6 +105,9 @@ class Analysis:
     """A session PRAGMA (policy.Statement.setting): set (kind ``setting``) or read."""
     alter: AlterColumn | None = None
     """libSQL's ALTER TABLE ... ALTER COLUMN, which SQLite cannot prepare (alter_column.py)."""
+    creates_trigger: bool = False
+    """CREATE TRIGGER (temporary or not: ``CREATE TRIGGER temp.x ON main.t`` is reported as a
+    main one), after which the connection checks its temp schema (see ``Conn``)."""
 
 
 class _Abort(Exception):
@@ -148,6 +152,11 @@ def _prepare(db: apsw.Connection, sql: str, record: bool) -> tuple[dict[str, Any
         cursor.execute(sql, apsw._null_bindings, can_cache=False)  # type: ignore[attr-defined]
     except apsw.ExecTraceAbort:
         pass
+    except UnicodeEncodeError as exc:
+        raise SQLSyntaxError(
+            f"the SQL text is not valid Unicode (an unpaired surrogate at character {exc.start})",
+            code="SQLITE_ERROR",
+        ) from None
     except apsw.Error as exc:
         if "refusal" in info:
             raise DatabaseError(info["refusal"], code="SQLITE_AUTH") from exc
@@ -226,6 +235,7 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
     writes: set[str] = set()
     schema_change = False
     inserts = False
+    creates_trigger = False
     txn_kind: Kind | None = None
     txn_op: str | None = None
     refusal: str | None = None
@@ -241,6 +251,7 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
                 inserts = True
         elif code in _SCHEMA_ACTIONS:
             schema_change = True
+            creates_trigger |= code in _TRIGGER_ACTIONS
         elif code == apsw.SQLITE_TRANSACTION:
             txn_op = a
             txn_kind = "begin" if a == "BEGIN" else "end"
@@ -256,6 +267,11 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
         kind = "refused"
     elif txn_kind is not None:
         kind = txn_kind
+    elif readonly and not actions and not info["explain"]:
+        # Nothing to authorize: a DROP ... IF EXISTS of something this connection does not
+        # have. The writer may have it (a temporary object lives only where it was created),
+        # so run it there.
+        kind = "standalone"
     elif readonly:
         kind = "read"
     elif writes or schema_change:
@@ -281,6 +297,7 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
         txn_op=txn_op,
         refusal=refusal,
         setting=stmt.setting,
+        creates_trigger=creates_trigger,
     )
 
 

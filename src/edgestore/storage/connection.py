@@ -71,7 +71,16 @@ class Guard:
 class Conn:
     """One pooled connection and the pool's bookkeeping about it."""
 
-    __slots__ = ("db", "guard", "hooks_applied", "last_dv", "last_used", "role", "seen_commits")
+    __slots__ = (
+        "db",
+        "guard",
+        "hooks_applied",
+        "last_dv",
+        "last_used",
+        "role",
+        "seen_commits",
+        "temp_triggers",
+    )
 
     def __init__(self, db: apsw.Connection, role: Role, guard: Guard) -> None:
         self.db = db
@@ -81,6 +90,10 @@ class Conn:
         self.last_dv = db.data_version()
         self.seen_commits = 0
         self.hooks_applied = 0
+        # Set once a CREATE TEMP TRIGGER ran here. Such a trigger lives in this connection's
+        # temp schema only, so analyses made on other connections (readers) miss the tables
+        # it writes: every later commit here then counts as touching every table.
+        self.temp_triggers = False
 
     def close(self) -> None:
         self.db.close()

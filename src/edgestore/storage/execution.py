@@ -13,16 +13,18 @@ from typing import Any
 
 import apsw
 
-from ..errors import EdgestoreError
+from ..errors import ParameterError
 from .alter_column import apply_alter_column
 from .analysis import Analysis
 from .connection import Conn
+from .params import raise_bind_error
 from .results import Column, Params, Result, Value
 from .sqlerrors import translate
 
 __all__ = [
     "Outcome",
     "WriteJob",
+    "has_temp_triggers",
     "pragma_data_version",
     "result_columns",
     "run_alone",
@@ -53,7 +55,17 @@ def run_statement(conn: Conn, analysis: Analysis, params: Params, max_rows: int 
         # libSQL's ALTER COLUMN: SQLite cannot prepare it (alter_column.py).
         return apply_alter_column(db, analysis.alter)
     cursor = db.cursor()
-    cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+    try:
+        cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+    except apsw.BindingsError as exc:
+        raise_bind_error(analysis, params, exc)
+    except apsw.Error:
+        raise
+    except Exception as exc:  # binding raises plain Python errors (2**64, a missing name)
+        raise_bind_error(analysis, params, exc)
+    if analysis.creates_trigger and not conn.temp_triggers:
+        # A temporary trigger's writes are invisible to analyses made on other connections.
+        conn.temp_triggers = has_temp_triggers(db)
     columns = result_columns(cursor, analysis)
     if max_rows is None:
         values: list[tuple[Any, ...]] = cursor.fetchall()
@@ -89,7 +101,8 @@ class WriteJob:
     max_rows: int | None = None
     single: bool = True
     results: list[Result] = field(default_factory=list)
-    error: EdgestoreError | None = None
+    error: Exception | None = None
+    """Why this job failed (an EdgestoreError, or whatever unexpected error it raised)."""
 
 
 @dataclass(slots=True)
@@ -100,6 +113,8 @@ class Outcome:
     schema_change: bool = False
     external: bool = False
     committed: bool = False
+    touches_all: bool = False
+    """The writer has temporary triggers: what it wrote is not known, assume everything."""
 
 
 def _run_job(conn: Conn, job: WriteJob, timeout: float) -> None:
@@ -111,13 +126,15 @@ def _run_job(conn: Conn, job: WriteJob, timeout: float) -> None:
         for index, (analysis, params) in enumerate(job.statements):
             try:
                 job.results.append(run_statement(conn, analysis, params, job.max_rows))
-            except apsw.Error as exc:
+            except (apsw.Error, ParameterError) as exc:
                 err = translate(exc, timeout=conn.guard.timed_out)
                 if not job.single:
                     err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
                     err.args = (err.detail,)
                 raise err from exc
-    except EdgestoreError as err:
+    except Exception as err:
+        # Whatever this job raised (a parameter that cannot be bound, anything unexpected)
+        # it fails alone: the jobs sharing its transaction still commit.
         conn.guard.stop()
         job.error = err
         job.results = []
@@ -126,6 +143,12 @@ def _run_job(conn: Conn, job: WriteJob, timeout: float) -> None:
         return
     conn.guard.stop()
     db.execute("RELEASE edgestore_job")
+
+
+def has_temp_triggers(db: apsw.Connection) -> bool:
+    """Whether the connection's temp schema holds a trigger (see ``Conn.temp_triggers``)."""
+    row = db.execute("SELECT 1 FROM temp.sqlite_schema WHERE type = 'trigger' LIMIT 1").fetchone()
+    return row is not None
 
 
 def pragma_data_version(db: apsw.Connection) -> int:
@@ -166,6 +189,7 @@ def run_group(conn: Conn, jobs: list[WriteJob], timeout: float) -> Outcome:
                     j.results = []
                 continue
             db.execute("COMMIT")
+            outcome.touches_all = conn.temp_triggers
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -187,6 +211,8 @@ def run_alone(conn: Conn, job: WriteJob, timeout: float) -> Outcome:
         job.results = [run_statement(conn, analysis, params, job.max_rows)]
     except apsw.Error as exc:
         job.error = translate(exc, timeout=conn.guard.timed_out)
+    except Exception as exc:
+        job.error = exc
     finally:
         conn.guard.stop()
     # Unclassified changes: treat them as touching everything.

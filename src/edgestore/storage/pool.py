@@ -64,6 +64,8 @@ class PoolStats:
     group_commits: int
     grouped_writes: int
     writes_pending: int
+    writer_busy: bool = False
+    """The writer is held (a hold, or a group commit running)."""
 
 
 _malloc_trim: Callable[[int], int] | None = None
@@ -204,6 +206,7 @@ class Pool:
             group_commits=self.group_commits,
             grouped_writes=self.grouped_writes,
             writes_pending=sum(isinstance(r, _WriteRequest) for r in self._queue),
+            writer_busy=self._writer_busy,
         )
 
     def _opened(self) -> None:

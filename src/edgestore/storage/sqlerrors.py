@@ -16,6 +16,7 @@ from ..errors import (
     EdgestoreError,
     NoSuchColumnError,
     NoSuchTableError,
+    ParameterError,
     ReadOnlyError,
     SQLSyntaxError,
     StatementTimeout,
@@ -82,6 +83,11 @@ def translate(exc: BaseException, *, timeout: bool = False) -> EdgestoreError:
                 if needle in low:
                     cls = klass2
                     break
+    if isinstance(exc, apsw.BindingsError):
+        # Normally found before a statement runs (storage.params); this is the safety net.
+        bad = ParameterError(message, code=code)
+        bad.__cause__ = exc
+        return bad
     if cls is StatementTimeout:
         message = "statement timed out and was interrupted" if timeout else "interrupted"
     err = cls(message, code=code, base_code=base)

@@ -24,6 +24,7 @@ from ..errors import (
     InvalidRequest,
     NoSuchColumnError,
     NoSuchTableError,
+    ParameterError,
     ReadOnlyError,
     StoreClosedError,
 )
@@ -31,6 +32,7 @@ from .analysis import Analysis, AnalysisCache, analyze, description_of
 from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
 from .connection import Conn, open_connection
 from .execution import Outcome, WriteJob, pragma_data_version, run_statement
+from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .read_batch import read_batch
 from .results import Description, Params, Result, TableDeps
@@ -187,12 +189,25 @@ class Store:
             raise _not_a_read(analysis)
         caching = self._caching
         if cache if cache is not None else caching.default:
-            hit = caching.hit(sql, analysis, params, max_rows)
-            if hit is not None:
-                return hit
-            return await caching.read(
-                sql, analysis, params, ttl, max_rows, lambda: self._read(analysis, params, max_rows)
-            )
+            check_params(analysis, params)  # before they become part of a cache key
+            try:
+                hit = caching.hit(sql, analysis, params, max_rows)
+                if hit is not None:
+                    return hit
+                return await caching.read(
+                    sql,
+                    analysis,
+                    params,
+                    ttl,
+                    max_rows,
+                    lambda: self._read(analysis, params, max_rows),
+                )
+            except UnicodeEncodeError as exc:  # text that is not valid Unicode, in the key
+                raise_bind_error(analysis, params, exc)
+        if params is not None and type(params) is not list and type(params) is not tuple:
+            check_params(analysis, params)
+        # A list or tuple is checked while binding (run_statement names the parameter at
+        # fault, and the reader goes back): checking every value first costs a point read ~5%.
         return await self._read(analysis, params, max_rows)
 
     # -- caches (owner: cache) ---------------------------------------------------------------
@@ -221,38 +236,53 @@ class Store:
             # Never sleep in a busy handler on the event loop: a lock means "use a thread".
             db.set_busy_timeout(0)
             try:
-                result = run_statement(conn, analysis, params, max_rows)
+                try:
+                    result = run_statement(conn, analysis, params, max_rows)
+                finally:
+                    guard.stop()
+                    db.set_busy_timeout(self.settings.busy_timeout_ms)
             except (apsw.InterruptError, apsw.BusyError):
                 # Over the inline budget (or locked): finish it on a thread, off the loop.
-                guard.stop()
-                db.set_busy_timeout(self.settings.busy_timeout_ms)
                 pool.inline_overruns += 1
-            except apsw.Error as exc:
-                guard.stop()
-                db.set_busy_timeout(self.settings.busy_timeout_ms)
+            except BaseException as exc:
+                # Whatever it was (not only SQLite's errors), the reader goes back.
                 pool.release_reader(conn)
-                raise translate(exc) from exc
+                if isinstance(exc, apsw.Error):
+                    raise translate(exc) from exc
+                raise
             else:
-                guard.stop()
-                db.set_busy_timeout(self.settings.busy_timeout_ms)
-                pool.inline_runs += 1
-                if conn.db.data_version() != conn.last_dv:
-                    self._data_version_moved(conn)
-                pool.release_reader(conn)
+                try:
+                    pool.inline_runs += 1
+                    if conn.db.data_version() != conn.last_dv:
+                        self._data_version_moved(conn)
+                finally:
+                    pool.release_reader(conn)
                 return result
         if conn is None:
             if pool.max_readers == 0:
                 return await self._read_on_writer(analysis, params, max_rows)
             conn = await pool.acquire_reader()
+        running = self.loop.run_in_executor(
+            pool.reader_executor, _thread_read, conn, analysis, params, max_rows, self.settings
+        )
         try:
-            result = await self.loop.run_in_executor(
-                pool.reader_executor, _thread_read, conn, analysis, params, max_rows, self.settings
-            )
+            result = await asyncio.shield(running)
             pool.thread_runs += 1
             if conn.db.data_version() != conn.last_dv:
                 self._data_version_moved(conn)
-        finally:
+        except asyncio.CancelledError:
+            if not running.done():
+                # The thread is still inside SQLite on this reader: stop it, and give the
+                # reader back only once the thread let go of it.
+                conn.db.interrupt()
+                running.add_done_callback(lambda done: _release_after(pool, conn, done))
+                raise
             pool.release_reader(conn)
+            raise
+        except BaseException:
+            pool.release_reader(conn)
+            raise
+        pool.release_reader(conn)
         return result
 
     async def _read_on_writer(
@@ -326,6 +356,7 @@ class Store:
         if self.closed:
             raise StoreClosedError("the store is closed")
         analysis = self._analyses.get(sql) or await self._analysis(sql)
+        check_params(analysis, params)
         kind = analysis.kind
         if kind == "read":
             return await self._read(analysis, params, max_rows)
@@ -357,7 +388,8 @@ class Store:
         if not stmts:
             return []
         if any(sets_session_pragma(sql) for sql, _ in stmts):
-            # Run on a session, each statement analysed once the ones before it have run.
+            # Run on a session, each statement analysed once the ones before it have run
+            # (Session.execute checks each statement's parameters).
             return await batch_with_settings(self, stmts)
         analyses: list[tuple[Analysis, Params]] = []
         for sql, params in stmts:
@@ -368,9 +400,15 @@ class Store:
                     raise
                 # It may name what an earlier statement creates: analyse each as it comes.
                 return await batch_with_settings(self, stmts)
-        for analysis, _ in analyses:
+        for index, (analysis, params) in enumerate(analyses):
             if analysis.kind not in ("read", "write", "standalone"):
                 raise _not_here(analysis)
+            try:
+                check_params(analysis, params)
+            except ParameterError as err:
+                err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
+                err.args = (err.detail,)
+                raise
         if self.pool.max_readers > 0 and all(a.kind == "read" for a, _ in analyses):
             return await read_batch(self, analyses)
         job = WriteJob(analyses, single=False)
@@ -382,6 +420,8 @@ class Store:
     def _on_commit(self, outcome: Outcome) -> None:
         if outcome.external or outcome.schema_change:
             self._analyses.clear()
+            self.versions.bump_all()
+        elif outcome.touches_all and outcome.committed:
             self.versions.bump_all()
         if outcome.written:
             self.versions.bump(outcome.written)
@@ -495,6 +535,12 @@ class Store:
     @property
     def _analysis_generation(self) -> int:
         return self._analyses.generation
+
+
+def _release_after(pool: Pool, conn: Conn, done: asyncio.Future[Result]) -> None:
+    if not done.cancelled():
+        done.exception()  # nobody awaits it any more: the caller was cancelled
+    pool.release_reader(conn)
 
 
 def _call_translated(fn: Callable[[apsw.Connection], T], db: apsw.Connection) -> T:

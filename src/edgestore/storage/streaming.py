@@ -47,6 +47,7 @@ from ..errors import EdgestoreError, InvalidRequest, StoreClosedError, Transacti
 from .analysis import Analysis, analyze
 from .connection import Conn
 from .execution import result_columns
+from .params import check_params, raise_bind_error
 from .results import Column, Params, Result, Value
 from .sqlerrors import translate
 
@@ -204,7 +205,7 @@ def _open_cursor(
     def start() -> apsw.Cursor:
         cursor = conn.db.cursor()
         live.cursor = cursor
-        cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+        _execute(cursor, analysis, params)
         columns.append(result_columns(cursor, analysis))
         return cursor
 
@@ -213,6 +214,15 @@ def _open_cursor(
     if done:
         live.close_cursor()
     return columns[0], rows, done
+
+
+def _execute(cursor: apsw.Cursor, analysis: Analysis, params: Params) -> None:
+    try:
+        cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+    except apsw.Error:
+        raise
+    except Exception as exc:  # binding raises plain Python errors too
+        raise_bind_error(analysis, params, exc)
 
 
 def _fetch(live: _Live, n: int, timeout: float, conn: Conn) -> tuple[Rows, bool]:
@@ -241,6 +251,7 @@ def _open_pinned(
     analysis = cached if cached is not None else analyze(conn.db, sql)
     if analysis.kind != "read":
         return analysis, None
+    check_params(analysis, params)
     return analysis, _open_cursor(live, analysis, params, n, timeout, conn)
 
 
@@ -542,7 +553,7 @@ def open_inline(
     try:
         cursor = db.cursor()
         live.cursor = cursor
-        cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
+        _execute(cursor, analysis, params)
         columns = result_columns(cursor, analysis)
         first = list(itertools.islice(cursor, rows.chunk_rows))
     except (apsw.InterruptError, apsw.BusyError):
@@ -572,6 +583,7 @@ def open_inline(
 
 async def open_on_reader(store: Store, rows: RowStream, analysis: Analysis, params: Params) -> None:
     """Open a read-only statement on a reader held by ``rows`` until it ends."""
+    check_params(analysis, params)
     pool = store.pool
     conn = pool.take_reader()
     if conn is not None and store._inline and open_inline(store, rows, conn, analysis, params):

@@ -26,6 +26,7 @@ from ..errors import (
 from .analysis import Analysis, analyze, description_of
 from .connection import Conn
 from .execution import Outcome, run_statement
+from .params import check_params
 from .pool import Hold
 from .results import Description, Params, Result
 from .session_settings import SessionSettings, apply_settings, restore_defaults
@@ -135,6 +136,7 @@ class _Pin:
             state["analysed"] = cached is None
             if analysis.kind not in allowed:
                 raise _refused(analysis, allowed)
+            check_params(analysis, params)
             if streams and analysis.kind in ("begin", "end", "savepoint"):
                 # The transaction (or part of it) ends under open row streams: end those
                 # statements first, so none outlives the transaction on this connection.
@@ -201,9 +203,16 @@ class _Pin:
                 self.hold.release()
             elif self.reader is not None:
                 self.store.pool.release_reader(self.reader)
-        if committed and (self.written or self.schema_change):
+        writer = self.store.pool.writer if self.hold is not None else None
+        touches_all = writer is not None and writer.temp_triggers
+        if committed and (self.written or self.schema_change or touches_all):
             self.store._publish(
-                Outcome(written=self.written, schema_change=self.schema_change, committed=True)
+                Outcome(
+                    written=self.written,
+                    schema_change=self.schema_change,
+                    committed=True,
+                    touches_all=touches_all,
+                )
             )
 
 

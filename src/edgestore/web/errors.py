@@ -80,6 +80,8 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (e.SchemaError, 500),
     # A statement that runs past the bound was sent by the client: a client error, not a crash.
     (e.StatementTimeout, 400),
+    # Parameters that cannot be bound (missing, wrong count or type, beyond 64 bits).
+    (e.ParameterError, 400),
     (e.DatabaseError, 400),
     (e.PoolTimeout, 503),
     (e.TransactionTimeout, 409),
