@@ -22,6 +22,7 @@ from litestar.types import ControllerRouterHandler
 from .._version import __version__
 from ..auth import Authenticator
 from ..config import Settings
+from ..tables import Catalog
 from .errors import exception_handlers
 from .metrics import Metrics
 from .middleware import edge_middleware
@@ -32,7 +33,6 @@ from .routes import ops as ops_routes
 from .routes import sql as sql_routes
 from .routes import tables as table_routes
 from .state import AppState
-from .tableinfo import SchemaCache
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     metrics = Metrics()
     metrics.access_log = settings.access_log
     state = AppState(settings=settings, authenticator=Authenticator(settings), metrics=metrics)
-    schema = SchemaCache()
+    schema = Catalog()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
