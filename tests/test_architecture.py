@@ -1,6 +1,6 @@
 """The direction of imports is the architecture (DESIGN.md, "Layout").
 
-errors/config -> storage, cache, memory -> hrana, migrate -> web -> cli. The core never imports
+errors/config -> storage, cache, tables, memory -> hrana, migrate -> web -> cli. The core never imports
 a web or CLI framework, and HTTP status codes live in one module of web.
 """
 
@@ -21,6 +21,7 @@ LAYER = {
     "storage": 1,
     "cache": 1,
     "memory": 1,
+    "tables": 1,
     "auth": 1,
     "hrana": 2,
     "migrate": 2,

@@ -27,6 +27,7 @@ def test_no_private_leaks() -> None:
         "storage",
         "cache",
         "memory",
+        "tables",
         "hrana",
         "migrate",
         "web",
