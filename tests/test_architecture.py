@@ -1,7 +1,7 @@
 """The direction of imports is the architecture (DESIGN.md, "Layout").
 
-errors/config -> storage, cache, tables, memory -> hrana, migrate -> web -> cli. The core never imports
-a web or CLI framework, and HTTP status codes live in one module of web.
+errors/config -> storage, cache, tables, memory -> hrana, migrate -> web -> cli. The core never
+imports a web or CLI framework, and HTTP status codes live in one module of web.
 """
 
 from __future__ import annotations
