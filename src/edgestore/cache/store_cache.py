@@ -1,6 +1,7 @@
 """The caches of one Store: what ``store.cache``, ``store.query_cache`` and cached reads use.
 
-A cached read goes: external-change check -> stamp of the tables read -> lookup -> (miss)
+A cached read goes: admission (a key's first access reads SQLite directly, see
+``doorkeeper.py``) -> external-change check -> stamp of the tables read -> lookup -> (miss)
 single-flight run -> store if the stamp did not move.
 
 The external-change check must be cheap, it runs on every hit. Every commit to a WAL
@@ -82,6 +83,18 @@ class StoreCache:
             await self.redis.close()
             self.redis = None
         self._shm.close()
+
+    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
+        """False for a first access the doorkeeper turns away (counted as a miss): read SQLite
+        without the cache, neither looking up nor filling (doorkeeper.py says when and why).
+        Always True with a shared (Redis) tier, whose entries other processes may fill."""
+        if self.redis is not None:
+            return True
+        fast = fast_key(sql, params, max_rows)
+        if fast is None or self.query.doorkeeper.admit(fast):
+            return True
+        self.query.misses += 1
+        return False
 
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
@@ -187,6 +200,7 @@ class StoreCache:
             "external_checks": self.external_checks,
             "external_fast_checks": self.fast_checks,
             "unverified_reads": self.unchecked,
+            "first_sightings_uncached": self.query.doorkeeper.turned_away,
         }
         if self.redis is not None:
             out["redis"] = self.redis.stats()

@@ -188,7 +188,9 @@ class Store:
         if analysis.kind != "read":
             raise _not_a_read(analysis)
         caching = self._caching
-        if cache if cache is not None else caching.default:
+        if (cache if cache is not None else caching.default) and caching.admit(
+            sql, params, max_rows
+        ):
             check_params(analysis, params)  # before they become part of a cache key
             try:
                 hit = caching.hit(sql, analysis, params, max_rows)

@@ -298,9 +298,14 @@ def route_handlers(state: AppState, schema: Catalog) -> list[HTTPRouteHandler]:
     ) -> ASGIResponse:
         t = await table(table_name)
         remember(request, t)
-        result = await read_row(state.store, t, _parse_key(t, key))
+        store = state.store
+        result = await read_row(store, t, _parse_key(t, key))
         if not result.values:
             raise NotFoundError(f"no row in {t.name!r} with key {key}")
+        if not result.cached and store.query_cache.doorkeeper.strict:
+            # Mostly new keys (cache/doorkeeper.py): an entry would only push an unread one out
+            # of the FIFO (HotCache.put was ~5% of a random row read, py-spy, bench_reads.py).
+            request.scope.pop(HOT_SCOPE_KEY, None)  # type: ignore[misc]
         names = [c.name for c in result.columns]
         return _json_response(request, _row_dict(names, result.values[0]))
 
