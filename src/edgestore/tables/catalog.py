@@ -203,14 +203,15 @@ class Catalog:
             if rowid_key:
                 pk_cols = ("rowid",)
             indexes = _indexes((await store.query(_INDEXES_SQL, [name], cache=False)).values)
-            indexed = {i.columns[0] for i in indexes if i.columns[0] is not None} | {pk_cols[0]}
+            leading = {i.columns[0] for i in indexes}
+            indexed = frozenset(c for c in leading if c is not None) | {pk_cols[0]}
             out[name] = TableInfo(
                 name=name,
                 columns=columns,
                 pk=pk_cols,
                 rowid_key=rowid_key,
                 without_rowid=bool(wr),
-                indexed=frozenset(c for c in indexed if c is not None),
+                indexed=indexed,
                 indexes=indexes,
             )
         return out
