@@ -1,8 +1,8 @@
 """The caches of one Store: what ``store.cache``, ``store.query_cache`` and cached reads use.
 
-A cached read goes: admission (a key's first access reads SQLite directly, see
-``doorkeeper.py``) -> external-change check -> stamp of the tables read -> lookup -> (miss)
-single-flight run -> store if the stamp did not move.
+A cached read goes: external-change check -> stamp of the tables read -> decoded hit ->
+admission (a key's first access may read SQLite directly, see ``doorkeeper.py``) -> lookup ->
+(miss) single-flight run -> store if the stamp did not move.
 
 The external-change check must be cheap, it runs on every hit. Every commit to a WAL
 database, by any process, rewrites the WAL-index header at the start of the ``-shm`` file, so
@@ -67,6 +67,8 @@ class StoreCache:
         # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
         # right after it with no await in between, reuses the key and skips a second lookup.
         self._miss: tuple[str, Params, int | None, bytes] | None = None
+        # (sql, params) of the first read hit() just turned away: read() runs it uncached.
+        self._first: tuple[str, Params] | None = None
 
     async def start(self) -> None:
         """Connect the Redis tier when one is configured."""
@@ -85,15 +87,17 @@ class StoreCache:
         self._shm.close()
 
     def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
-        """False for a first access the doorkeeper turns away (counted as a miss): read SQLite
-        without the cache, neither looking up nor filling (doorkeeper.py says when and why).
-        Always True with a shared (Redis) tier, whose entries other processes may fill."""
-        if self.redis is not None:
+        """False for a first read the doorkeeper turns away while strict (mostly new keys):
+        read SQLite without the cache, before anything else, so that a random point read
+        costs about what ``cache=False`` costs (bench/bench_storage.py point). Not strict,
+        :meth:`hit` asks the doorkeeper itself, after the decoded tier."""
+        qc = self.query
+        if not qc.doorkeeper.strict or self.redis is not None:
             return True
         fast = fast_key(sql, params, max_rows)
-        if fast is None or self.query.doorkeeper.admit(fast):
+        if fast is None or qc.doorkeeper.admit(fast):
             return True
-        self.query.misses += 1
+        qc.misses += 1
         return False
 
     def hit(
@@ -101,11 +105,17 @@ class StoreCache:
     ) -> Result | None:
         """The cached result when there is a fresh, small one; no await (the common hit).
 
-        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry).
+        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry,
+        a first read the doorkeeper turned away: doorkeeper.py). No doorkeeper with a shared
+        (Redis) tier, whose entries other processes may have filled.
         """
         self._miss = None
+        self._first = None
         reads = analysis.deps.reads
         qc = self.query
+        # Strict: admit() has decided already. Not strict: after the decoded tier, so that
+        # its hits pay nothing for admission.
+        door = qc.doorkeeper if self.redis is None and not qc.doorkeeper.strict else None
         if not qc.cacheable(sql, reads) or not self.check_external():
             return None
         stamp = self._stamp_of(reads)()
@@ -115,11 +125,18 @@ class StoreCache:
             if hit is not None:
                 qc.hits += 1
                 return hit
+            if door is not None and not door.admit(fast):
+                self._turn_away(sql, params)
+                return None
         key = qc.key(sql, params, max_rows)
         result = qc.get_now(key, stamp, fast)
         if result is None and qc.absent:
             self._miss = (sql, params, max_rows, key)
         return result
+
+    def _turn_away(self, sql: str, params: Params) -> None:
+        self.query.misses += 1
+        self._first = (sql, params)  # read() runs it uncached
 
     async def read(
         self,
@@ -131,6 +148,9 @@ class StoreCache:
         run: Callable[[], Any],
     ) -> Result:
         """A read through the query cache; ``run()`` performs the real read on a miss."""
+        first, self._first = self._first, None
+        if first is not None and first[0] is sql and first[1] is params:
+            return await run()  # type: ignore[no-any-return]  # turned away by hit()
         reads = analysis.deps.reads
         qc = self.query
         miss, self._miss = self._miss, None

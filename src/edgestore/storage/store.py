@@ -191,6 +191,7 @@ class Store:
         if (cache if cache is not None else caching.default) and caching.admit(
             sql, params, max_rows
         ):
+            # (admit: False for a first read turned away by the cache's doorkeeper.)
             check_params(analysis, params)  # before they become part of a cache key
             try:
                 hit = caching.hit(sql, analysis, params, max_rows)
