@@ -25,6 +25,7 @@ LAYER = {
     "auth": 1,
     "hrana": 2,
     "migrate": 2,
+    "sqlalchemy": 2,
     "web": 3,
     "cli": 4,
 }
@@ -72,6 +73,16 @@ def test_imports_point_one_way(path: Path) -> None:
             target = name.split(".")[1].removesuffix(".py")
             if target in LAYER:
                 assert LAYER[target] <= layer, f"{part} must not import {name}"
+
+
+def test_only_the_dialects_import_sqlalchemy() -> None:
+    # SQLAlchemy is an optional extra: nothing else may need it (import edgestore stays light).
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in _modules()
+        if _part(p) != "sqlalchemy" and any(n.split(".")[0] == "sqlalchemy" for n in _imports(p))
+    ]
+    assert offenders == []
 
 
 def test_http_status_codes_live_in_the_error_mapper() -> None:

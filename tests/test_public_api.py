@@ -30,6 +30,7 @@ def test_no_private_leaks() -> None:
         "tables",
         "hrana",
         "migrate",
+        "sqlalchemy",
         "web",
         "cli",
     }
@@ -39,7 +40,8 @@ def test_no_private_leaks() -> None:
 def test_import_does_not_pull_frameworks() -> None:
     code = (
         "import sys, edgestore; "
-        "bad = [m for m in ('litestar', 'click', 'granian', 'uvicorn', 'psycopg', 'redis') "
+        "bad = [m for m in ('litestar', 'click', 'granian', 'uvicorn', 'psycopg', 'redis', "
+        "'sqlalchemy') "
         "if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -101,13 +101,13 @@ class Analysis:
     """For begin/end/savepoint: BEGIN, COMMIT, ROLLBACK (savepoints: BEGIN, RELEASE, ROLLBACK)."""
     refusal: str | None = None
     """Why a ``refused`` statement is not run."""
-    creates_trigger: bool = False
-    """CREATE TRIGGER (temporary or not: ``CREATE TRIGGER temp.x ON main.t`` is reported as a
-    main one), after which the connection checks its temp schema (see ``Conn``)."""
     setting: tuple[str, bool | None] | None = None
     """A session PRAGMA (policy.Statement.setting): set (kind ``setting``) or read."""
     alter: AlterColumn | None = None
     """libSQL's ALTER TABLE ... ALTER COLUMN, which SQLite cannot prepare (alter_column.py)."""
+    creates_trigger: bool = False
+    """CREATE TRIGGER (temporary or not: ``CREATE TRIGGER temp.x ON main.t`` is reported as a
+    main one), after which the connection checks its temp schema (see ``Conn``)."""
 
 
 class _Abort(Exception):
@@ -296,8 +296,8 @@ def analyze(db: apsw.Connection, sql: str) -> Analysis:
         inserts=inserts,
         txn_op=txn_op,
         refusal=refusal,
-        creates_trigger=creates_trigger,
         setting=stmt.setting,
+        creates_trigger=creates_trigger,
     )
 
 

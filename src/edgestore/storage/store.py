@@ -391,8 +391,8 @@ class Store:
         if not stmts:
             return []
         if any(sets_session_pragma(sql) for sql, _ in stmts):
-            # Run on a session, each statement analysed once the ones before it have run
-            # (Session.execute checks each statement's parameters).
+            # Run on a session, each statement analysed (and its parameters checked, as
+            # Session.execute does) once the ones before it have run.
             return await batch_with_settings(self, stmts)
         analyses: list[tuple[Analysis, Params]] = []
         for sql, params in stmts:

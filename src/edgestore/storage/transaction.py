@@ -117,9 +117,15 @@ class _Pin:
             raise StoreClosedError("the transaction has ended")
 
     async def run_sql(
-        self, sql: str, params: Params, max_rows: int | None, allowed: tuple[str, ...]
+        self,
+        sql: str,
+        params: Params,
+        max_rows: int | None,
+        allowed: tuple[str, ...],
+        *,
+        begin: str | None = None,
     ) -> tuple[Result, Analysis, bool]:
-        """Analyse and run ``sql`` on the pinned connection.
+        """Analyse and run ``sql`` on the pinned connection (after ``begin``, in the same call).
 
         Returns the result, the analysis and whether a transaction is still open.
         """
@@ -143,6 +149,8 @@ class _Pin:
                 _close_streams(streams, _ended_under_stream())
             conn.guard.start_thread(timeout)
             try:
+                if begin is not None:
+                    conn.db.execute(begin)
                 result = run_statement(conn, analysis, params, max_rows)
             except apsw.Error as exc:
                 state["open"] = conn.db.in_transaction
@@ -413,6 +421,37 @@ class Session:
             return result
         finally:
             await pin.finish(rollback=True, committed=committed)
+
+    async def execute_in_transaction(
+        self, sql: str, params: Params = None, *, max_rows: int | None = None
+    ) -> Result:
+        """Run ``sql`` inside a write transaction, opening one first if none is open.
+
+        The opening ``BEGIN IMMEDIATE`` runs in the same call to the writer as ``sql``: a
+        transaction that takes the writer at its first write pays one thread hop for both
+        (the SQLAlchemy dialects use this). Inside an open transaction it is :meth:`execute`.
+        """
+        async with self._lock:
+            if self._current_pin() is not None:
+                return await self._execute(sql, params, max_rows)
+            pin = await self._pin_connection(False)
+            try:
+                await pin.apply(self._settings.taken())
+            except BaseException:
+                await pin.finish(rollback=True)
+                raise
+            self._pin = pin
+            async with pin.lock:
+                try:
+                    result, _, _ = await pin.run_sql(
+                        sql, params, max_rows, ("read", "write"), begin="BEGIN IMMEDIATE"
+                    )
+                except BaseException:
+                    if not pin.ended:
+                        await pin.finish(rollback=True)
+                    self._pin = None
+                    raise
+            return result
 
     def stream(
         self, sql: str, params: Params = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
