@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import apsw
 
-from ..errors import ParameterError
 from .analysis import Analysis
 from .connection import Conn
 from .execution import run_statement
@@ -35,7 +34,7 @@ def _run(conn: Conn, analyses: Sequence[tuple[Analysis, Params]], timeout: float
         for index, (analysis, params) in enumerate(analyses):
             try:
                 results.append(run_statement(conn, analysis, params, None))
-            except (apsw.Error, ParameterError) as exc:
+            except apsw.Error as exc:
                 err = translate(exc, timeout=guard.timed_out)
                 err.detail = f"statement {index + 1} of the batch failed: {err.detail}"
                 err.args = (err.detail,)
