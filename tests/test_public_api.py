@@ -28,6 +28,7 @@ def test_no_private_leaks() -> None:
         "cache",
         "opening",
         "memory",
+        "tables",
         "hrana",
         "replication",
         "migrate",

@@ -54,6 +54,7 @@ if _typing.TYPE_CHECKING:
         TableDeps,
         Transaction,
     )
+    from .tables import Filter, Page, Table
 
 # The storage layer imports asyncio, which imports ssl (~6 MB of RSS): its names load on
 # first use, so `import edgestore` stays light (bench/bench_storage.py import).
@@ -73,6 +74,8 @@ _LAZY = frozenset(
         "open",
     }
 )
+# The table model (edgestore.tables) sits on the storage layer: lazy for the same reason.
+_LAZY_TABLES = frozenset({"Filter", "Page", "Table"})
 
 
 def __getattr__(name: str) -> object:
@@ -82,6 +85,13 @@ def __getattr__(name: str) -> object:
         value = getattr(opening if name in ("open", "connect") else storage, name)
         globals()[name] = value
         return value
+    if name in _LAZY_TABLES or name == "tables":
+        # Importing the submodule sets ``tables`` here; ``from . import tables`` would ask
+        # this function for it first.
+        from .tables import Filter, Page, Table
+
+        globals().update(Filter=Filter, Page=Page, Table=Table)
+        return globals()[name]
     raise AttributeError(f"module 'edgestore' has no attribute {name!r}")
 
 
@@ -95,6 +105,7 @@ __all__ = [
     "DatabaseError",
     "Description",
     "EdgestoreError",
+    "Filter",
     "InvalidRequest",
     "MigrationError",
     "MissingExtraError",
@@ -102,6 +113,7 @@ __all__ = [
     "NoSuchTableError",
     "NotFoundError",
     "OverloadedError",
+    "Page",
     "ParameterError",
     "PermissionDenied",
     "PoolStats",
@@ -121,6 +133,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "SyncStore",
+    "Table",
     "TableDeps",
     "Transaction",
     "TransactionTimeout",

@@ -122,7 +122,8 @@ def build_app(db_path: Path) -> Litestar:
 
 async def test_repository_service_crud_beside_edgestore_api(tmp_path: Path) -> None:
     app = build_app(tmp_path / "app.db")
-    async with AsyncTestClient(app) as client:
+    # A loopback Host, as a real local client sends: other hosts get 421 (DNS rebinding).
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
         created = await client.post("/authors", json={"name": "Ada"})
         assert created.status_code == 201, created.text
         ada = created.json()

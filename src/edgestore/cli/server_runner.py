@@ -14,6 +14,10 @@ adds the other processes of the server to the figure it acts on (``edgestore.mem
 Signals: SIGTERM and SIGINT stop accepting, let in-flight requests finish (at most
 ``shutdown_timeout`` seconds), then run the ASGI lifespan shutdown, where the store finishes
 queued writes and checkpoints the WAL.
+
+A startup that edgestore refuses (an ``EdgestoreError`` in the lifespan startup, e.g. a
+replicated database whose page size is not 4096) ends the command with that one message and
+exit status 1: granian's own report of it is two tracebacks and a ``FatalError`` that bury it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import click
+
 from ..config import Settings
+from ..errors import EdgestoreError
 from ..memory.allocator import tune_allocator
 
 __all__ = ["run"]
@@ -63,12 +71,14 @@ def _run_processes(settings: Settings, log_dictconfig: dict[str, Any]) -> None:
 
 async def _run_embedded(settings: Settings, log_dictconfig: dict[str, Any]) -> None:
     from granian.constants import Interfaces
+    from granian.errors import FatalError
     from granian.server.embed import Server
 
     from ..web.app import create_app
 
+    app = _StartupGuard(create_app(settings))
     server = Server(
-        create_app(settings),
+        app,
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
@@ -86,9 +96,69 @@ async def _run_embedded(settings: Settings, log_dictconfig: dict[str, Any]) -> N
         loop.add_signal_handler(signum, server.stop)
     try:
         await server.serve()
+    except FatalError:
+        if app.refused is None:
+            raise
+        raise click.ClickException(f"cannot start: {app.refused.detail}") from None
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+_Message = dict[str, Any]
+_ASGIApp = Callable[..., Awaitable[None]]
+
+
+class _StartupGuard:
+    """The app, with a startup refused by edgestore kept as ``refused`` instead of logged as
+    tracebacks (granian logs the lifespan's failure message, the formatted traceback, and
+    then the exception again). Any other startup failure is passed on as it was."""
+
+    def __init__(self, app: _ASGIApp) -> None:
+        self.app = app
+        self.refused: EdgestoreError | None = None
+
+    async def __call__(
+        self,
+        scope: _Message,
+        receive: Callable[[], Awaitable[_Message]],
+        send: Callable[[_Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failure: _Message | None = None
+
+        async def hold_failure(message: _Message) -> None:
+            # Sent before the app raises: whether it is reported depends on what it raises.
+            nonlocal failure
+            if message["type"] == "lifespan.startup.failed":
+                failure = message
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_failure)
+        except Exception as exc:
+            refused = _edgestore_error(exc) if failure is not None else None
+            if refused is None:
+                if failure is not None:
+                    await send(failure)
+                raise
+            self.refused = refused
+            await send({"type": "lifespan.startup.failed", "message": ""})
+
+
+def _edgestore_error(exc: BaseException) -> EdgestoreError | None:
+    """The EdgestoreError ``exc`` is or wraps (Litestar raises lifespan errors in a group)."""
+    if isinstance(exc, EdgestoreError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _edgestore_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _connection_limits(settings: Settings) -> dict[str, Any]:

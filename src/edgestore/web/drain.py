@@ -46,13 +46,14 @@ Closer = Callable[[], Awaitable[Any]]
 
 
 class _Request:
-    __slots__ = ("client", "closers", "server", "task")
+    __slots__ = ("client", "closers", "ended", "server", "task")
 
     def __init__(self, task: asyncio.Task[Any] | None, scope: Any) -> None:
         self.task = task
         self.client = _address(scope.get("client"))
         self.server = _address(scope.get("server"))
         self.closers: list[Closer] = []
+        self.ended = False
 
 
 _CURRENT: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
@@ -170,7 +171,13 @@ def _end(request: _Request) -> None:
     Cancelling is not enough: the server keeps a connection open while it still has response
     bytes to write to a client that stopped reading, and waits for it before stopping. Shutting
     the socket down makes those writes fail, so the connection closes at once.
+
+    Once per request: a second cancel (the signal, then the lifespan shutdown) would land in
+    the request's own cleanup, which rolls back what it holds.
     """
+    if request.ended:
+        return
+    request.ended = True
     if request.task is not None:
         request.task.cancel()
     if request.client is not None and request.server is not None:

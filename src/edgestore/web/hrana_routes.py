@@ -218,10 +218,13 @@ def route_handlers(state: AppState) -> list[Any]:
         def close_connection() -> asyncio.Future[None]:
             # One rollback of the connection's streams, awaited both by this handler and by
             # a shutdown that ends it (which must not close the store before it is done).
+            # Shielded: an awaiter cancelled meanwhile (this handler, cancelled by the
+            # shutdown) must not cancel the rollback the other one is waiting for, or the
+            # shutdown fails before it checkpoints.
             nonlocal closing
             if closing is None:
                 closing = asyncio.ensure_future(conn.close())
-            return closing
+            return asyncio.shield(closing)
 
         state.drain.at_end(close_connection)
         try:

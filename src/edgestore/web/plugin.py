@@ -38,6 +38,7 @@ from ..config import Settings, serves_publicly_without_auth
 from ..errors import EdgestoreError
 from ..storage import Store
 from ..storage.read_cache import KeyValueCache
+from ..tables import Catalog
 from .errors import exception_handlers
 from .history import History
 from .hrana_routes import close_streams
@@ -53,7 +54,6 @@ from .routes import sql as sql_routes
 from .routes import tables as table_routes
 from .state import AppState
 from .sync_routes import route_handlers as sync_route_handlers
-from .tableinfo import SchemaCache
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -115,7 +115,7 @@ class EdgestorePlugin(InitPluginProtocol):
                 "who can reach it can read, write and delete all data",
                 settings.host,
             )
-        schema = SchemaCache()
+        schema = Catalog()
         app_config.route_handlers.append(
             Router(
                 path=self.config.path,
@@ -139,7 +139,7 @@ class EdgestorePlugin(InitPluginProtocol):
         return app_config
 
 
-def _route_handlers(state: AppState, schema: SchemaCache) -> list[ControllerRouterHandler]:
+def _route_handlers(state: AppState, schema: Catalog) -> list[ControllerRouterHandler]:
     return [
         *sql_routes.route_handlers(state),
         *table_routes.route_handlers(state, schema),
@@ -180,7 +180,7 @@ def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) ->
     )
 
 
-def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
+def _lifespan(state: AppState, schema: Catalog, given: Store | None) -> Any:
     settings = state.settings
 
     @asynccontextmanager
