@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..storage import Store, open
+from ..opening import open
+from ..storage import Store
 
 __all__ = [
     "StoreKey",
