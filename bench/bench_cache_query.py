@@ -9,7 +9,7 @@ same parameters over and over (a hit after the first call):
 - ``report``: revenue per city over a join with GROUP BY (what caches are for).
 
 Prints per-call medians of 7 runs, the ratios, and for each statement whether a hit is
->= 5x faster than the same query uncached (the issue's target). A hit of a recently used
+>= 5x faster than the same query uncached (the target this bench checks). A hit of a recently used
 result is served from the decoded tier (no MessagePack decode; the ``dict+decode`` column is
 what a cache of serialised results would pay at least); what remains is the Store.query call,
 the external-write check, the version stamp and building the Result. ``pk`` cannot reach 5x:

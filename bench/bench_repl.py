@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.replication.conftest import Node
 
 from edgestore.config import Settings
+from edgestore.replication.replica_store import open_replica
 from edgestore.storage import open as open_store
-from edgestore.storage.replication.replica_store import open_replica
 
 RUNS = 5
 FRAME = 24 + 4096
@@ -201,7 +201,7 @@ async def bench_point_read(tmp: Path) -> None:
                 await query(sql, [1 + (i * 7919) % 10_000], cache=False)
             return (time.perf_counter() - t0) / n * 1e6
 
-        from edgestore.storage.replication.context import set_read_options
+        from edgestore.replication.read_options import set_read_options
 
         set_read_options(True, None)  # the lag gate is not what this measures
         ours = statistics.median([await run(replica) for _ in range(RUNS)])

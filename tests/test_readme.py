@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from edgestore import Settings
@@ -40,3 +43,18 @@ def test_every_setting_is_documented() -> None:
     documented = set(re.findall(r"^\| `([a-z_]+)` \| `EDGESTORE_[A-Z_]+` \|", table, re.M))
     fields = {f.name for f in dataclasses.fields(Settings)}
     assert documented == fields
+
+
+def test_tables_example_runs_and_prints_what_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block = _section("The library").split("### Tables\n", 1)[1].split("```python\n", 1)[1]
+    code = block.split("```", 1)[0]
+    expected = [
+        line.split("# ", 1)[1] for line in code.splitlines() if line.lstrip().startswith("print(")
+    ]
+    monkeypatch.chdir(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.splitlines() == expected

@@ -41,6 +41,7 @@ from .errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    from .opening import connect, open
     from .storage import (
         Column,
         Description,
@@ -52,9 +53,8 @@ if _typing.TYPE_CHECKING:
         SyncStore,
         TableDeps,
         Transaction,
-        connect,
-        open,
     )
+    from .tables import Filter, Page, Table
 
 # The storage layer imports asyncio, which imports ssl (~6 MB of RSS): its names load on
 # first use, so `import edgestore` stays light (bench/bench_storage.py import).
@@ -74,15 +74,24 @@ _LAZY = frozenset(
         "open",
     }
 )
+# The table model (edgestore.tables) sits on the storage layer: lazy for the same reason.
+_LAZY_TABLES = frozenset({"Filter", "Page", "Table"})
 
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        from . import storage
+        from . import opening, storage
 
-        value = getattr(storage, name)
+        value = getattr(opening if name in ("open", "connect") else storage, name)
         globals()[name] = value
         return value
+    if name in _LAZY_TABLES or name == "tables":
+        # Importing the submodule sets ``tables`` here; ``from . import tables`` would ask
+        # this function for it first.
+        from .tables import Filter, Page, Table
+
+        globals().update(Filter=Filter, Page=Page, Table=Table)
+        return globals()[name]
     raise AttributeError(f"module 'edgestore' has no attribute {name!r}")
 
 
@@ -96,6 +105,7 @@ __all__ = [
     "DatabaseError",
     "Description",
     "EdgestoreError",
+    "Filter",
     "InvalidRequest",
     "MigrationError",
     "MissingExtraError",
@@ -103,6 +113,7 @@ __all__ = [
     "NoSuchTableError",
     "NotFoundError",
     "OverloadedError",
+    "Page",
     "ParameterError",
     "PermissionDenied",
     "PoolStats",
@@ -122,6 +133,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "SyncStore",
+    "Table",
     "TableDeps",
     "Transaction",
     "TransactionTimeout",

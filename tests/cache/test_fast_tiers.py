@@ -12,6 +12,7 @@ import edgestore
 from edgestore.cache import CompressedLRU
 from edgestore.cache.decoded import fast_key
 from edgestore.cache.lru import PROMOTE_HITS
+from edgestore.cache.store_cache import StoreCache
 from edgestore.storage import Store
 
 from .helpers import json_row
@@ -38,12 +39,12 @@ async def test_decoded_hits_are_independent_and_never_stale(store: Store) -> Non
     # The first hit decodes from the compressed LRU and keeps the result decoded ...
     hit = await store.query(SQL, [5])
     assert hit.cached
-    assert store.query_cache.stats()["decoded_hits"] == 0
+    assert StoreCache.of(store).query.stats()["decoded_hits"] == 0
     # ... the next one is served decoded.
     hit = await store.query(SQL, [5])
     assert hit.cached
     assert len(hit.values) == 5
-    assert store.query_cache.stats()["decoded_hits"] >= 1
+    assert StoreCache.of(store).query.stats()["decoded_hits"] >= 1
     hit.values.clear()  # a caller changing its result does not change the next one
     again = await store.query(SQL, [5])
     assert again.cached
@@ -59,13 +60,13 @@ async def test_decoded_tier_is_charged_and_cleared(store: Store) -> None:
     for n in range(1, 10):
         await store.query(SQL, [n])  # miss: stored compressed-or-raw in the LRU
         await store.query(SQL, [n])  # first hit: kept decoded too
-    lru = store.query_cache.lru
-    tier = store.query_cache.decoded
+    lru = StoreCache.of(store).query.lru
+    tier = StoreCache.of(store).query.decoded
     assert len(tier) == 9
     assert tier.bytes > 0
     assert lru.stats()["side_bytes"] == tier.bytes
     assert lru.currsize == lru.audit()
-    store.query_cache.clear()
+    StoreCache.of(store).query.clear()
     assert len(tier) == 0
     assert lru.stats()["side_bytes"] == 0
     await store.query(SQL, [2])
@@ -79,8 +80,8 @@ async def test_decoded_tier_is_charged_and_cleared(store: Store) -> None:
 
 async def test_ttl_applies_to_decoded_results(store: Store) -> None:
     clock = [1000.0]
-    store.query_cache.decoded._timer = lambda: clock[0]
-    store.query_cache.lru._timer = lambda: clock[0]
+    StoreCache.of(store).query.decoded._timer = lambda: clock[0]
+    StoreCache.of(store).query.lru._timer = lambda: clock[0]
     await store.query(SQL, [4], ttl=5)
     assert (await store.query(SQL, [4], ttl=5)).cached
     clock[0] += 6

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import edgestore
+from edgestore.cache.store_cache import StoreCache
 from edgestore.storage import Store
 
 SCHEMA = [
@@ -207,7 +208,7 @@ async def test_kv_cache_on_the_store(store: Store) -> None:
     stats = store.cache_stats()
     assert stats["cache"]["entries"] == 2
     assert stats["cache"]["max_bytes"] == store.settings.cache_max_bytes
-    assert store.query_cache.clear() == 1
+    assert StoreCache.of(store).query.clear() == 1
     assert await store.cache.get("session:1") is not None
 
 

@@ -1,4 +1,4 @@
-"""The fixture schema with every type and constraint of the issue, with edge values."""
+"""The fixture schema with every type and constraint the migration supports, with edge values."""
 
 from __future__ import annotations
 

@@ -74,13 +74,13 @@ class Node:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"edgestore serve exited: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"edgestore serve exited: {self.log.read_text()[-8000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/health", timeout=1).status_code < 500:
                     return self
             time.sleep(0.1)
         self.kill()
-        raise RuntimeError(f"edgestore serve did not start: {self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"edgestore serve did not start: {self.log.read_text()[-8000:]}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

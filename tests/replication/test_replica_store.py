@@ -15,12 +15,13 @@ from edgestore.config import Settings
 from edgestore.errors import (
     ConstraintViolation,
     InvalidRequest,
+    ParameterError,
     ReplicaLagging,
     ReplicationError,
 )
-from edgestore.storage.replication import parse_position
-from edgestore.storage.replication.context import reset_read_options, set_read_options
-from edgestore.storage.replication.replica_store import open_replica
+from edgestore.replication import parse_position
+from edgestore.replication.read_options import reset_read_options, set_read_options
+from edgestore.replication.replica_store import open_replica
 
 from .conftest import Node
 from .test_libsql_replica import SCHEMA
@@ -168,5 +169,41 @@ async def test_foreign_keys_off_lasts_for_a_replica_session(
         # Everyone else's writes still cascade on the primary.
         await store.execute("DELETE FROM users WHERE id = 2")
         assert primary.rows("SELECT count(*) FROM posts") == [[1]]
+    finally:
+        await store.close()
+
+
+async def test_forwarded_values_arrive_exactly(tmp_path: Path, nodes: list[Node]) -> None:
+    """Values a replica forwards land on the primary as a local write would store them: the
+    forwarder and the server share one Hrana codec (infinity exact, NaN as SQLite's NULL,
+    64-bit integers, blobs), and a value no SQLite type fits is refused before sending."""
+    primary = Node(tmp_path / "p.db").start()
+    nodes.append(primary)
+    primary.write("CREATE TABLE v (id INTEGER PRIMARY KEY, x)")
+
+    store = await open_replica(_settings(tmp_path, primary.url))
+    try:
+        sent = [
+            float("inf"),
+            float("-inf"),
+            float("nan"),
+            2**63 - 1,
+            -(2**63),
+            1.5,
+            b"\x00\xffblob",
+            "text \u00e9",
+            None,
+        ]
+        for i, value in enumerate(sent):
+            await store.execute("INSERT INTO v (id, x) VALUES (?, ?)", [i, value])
+        got = [row[0] for row in (await store.query("SELECT x FROM v ORDER BY id")).values]
+        assert got == [value if value == value else None for value in sent]  # NaN -> NULL
+        kinds = primary.rows("SELECT typeof(x) FROM v WHERE id < 2")
+        assert kinds == [["real"], ["real"]]
+
+        for bad in (object(), 2**64):
+            with pytest.raises(ParameterError):
+                await store.execute("INSERT INTO v (id, x) VALUES (?, ?)", [99, bad])
+        assert (await store.query("SELECT count(*) FROM v WHERE id = 99")).values == [(0,)]
     finally:
         await store.close()

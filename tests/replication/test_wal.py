@@ -7,7 +7,7 @@ from pathlib import Path
 
 import apsw
 
-from edgestore.storage.replication.wal import WalHeader, WalIndex, cut_at_commit
+from edgestore.replication.wal import WalHeader, WalIndex, cut_at_commit
 
 FRAME = 24 + 4096
 

@@ -19,7 +19,7 @@ from tests.server import EdgestoreServer
 
 ROUNDS = 20
 WRITERS = 4
-EXIT_BOUND = 5.0  # seconds: the bound for a graceful exit
+EXIT_BOUND = 5.0  # seconds a graceful exit may take
 
 
 def writer(url: str, wid: int, acked: list[str], stop: threading.Event) -> None:

@@ -37,37 +37,50 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import cachetools
-import zstandard
 
 from ..errors import ValueTooLarge
 from .codec import Codec, UnknownDictionary
+from .lru_entries import (
+    BYTES_HEADER,
+    ENTRY_OVERHEAD,
+    FREQ_SHARE,
+    FREQ_SLOT,
+    FREQUENT_DEN,
+    FREQUENT_NUM,
+    HOT_FRACTION,
+    HOT_OVERHEAD,
+    HOT_VALUE_MAX,
+    PROMOTE_HITS,
+    PROMOTE_HITS_FULL,
+    SIDE_FRACTION,
+    TTL_OVERHEAD,
+    Z_HEADER,
+    Entry,
+    Key,
+    SideTier,
+    Stored,
+    Z,
+    peek,
+    peek_or_none,
+    raw_len,
+    replace_value,
+    size_of,
+)
 
 __all__ = [
     "ENTRY_OVERHEAD",
     "HOT_OVERHEAD",
+    "HOT_VALUE_MAX",
+    "PROMOTE_HITS",
+    "SIDE_FRACTION",
     "TTL_OVERHEAD",
     "CompressedLRU",
     "Key",
+    "SideTier",
 ]
-
-Key = str | bytes
-
-# Bookkeeping bytes per entry beyond the value's and the key's own objects: one slot in
-# cachetools' data dict (~60 B right after a resize) and in its recency OrderedDict (dict slot,
-# fast-node slot and node, ~115 B).
-ENTRY_OVERHEAD = 176
-# A value in the hot set is also a slot in the hot OrderedDict plus its length (an int).
-HOT_OVERHEAD = 144
-# A TTL wraps the value in a small object and adds an (expires, key) tuple to the expiry heap;
-# the heap may also hold one stale tuple per live TTL entry before it is rebuilt, which keeps
-# an evicted key alive: a TTL entry is charged its key twice.
-TTL_OVERHEAD = 256
-_BYTES_HEADER = sys.getsizeof(b"")
-_Z_HEADER = _BYTES_HEADER + 16  # a bytes subclass instance is GC-tracked
-HOT_VALUE_MAX = 16 * 1024
 
 
 def _exact(value: bytes) -> bytes:
@@ -78,74 +91,6 @@ def _exact(value: bytes) -> bytes:
     value kept in the cache for long is worth one copy so the cap bounds what it really holds.
     """
     return bytes(memoryview(value))
-
-
-HOT_FRACTION = 8
-# The frequent set may take up to 7/8 of the cap (the rest holds compressed and recent values):
-# under skewed reads the hottest values are served raw (3/4 here: ~0.26x a bare LRU on the 4 KiB
-# zipf bench with 96% hits; 7/8: ~0.36x with 94% hits; the bare LRU has 92.5%).
-FREQUENT_NUM, FREQUENT_DEN = 7, 8
-PROMOTE_HITS = 3
-# Once the frequent set is full, a promotion compresses its least recently used value again
-# (~10 us for 4 KiB): only clearly hotter values get in then.
-PROMOTE_HITS_FULL = 8
-# The frequency counters (a dict of key -> small int, ~100 B a slot with the key shared) are
-# bounded to 1/40 of the cap; they are cleared when full, which also ages the counts.
-_FREQ_SLOT = 100
-_FREQ_SHARE = 40
-
-
-class SideTier(Protocol):
-    """Memory kept next to the entries and charged to the same cap (decoded query results).
-
-    The tier charges its bytes with :meth:`CompressedLRU.charge` and stays within
-    ``maxsize // SIDE_FRACTION``; the cache calls these (never with its own lock held).
-    """
-
-    def shrink(self, max_bytes: int) -> None: ...
-
-    def clear(self) -> None: ...
-
-    def drop_where(self, predicate: Callable[[Key], bool]) -> None: ...
-
-
-# A side tier may hold up to 1/16 of the cap.
-SIDE_FRACTION = 16
-
-
-class _Z(bytes):
-    """A zstd frame (the type tells a compressed value from a raw one, for free)."""
-
-    __slots__ = ()
-
-
-class _Entry:
-    """A value with an expiry time."""
-
-    __slots__ = ("data", "expires")
-
-    def __init__(self, data: bytes, expires: float) -> None:
-        self.data = data
-        self.expires = expires
-
-
-_Stored = bytes | _Entry
-_peek = cachetools.Cache.__getitem__  # read without touching the recency order
-_replace = cachetools.Cache.__setitem__  # replace a value without touching the order
-
-
-def _size_of(key: Key, v: _Stored) -> int:
-    if type(v) is _Entry:
-        return _size_of(key, v.data) + TTL_OVERHEAD + sys.getsizeof(key)
-    header = _Z_HEADER if type(v) is _Z else _BYTES_HEADER
-    return len(v) + header + sys.getsizeof(key) + ENTRY_OVERHEAD  # type: ignore[arg-type]
-
-
-def _raw_len(v: bytes) -> int:
-    if type(v) is _Z:
-        n = zstandard.frame_content_size(v)
-        return int(n) if n >= 0 else len(v)
-    return len(v)
 
 
 class CompressedLRU:
@@ -179,11 +124,11 @@ class CompressedLRU:
             dictionary=dictionary,
             sample_budget=max(64 * 1024, min(1024 * 1024, maxsize // 32)),
         )
-        self._lru: cachetools.LRUCache[Key, _Stored] = cachetools.LRUCache(sys.maxsize)
+        self._lru: cachetools.LRUCache[Key, Stored] = cachetools.LRUCache(sys.maxsize)
         # The hot paths read cachetools' own dict and recency OrderedDict directly: going
         # through its Python-level __getitem__/__contains__ costs more than the whole lookup.
         # Inserts, evictions (popitem) and removals still go through cachetools.
-        self._data: dict[Key, _Stored] = self._lru._Cache__data  # type: ignore[attr-defined]
+        self._data: dict[Key, Stored] = self._lru._Cache__data  # type: ignore[attr-defined]
         self._order: OrderedDict[Key, None] = self._lru._LRUCache__order  # type: ignore[attr-defined]
         # Raw values of at least ``threshold`` bytes, key -> raw length, in recency order: the
         # recent ones (kept raw down to the floor) and the frequent ones (kept raw up to their
@@ -231,17 +176,17 @@ class CompressedLRU:
                     elif key in self._hot:
                         self._hot.move_to_end(key)
                 return v
-            if type(v) is _Entry:
+            if type(v) is Entry:
                 if v.expires <= self._timer():
                     self._expire(key, v)
                     return default
                 data = v.data
-                if type(data) is not _Z:
+                if type(data) is not Z:
                     self.hits += 1
                     self._touch_raw(key)
                     return data
             else:
-                assert type(v) is _Z
+                assert type(v) is Z
                 data = v
             self.hits += 1
             promote = self._count_hit(key, data)
@@ -250,7 +195,7 @@ class CompressedLRU:
             self._promote(key, data, out)
         return out if out is not None else default
 
-    def _expire(self, key: Key, v: _Entry) -> None:
+    def _expire(self, key: Key, v: Entry) -> None:
         """Drop an entry a read found expired: an expiration and a miss (lock held)."""
         self._remove(key, v)
         self.expirations += 1
@@ -289,7 +234,7 @@ class CompressedLRU:
                 self.misses += 1
                 return None
             self._order.move_to_end(key)
-            if type(v) is _Entry:
+            if type(v) is Entry:
                 if v.expires <= self._timer():
                     self._expire(key, v)
                     return None
@@ -303,14 +248,14 @@ class CompressedLRU:
 
     @staticmethod
     def is_compressed(stored: bytes) -> bool:
-        return type(stored) is _Z
+        return type(stored) is Z
 
     def decompress(self, key: Key, stored: bytes) -> bytes | None:
         """Decompress what :meth:`peek_stored` returned (None: the entry became unreadable).
 
         Counts as a read of a compressed value: a frequent one goes back to raw.
         """
-        if type(stored) is not _Z:
+        if type(stored) is not Z:
             return stored
         with self._lock:
             promote = self._count_hit(key, stored)
@@ -325,10 +270,10 @@ class CompressedLRU:
             return False
         with self._lock:
             try:
-                v = _peek(self._lru, key)
+                v = peek(self._lru, key)
             except KeyError:
                 return False
-            return not (type(v) is _Entry and v.expires <= self._timer())
+            return not (type(v) is Entry and v.expires <= self._timer())
 
     def __len__(self) -> int:
         return len(self._lru)
@@ -351,14 +296,14 @@ class CompressedLRU:
         pass the result to :meth:`set`.
         """
         if type(value) is not bytes:
-            if type(value) is _Z:
+            if type(value) is Z:
                 return value
             value = bytes(value)
         if len(value) >= HOT_VALUE_MAX and len(value) >= self.threshold:
             frame = self.codec.compress(value)
             if frame is not None:
                 self.compressions += 1
-                return _Z(frame)
+                return Z(frame)
         return value
 
     def set(self, key: Key, value: bytes, ttl: float | None = None) -> None:
@@ -371,16 +316,16 @@ class CompressedLRU:
         if type(value) is bytes:
             value = _exact(value)
         n = len(value)
-        size = n + _BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
-        stored: _Stored = value
-        if type(value) is _Z:
-            size += _Z_HEADER - _BYTES_HEADER
+        size = n + BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
+        stored: Stored = value
+        if type(value) is Z:
+            size += Z_HEADER - BYTES_HEADER
         elif n >= self.threshold:
             size += HOT_OVERHEAD
         if ttl is not None:
             if ttl <= 0:
                 raise ValueError("ttl must be > 0 seconds")
-            stored = _Entry(value, self._timer() + ttl)
+            stored = Entry(value, self._timer() + ttl)
             size += TTL_OVERHEAD + sys.getsizeof(key)
         with self._lock:
             if size > self._maxsize:
@@ -410,7 +355,7 @@ class CompressedLRU:
                 if type(old) is bytes and len(old) < self.threshold:
                     # the common replace of a small raw value, inlined
                     n_old = len(old)
-                    self._bytes -= n_old + _BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
+                    self._bytes -= n_old + BYTES_HEADER + sys.getsizeof(key) + ENTRY_OVERHEAD
                     self._stored_bytes -= n_old
                     self._value_bytes -= n_old
                 else:
@@ -419,9 +364,9 @@ class CompressedLRU:
             # the least recent entries, never this one, since it fits in the cap alone.
             lru[key] = stored
             self._bytes += size
-            if type(value) is _Z:
+            if type(value) is Z:
                 self._stored_bytes += n
-                self._value_bytes += _raw_len(value)
+                self._value_bytes += raw_len(value)
                 self._compressed_entries += 1
             else:
                 self._stored_bytes += n
@@ -433,7 +378,7 @@ class CompressedLRU:
                 self._make_room()
             self.sets += 1
             if ttl is not None:
-                assert type(stored) is _Entry
+                assert type(stored) is Entry
                 self._ttl_entries += 1
                 heapq.heappush(self._heap, (stored.expires, key))
                 if len(self._heap) > 2 * self._ttl_entries + 64:
@@ -465,7 +410,7 @@ class CompressedLRU:
         value = _exact(value)
         n = len(value)
         ksize = sys.getsizeof(key)
-        size = n + ksize + (_BYTES_HEADER + ENTRY_OVERHEAD)
+        size = n + ksize + (BYTES_HEADER + ENTRY_OVERHEAD)
         with self._lock:
             if size > self._maxsize:
                 self.rejections += 1
@@ -482,7 +427,7 @@ class CompressedLRU:
             else:
                 if type(old) is bytes and len(old) < self.threshold:
                     n_old = len(old)
-                    self._bytes -= n_old + ksize + (_BYTES_HEADER + ENTRY_OVERHEAD)
+                    self._bytes -= n_old + ksize + (BYTES_HEADER + ENTRY_OVERHEAD)
                     self._stored_bytes -= n_old
                     self._value_bytes -= n_old
                 else:
@@ -500,7 +445,7 @@ class CompressedLRU:
         """Remove ``key``; True if it was there."""
         with self._lock:
             try:
-                v = _peek(self._lru, key)
+                v = peek(self._lru, key)
             except KeyError:
                 return False
             self._remove(key, v)
@@ -514,7 +459,7 @@ class CompressedLRU:
         with self._lock:
             doomed = [k for k in self._lru if predicate(k)]
             for k in doomed:
-                self._remove(k, _peek(self._lru, k))
+                self._remove(k, peek(self._lru, k))
             self.deletes += len(doomed)
             return len(doomed)
 
@@ -552,7 +497,7 @@ class CompressedLRU:
     def _set_budgets(self, maxsize: int) -> None:
         self._hot_floor = maxsize // HOT_FRACTION
         self._frequent_max = maxsize * FREQUENT_NUM // FREQUENT_DEN
-        self._freq_max = max(16, maxsize // (_FREQ_SLOT * _FREQ_SHARE))
+        self._freq_max = max(16, maxsize // (FREQ_SLOT * FREQ_SHARE))
         if len(self._freq) > self._freq_max:
             self._freq.clear()
 
@@ -560,7 +505,7 @@ class CompressedLRU:
         """When ``key``'s entry expires (on :attr:`timer`'s clock); None: no TTL or no entry."""
         with self._lock:
             v = self._data.get(key)
-            return v.expires if type(v) is _Entry else None
+            return v.expires if type(v) is Entry else None
 
     @property
     def timer(self) -> Callable[[], float]:
@@ -609,7 +554,7 @@ class CompressedLRU:
                 "side_bytes": self._side_bytes,
                 "frequent_entries": len(self._frequent),
                 "frequent_bytes": self._frequent_bytes,
-                "overhead_bytes": self.codec.overhead_bytes() + _FREQ_SLOT * len(self._freq),
+                "overhead_bytes": self.codec.overhead_bytes() + FREQ_SLOT * len(self._freq),
                 "hits": self.hits,
                 "misses": self.misses,
                 "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
@@ -637,7 +582,7 @@ class CompressedLRU:
     def audit(self) -> int:
         """Recompute the charged bytes from the entries (tests check it equals ``currsize``)."""
         with self._lock:
-            total = sum(_size_of(k, _peek(self._lru, k)) for k in self._lru)
+            total = sum(size_of(k, peek(self._lru, k)) for k in self._lru)
             raw_sets = len(self._hot) + len(self._frequent)
             return total + HOT_OVERHEAD * raw_sets + self._side_bytes
 
@@ -649,8 +594,8 @@ class CompressedLRU:
         except UnknownDictionary:
             # Written with a dictionary unloaded since: as good as evicted.
             with self._lock:
-                v = _peek_or_none(self._lru, key)
-                if v is not None and (v is frame or (type(v) is _Entry and v.data is frame)):
+                v = peek_or_none(self._lru, key)
+                if v is not None and (v is frame or (type(v) is Entry and v.data is frame)):
                     self._remove(key, v)
                     self.evictions += 1
                 self.hits -= 1
@@ -660,12 +605,12 @@ class CompressedLRU:
     def _promote(self, key: Key, frame: bytes, raw: bytes) -> None:
         """Store a frequently read value raw again, in the frequent set."""
         with self._lock:
-            v = _peek_or_none(self._lru, key)
-            if v is None or (v is not frame and (type(v) is not _Entry or v.data is not frame)):
+            v = peek_or_none(self._lru, key)
+            if v is None or (v is not frame and (type(v) is not Entry or v.data is not frame)):
                 return  # replaced or removed meanwhile
-            new: _Stored = raw if type(v) is not _Entry else _Entry(raw, v.expires)
+            new: Stored = raw if type(v) is not Entry else Entry(raw, v.expires)
             self._account(key, v, -1)
-            _replace(self._lru, key, new)
+            replace_value(self._lru, key, new)
             self._account(key, new, 1)
             self._frequent[key] = len(raw)
             self._frequent_bytes += len(raw)
@@ -684,27 +629,27 @@ class CompressedLRU:
             self._hot_bytes -= n
         self._bytes -= HOT_OVERHEAD
         lru = self._lru
-        v = _peek(lru, key)
-        raw = v.data if type(v) is _Entry else v
+        v = peek(lru, key)
+        raw = v.data if type(v) is Entry else v
         assert type(raw) is bytes
         frame = self.codec.compress(raw)
         if frame is None:
             return  # does not compress: stays raw, no longer a candidate
         self.compressions += 1
-        new: _Stored = _Z(frame) if type(v) is not _Entry else _Entry(_Z(frame), v.expires)
+        new: Stored = Z(frame) if type(v) is not Entry else Entry(Z(frame), v.expires)
         self._account(key, v, -1)
-        _replace(lru, key, new)
+        replace_value(lru, key, new)
         self._account(key, new, 1)
 
-    def _account(self, key: Key, v: _Stored, sign: int) -> None:
-        self._bytes += sign * _size_of(key, v)
-        data = v.data if type(v) is _Entry else v
+    def _account(self, key: Key, v: Stored, sign: int) -> None:
+        self._bytes += sign * size_of(key, v)
+        data = v.data if type(v) is Entry else v
         assert isinstance(data, bytes)
         self._stored_bytes += sign * len(data)
-        self._value_bytes += sign * _raw_len(data)
-        if type(data) is _Z:
+        self._value_bytes += sign * raw_len(data)
+        if type(data) is Z:
             self._compressed_entries += sign
-        if type(v) is _Entry:
+        if type(v) is Entry:
             self._ttl_entries += sign
 
     def _make_room(self) -> None:
@@ -729,7 +674,7 @@ class CompressedLRU:
             self._forget(key, v)
             self.evictions += 1
 
-    def _forget(self, key: Key, v: _Stored) -> None:
+    def _forget(self, key: Key, v: Stored) -> None:
         self._account(key, v, -1)
         n = self._hot.pop(key, None)
         if n is not None:
@@ -741,7 +686,7 @@ class CompressedLRU:
             self._frequent_bytes -= n
             self._bytes -= HOT_OVERHEAD
 
-    def _remove(self, key: Key, v: _Stored) -> None:
+    def _remove(self, key: Key, v: Stored) -> None:
         del self._lru[key]
         self._forget(key, v)
 
@@ -750,9 +695,9 @@ class CompressedLRU:
         lru = self._lru
         while heap and heap[0][0] <= now:
             expires, key = heapq.heappop(heap)
-            v = _peek_or_none(lru, key)
+            v = peek_or_none(lru, key)
             # The heap may hold stale items for keys replaced or removed since.
-            if type(v) is _Entry and v.expires == expires:
+            if type(v) is Entry and v.expires == expires:
                 self._remove(key, v)
                 self.expirations += 1
 
@@ -760,15 +705,8 @@ class CompressedLRU:
         lru = self._lru
         heap = []
         for key in lru:
-            v = _peek(lru, key)
-            if type(v) is _Entry:
+            v = peek(lru, key)
+            if type(v) is Entry:
                 heap.append((v.expires, key))
         heapq.heapify(heap)
         self._heap = heap
-
-
-def _peek_or_none(lru: cachetools.LRUCache[Key, _Stored], key: Key) -> _Stored | None:
-    try:
-        return _peek(lru, key)
-    except KeyError:
-        return None

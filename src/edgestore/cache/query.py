@@ -24,6 +24,7 @@ import msgspec
 from ..errors import ValueTooLarge
 from ..storage.results import Column, Params, Result
 from .decoded import DecodedTier, FastKey
+from .doorkeeper import Doorkeeper
 from .lru import HOT_VALUE_MAX, CompressedLRU
 from .offload import offload
 
@@ -92,6 +93,8 @@ class QueryCache:
         self.default_ttl = default_ttl
         # Decoded results of recent hits, in front of the byte entries (same budget).
         self.decoded = DecodedTier(lru)
+        # Whether a key's first read may fill the cache (doorkeeper.py; StoreCache.admit).
+        self.doorkeeper = Doorkeeper()
         self._normalised: dict[str, bytes] = {}
         self._volatile: dict[str, bool] = {}
         self._inflight: dict[tuple[bytes, Hashable], asyncio.Future[Result]] = {}

@@ -33,6 +33,7 @@ from ..errors import CacheError, MissingExtraError
 
 if TYPE_CHECKING:
     from ..storage.store import Store
+    from .query import QueryCache
 
 __all__ = ["EPOCH_FIELD", "RedisTier"]
 
@@ -47,13 +48,20 @@ class RedisTier:
     """Second cache tier and invalidation bus over one Redis server."""
 
     def __init__(
-        self, store: Store, url: str, *, namespace: str | None = None, ttl: float = 300.0
+        self,
+        store: Store,
+        query: QueryCache,
+        url: str,
+        *,
+        namespace: str | None = None,
+        ttl: float = 300.0,
     ) -> None:
         try:
             import redis
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
             raise MissingExtraError("the Redis cache tier (redis_url)", "redis") from exc
         self.store = store
+        self.query = query
         self.url = url
         self.ttl = ttl
         self.client = redis.Redis.from_url(url)
@@ -91,14 +99,14 @@ class RedisTier:
             self._pool.shutdown(wait=False)
             raise CacheError(f"cannot use Redis at {self.url}: {exc}") from exc
         self._undo.append(self.store.versions.subscribe(self._on_versions))
-        self.store.query_cache.tier = self
+        self.query.tier = self
 
     async def close(self) -> None:
         for undo in self._undo:
             undo()
         self._undo.clear()
-        if self.store.query_cache.tier is self:
-            self.store.query_cache.tier = None
+        if self.query.tier is self:
+            self.query.tier = None
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._unsubscribe)
         self._pool.shutdown(wait=True)

@@ -1,30 +1,25 @@
-"""The caches of one Store: what ``store.cache``, ``store.query_cache`` and cached reads use.
+"""The caches of one Store: what ``store.cache`` and cached reads use.
 
-A cached read goes: external-change check -> stamp of the tables read -> lookup -> (miss)
-single-flight run -> store if the stamp did not move.
+A cached read goes: external-change check -> stamp of the tables read -> decoded hit ->
+admission (a key's first access may read SQLite directly, see ``doorkeeper.py``) -> lookup ->
+(miss) single-flight run -> store if the stamp did not move.
 
-The external-change check must be cheap, it runs on every hit. Every commit to a WAL
-database, by any process, rewrites the WAL-index header at the start of the ``-shm`` file, so
-the check compares those 48 bytes (read through a read-only mmap, well under a microsecond)
-with the ones seen at the last full check. Only when they differ (a commit happened: ours or
-someone else's) does it run the full check: ``PRAGMA data_version`` on an idle reader, which
-tells the store about a commit by another process (the store then bumps its global epoch, so
-no cached entry outlives an external write). When no connection is open, or the ``-shm`` file
-is not there or was replaced, it falls back to the full check; when no reader is idle for the
-full check, the read runs for real instead of trusting the cache.
+The external-change check must be cheap, it runs on every hit: ``store.check_external()``
+(storage/external.py) compares the WAL-index header of the ``-shm`` file with the one seen at
+the last full check and runs ``PRAGMA data_version`` only when it moved. When it cannot tell
+(no reader idle for the full check), the read runs for real instead of trusting the cache.
+A :class:`StoreCache` is the store's ``read_cache`` (storage/read_cache.py); ``edgestore.open``
+attaches it.
 """
 
 from __future__ import annotations
 
 import logging
-import mmap
-import os
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import apsw
-
+from ..errors import CacheError
 from .decoded import fast_key
 from .kv import KVCache
 from .lru import CompressedLRU
@@ -44,6 +39,21 @@ log = logging.getLogger(__name__)
 class StoreCache:
     """One byte budget (``settings.cache_max_bytes``) for the query and key/value caches."""
 
+    @staticmethod
+    def attach(store: Store) -> StoreCache:
+        """A new cache for ``store``, set as its ``read_cache`` (before the store starts)."""
+        caching = StoreCache(store)
+        store.read_cache = caching
+        return caching
+
+    @staticmethod
+    def of(store: Store) -> StoreCache:
+        """The cache attached to ``store`` (CacheError if it has none)."""
+        caching = store.read_cache
+        if not isinstance(caching, StoreCache):
+            raise CacheError("this store has no cache: open it with edgestore.open()")
+        return caching
+
     def __init__(self, store: Store) -> None:
         s = store.settings
         self.store = store
@@ -56,16 +66,14 @@ class StoreCache:
         self.kv = KVCache(self.lru)
         self.query = QueryCache(self.lru, default_ttl=s.query_cache_ttl)
         self.default = s.query_cache
-        self.external_checks = 0
         self.unchecked = 0
         self.redis: RedisTier | None = None
         self._stamps: dict[frozenset[str], Callable[[], Hashable]] = {}
-        self._shm = _ShmHeader(str(store.path) + "-shm", store.pool)
-        self._seen_header: bytes | None = None
-        self.fast_checks = 0
         # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
         # right after it with no await in between, reuses the key and skips a second lookup.
         self._miss: tuple[str, Params, int | None, bytes] | None = None
+        # (sql, params) of the first read hit() just turned away: read() runs it uncached.
+        self._first: tuple[str, Params] | None = None
 
     async def start(self) -> None:
         """Connect the Redis tier when one is configured."""
@@ -73,7 +81,7 @@ class StoreCache:
         if url and self.redis is None:
             from .redis_tier import RedisTier
 
-            tier = RedisTier(self.store, url)
+            tier = RedisTier(self.store, self.query, url)
             await tier.start()
             self.redis = tier
 
@@ -81,19 +89,38 @@ class StoreCache:
         if self.redis is not None:
             await self.redis.close()
             self.redis = None
-        self._shm.close()
+
+    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
+        """False for a first read the doorkeeper turns away while strict (mostly new keys):
+        read SQLite without the cache, before anything else, so that a random point read
+        costs about what ``cache=False`` costs (bench/bench_storage.py point). Not strict,
+        :meth:`hit` asks the doorkeeper itself, after the decoded tier."""
+        qc = self.query
+        if not qc.doorkeeper.strict or self.redis is not None:
+            return True
+        fast = fast_key(sql, params, max_rows)
+        if fast is None or qc.doorkeeper.admit(fast):
+            return True
+        qc.misses += 1
+        return False
 
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
     ) -> Result | None:
         """The cached result when there is a fresh, small one; no await (the common hit).
 
-        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry).
+        None means: go through :meth:`read` (miss, not cacheable, unverifiable, big entry,
+        a first read the doorkeeper turned away: doorkeeper.py). No doorkeeper with a shared
+        (Redis) tier, whose entries other processes may have filled.
         """
         self._miss = None
+        self._first = None
         reads = analysis.deps.reads
         qc = self.query
-        if not qc.cacheable(sql, reads) or not self.check_external():
+        # Strict: admit() has decided already. Not strict: after the decoded tier, so that
+        # its hits pay nothing for admission.
+        door = qc.doorkeeper if self.redis is None and not qc.doorkeeper.strict else None
+        if not qc.cacheable(sql, reads) or not self.store.check_external():
             return None
         stamp = self._stamp_of(reads)()
         fast = fast_key(sql, params, max_rows)
@@ -102,11 +129,18 @@ class StoreCache:
             if hit is not None:
                 qc.hits += 1
                 return hit
+            if door is not None and not door.admit(fast):
+                self._turn_away(sql, params)
+                return None
         key = qc.key(sql, params, max_rows)
         result = qc.get_now(key, stamp, fast)
         if result is None and qc.absent:
             self._miss = (sql, params, max_rows, key)
         return result
+
+    def _turn_away(self, sql: str, params: Params) -> None:
+        self.query.misses += 1
+        self._first = (sql, params)  # read() runs it uncached
 
     async def read(
         self,
@@ -115,9 +149,12 @@ class StoreCache:
         params: Params,
         ttl: float | None,
         max_rows: int | None,
-        run: Callable[[], Any],
+        run: Callable[[], Awaitable[Result]],
     ) -> Result:
         """A read through the query cache; ``run()`` performs the real read on a miss."""
+        first, self._first = self._first, None
+        if first is not None and first[0] is sql and first[1] is params:
+            return await run()  # turned away by hit()
         reads = analysis.deps.reads
         qc = self.query
         miss, self._miss = self._miss, None
@@ -128,10 +165,10 @@ class StoreCache:
                 miss[3], self._stamp_of(reads), run, ttl, lookup=False, counted=True, reads=reads
             )
         if not qc.cacheable(sql, reads):
-            return await run()  # type: ignore[no-any-return]
+            return await run()
         key = qc.key(sql, params, max_rows)
         stamp_of = self._stamp_of(reads)
-        if not self.check_external():
+        if not self.store.check_external():
             # Could not verify that nobody else wrote: read for real, then cache that.
             self.unchecked += 1
             return await qc.fetch(key, stamp_of, run, ttl, lookup=False, reads=reads)
@@ -145,30 +182,6 @@ class StoreCache:
                 self._stamps.clear()
             stamp_of = self._stamps[reads] = partial(self.store.versions.stamp, reads)
         return stamp_of
-
-    def check_external(self) -> bool:
-        """Bump the epoch if another process committed since our last look; False if unknown."""
-        store = self.store
-        pool = store.pool
-        header = self._shm.read() if pool.connections_open else None
-        if header is not None and header == self._seen_header:
-            self.fast_checks += 1
-            return True
-        conn = pool.take_reader()
-        if conn is None:
-            return False
-        try:
-            conn.db.execute("PRAGMA data_version").fetchall()
-            if conn.db.data_version() != conn.last_dv:
-                store._data_version_moved(conn)
-        except apsw.Error:
-            return False
-        finally:
-            pool.release_reader(conn)
-        # The header read *before* the full check: a commit after it shows up next time.
-        self._seen_header = header
-        self.external_checks += 1
-        return True
 
     def stats(self) -> dict[str, Any]:
         """Top level: the shared budget's figures (for metrics); then the details."""
@@ -184,59 +197,11 @@ class StoreCache:
             "cache": lru,
             "query": self.query.stats(),
             "query_cache_default": self.default,
-            "external_checks": self.external_checks,
-            "external_fast_checks": self.fast_checks,
+            "external_checks": self.store.external.full_checks,
+            "external_fast_checks": self.store.external.fast_checks,
             "unverified_reads": self.unchecked,
+            "first_sightings_uncached": self.query.doorkeeper.turned_away,
         }
         if self.redis is not None:
             out["redis"] = self.redis.stats()
         return out
-
-
-class _ShmHeader:
-    """The WAL-index header (first 48 bytes of ``<db>-shm``) through a read-only mmap.
-
-    The mapping is dropped and made again when the file was unlinked (SQLite deletes it when
-    the last connection closes; the next one creates a new file). That needs an ``fstat`` only
-    after one of our connections closed: while one of them stays open (the caller maps only
-    with a connection open), no SQLite connection anywhere may delete the file.
-    """
-
-    def __init__(self, path: str, pool: Any) -> None:
-        self.path = path
-        self._pool = pool  # its ``closes`` counter tells whether a connection closed
-        self._closes = -1
-        self._fd = -1
-        self._map: mmap.mmap | None = None
-
-    def read(self) -> bytes | None:
-        m = self._map
-        closes = self._pool.closes
-        if m is None or (closes != self._closes and os.fstat(self._fd).st_nlink == 0):
-            m = self._open()
-            if m is None:
-                return None
-        self._closes = closes
-        return m[:48]
-
-    def _open(self) -> mmap.mmap | None:
-        self.close()
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            m = mmap.mmap(fd, 4096, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # not initialised yet (shorter than a page)
-            os.close(fd)
-            return None
-        self._fd, self._map = fd, m
-        return m
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "version": "main:version",
     "schema": "schema:schema",
     "sql": "sql:sql",
+    "tables": "tables:tables",
     "serve": "serve:serve",
     "token": "token:token",
     "migrate": "migrate:migrate",

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 
 from ..config import Settings
 from ..errors import ConfigError, EdgestoreError
@@ -27,18 +26,18 @@ def _url(settings: Settings, url: str | None) -> str:
 
 
 def _call(method: str, url: str, token: str | None) -> dict[str, Any]:
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            data: dict[str, Any] = json.loads(resp.read())
-            return data
-    except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")
-        raise click.ClickException(f"{url}: HTTP {exc.code}: {body}") from exc
-    except OSError as exc:
+        resp = httpx.request(method, url, headers=headers, timeout=120)
+    except httpx.HTTPError as exc:
         raise click.ClickException(f"{url}: {exc}") from exc
+    if resp.is_error:
+        raise click.ClickException(f"{url}: HTTP {resp.status_code}: {resp.text}")
+    try:
+        data: dict[str, Any] = resp.json()
+    except ValueError as exc:
+        raise click.ClickException(f"{url}: not a JSON answer: {resp.text[:200]}") from exc
+    return data
 
 
 def _settings(config_file: Path | None, db_path: Path | None) -> Settings:
@@ -90,12 +89,16 @@ def checkpoint(
 
 
 async def _offline_checkpoint(settings: Settings) -> tuple[int, str]:
-    from ..storage import open as open_store
-    from ..storage.replication import ReplicationPrimary, format_position
+    from ..errors import InvalidRequest
+    from ..replication import ReplicationPrimary, format_position, open_node
 
-    store = await open_store(settings=settings.replace(schemas_dir=None))
+    store = await open_node(
+        settings=settings.replace(schemas_dir=None, replication=True), serve_replicas=True
+    )
     try:
-        primary = ReplicationPrimary.of(store) or await ReplicationPrimary.attach(store)
+        primary = ReplicationPrimary.of(store)
+        if primary is None:  # replica_of is set: a replica's WAL belongs to libsql
+            raise InvalidRequest("this node is a replica; checkpoint its primary instead")
         generation = await primary.checkpoint()
         return generation, format_position(primary.position())
     finally:

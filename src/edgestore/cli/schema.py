@@ -29,7 +29,7 @@ def schema() -> None:
 @config_option()
 def apply(db_path: Path | None, schemas_dir: Path | None, config_file: Path | None) -> None:
     """Apply the schema files not applied yet and print their names."""
-    from ..storage import connect
+    from ..opening import connect
 
     try:
         settings = Settings.load(config_file=config_file, db_path=db_path)

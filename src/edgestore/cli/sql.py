@@ -83,7 +83,7 @@ def sql(
     create_dirs: bool | None,
 ) -> None:
     """Run one SQL STATEMENT (reads on a reader, writes committed) and print the result."""
-    from ..storage import connect
+    from ..opening import connect
 
     try:
         settings = Settings.load(config_file=config_file, db_path=db_path, create_dirs=create_dirs)

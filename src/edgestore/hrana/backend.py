@@ -1,8 +1,8 @@
 """What the Hrana layer needs from storage, as structural types.
 
-These mirror the Store/Session contract in the team brief; ``edgestore.storage.Store`` and
-its ``Session`` satisfy them. Typing against the shape (not the class) keeps this package
-importable and testable on its own and documents the exact surface Hrana relies on.
+``edgestore.storage.Store`` and its ``Session`` satisfy them. Typing against the shape (not the
+class) keeps this package importable and testable on its own and documents the exact surface
+Hrana relies on.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from typing import Any
 
 from ..errors import ProtocolError
 
-__all__ = ["Outcome", "check_batch", "evaluate"]
+__all__ = ["StepOutcome", "check_batch", "evaluate"]
 
 # Per step: None = not run (skipped or not yet reached), True = succeeded, False = failed.
-Outcome = bool | None
+StepOutcome = bool | None
 
 _MAX_DEPTH = 64
 
@@ -60,7 +60,9 @@ def _check_cond(cond: Any, index: int, depth: int) -> None:
         raise ProtocolError(f"unknown condition type {kind!r} in step {index}")
 
 
-def evaluate(cond: Mapping[str, Any] | None, outcomes: Sequence[Outcome], autocommit: bool) -> bool:
+def evaluate(
+    cond: Mapping[str, Any] | None, outcomes: Sequence[StepOutcome], autocommit: bool
+) -> bool:
     """Whether a step with condition ``cond`` runs (the batch was checked beforehand)."""
     if cond is None:
         return True

@@ -1,4 +1,7 @@
-"""Exceptions to Hrana ``Error`` objects: ``{"message": ..., "code": ...}``, ``code`` always set.
+"""Exceptions to Hrana ``Error`` objects (``{"message": ..., "code": ...}``, ``code`` always
+set) with :func:`error_of`, and back with :func:`exception_of`: the server answers with the first,
+the replica node's forwarding client raises the second, so a write forwarded to the primary
+fails with the same edgestore error class as the same write run locally.
 
 SQLite errors carry SQLite's *base* code name (``SQLITE_CONSTRAINT``), as the libSQL server does
 and the JS client's tests expect; the extended name goes in ``extended_code``, which clients
@@ -8,11 +11,12 @@ ignore. Protocol-level failures use the libSQL server's own codes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from .. import errors as e
+import edgestore.errors as e
 
-__all__ = ["error_of"]
+__all__ = ["error_of", "exception_of"]
 
 log = logging.getLogger("edgestore.hrana")
 
@@ -52,3 +56,47 @@ def error_of(exc: BaseException) -> dict[str, Any]:
         return {"message": exc.detail, "code": "INTERNAL"}
     log.error("unexpected error in a Hrana request", exc_info=exc)
     return {"message": "internal error", "code": "INTERNAL"}
+
+
+# The inverse of _CODES (first class wins), plus the libSQL server's own protocol codes.
+_CLASSES: dict[str, type[e.EdgestoreError]] = {
+    code: cls
+    for cls, code in reversed(_CODES)
+    if issubclass(cls, e.EdgestoreError) and not code.startswith("SQLITE_")
+}
+_SQLITE_CLASSES: dict[str, type[e.DatabaseError]] = {
+    "SQLITE_CONSTRAINT": e.ConstraintViolation,
+    "SQLITE_BUSY": e.DatabaseBusyError,
+    "SQLITE_READONLY": e.ReadOnlyError,
+    "SQLITE_INTERRUPT": e.StatementTimeout,
+    "SQLITE_RANGE": e.ParameterError,
+    "SQLITE_MISMATCH": e.ParameterError,
+}
+_SYNTAX_CODES = frozenset({"SQL_PARSE_ERROR", "SQL_NO_STATEMENT", "SQL_MANY_STATEMENTS"})
+
+
+def exception_of(error: Mapping[str, Any]) -> e.EdgestoreError:
+    """The edgestore exception for a Hrana Error object (the inverse of :func:`error_of`).
+
+    A malformed object (no message, no code) still becomes an error, never a success.
+    """
+    message = error.get("message")
+    detail = message if isinstance(message, str) else "error without a message"
+    raw_code = error.get("code")
+    code = raw_code if isinstance(raw_code, str) and raw_code else "SQLITE_ERROR"
+    raw_extended = error.get("extended_code")
+    extended = raw_extended if isinstance(raw_extended, str) and raw_extended else None
+    if code == "ARGS_INVALID" and extended is not None and extended.startswith("SQLITE_"):
+        return e.ParameterError(detail, code=extended)
+    if code in _SYNTAX_CODES:
+        return e.SQLSyntaxError(detail, code="SQLITE_ERROR")
+    if code.startswith("SQLITE_"):
+        # error_of answers a pool timeout with SQLITE_BUSY as well: the same meaning (the
+        # writer stayed busy), so it comes back as DatabaseBusyError.
+        base = "_".join(code.split("_")[:2])
+        cls = _SQLITE_CLASSES.get(base, e.DatabaseError)
+        if cls is e.ParameterError:
+            return e.ParameterError(detail, code=extended or code)
+        return cls(detail, code=extended or code, base_code=base)
+    found = _CLASSES.get(code)
+    return found(detail) if found is not None else e.ProtocolError(detail, code=code)

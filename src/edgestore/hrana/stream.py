@@ -31,7 +31,7 @@ import msgspec
 from ..errors import EdgestoreError, ProtocolError, ReadOnlyError, ResponseTooLarge
 from ..storage.policy import classify, permit
 from .backend import ColumnLike, ResultLike, RowStreamLike, SessionLike, StoreLike
-from .batch import Outcome, check_batch, evaluate
+from .batch import StepOutcome, check_batch, evaluate
 from .errors import error_of
 from .quota import CallerShare, Role, Slot
 from .sqlids import MAX_STORED_SQL, close_sql, resolve_batch, resolve_sql, store_sql, with_sql
@@ -318,7 +318,7 @@ class Stream:
         steps = check_batch(batch)
         if budget is None:
             budget = self.new_budget()
-        outcomes: list[Outcome] = [None] * len(steps)
+        outcomes: list[StepOutcome] = [None] * len(steps)
         results: list[dict[str, Any] | None] = [None] * len(steps)
         errors: list[dict[str, Any] | None] = [None] * len(steps)
         for i, step in enumerate(steps):
@@ -355,7 +355,7 @@ class Stream:
     async def _cursor_steps(
         self, steps: list[Mapping[str, Any]]
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        outcomes: list[Outcome] = [None] * len(steps)
+        outcomes: list[StepOutcome] = [None] * len(steps)
         for i, step in enumerate(steps):
             if not evaluate(step.get("condition"), outcomes, self.is_autocommit):
                 continue

@@ -8,6 +8,20 @@ Two non-standard spellings are accepted on the way in, both sent by django-libsq
 a blob. No standard client sends either (the type "real" does not exist in Hrana and a blob
 always carries ``base64``), so each was an error before and no valid message changes meaning;
 when a blob has both keys, ``base64`` wins. Values sent back always use the standard spelling.
+
+This module is the one value codec of both directions: the server encodes results with
+:func:`encode_value` and decodes arguments with :func:`decode_value`; the replica node's
+forwarding client (``edgestore.replication.forward``) encodes its arguments with
+:func:`encode_arg` and decodes the primary's results with :func:`decode_value`.
+
+Floats that JSON cannot carry: SQLite stores a NaN bound as a parameter as NULL, so NaN is
+sent as null both ways (what a local write would store). Infinity differs by direction:
+results go to every libSQL client, and each parses only finite numbers (``@libsql/client``
+refuses to send a non-finite number, serde_json refuses one out of range), so a result's
+infinity is sent as the largest finite double; arguments go to an edgestore primary, whose
+:func:`decode_value` reads the float spelled as a string, so ``encode_arg`` sends
+``"Infinity"``/``"-Infinity"`` and the primary stores exactly what a local write would (a
+libSQL server refuses that string, loudly, instead of storing another number).
 """
 
 from __future__ import annotations
@@ -18,19 +32,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ProtocolError
+from ..errors import ParameterError, ProtocolError
+from ..storage.results import Value
 
-__all__ = ["Value", "decode_args", "decode_value", "encode_row", "encode_value"]
-
-Value = None | int | float | str | bytes
+__all__ = ["Value", "decode_args", "decode_value", "encode_arg", "encode_row", "encode_value"]
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
 NULL: dict[str, Any] = {"type": "null"}
 
 
-def encode_value(value: Value) -> dict[str, Any]:
-    """The Hrana JSON object for one SQLite value."""
+def encode_value(value: Value | bytearray | memoryview) -> dict[str, Any]:
+    """The Hrana JSON object for one SQLite value (a result value: every client parses it)."""
     if value is None:
         return NULL
     if isinstance(value, int):
@@ -44,7 +57,27 @@ def encode_value(value: Value) -> dict[str, Any]:
         return {"type": "float", "value": value}
     if isinstance(value, str):
         return {"type": "text", "value": value}
-    return {"type": "blob", "base64": base64.b64encode(value).decode("ascii").rstrip("=")}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"type": "blob", "base64": base64.b64encode(value).decode("ascii").rstrip("=")}
+    raise ProtocolError(
+        f"cannot send a {type(value).__name__} as an SQL value", code="ARGS_INVALID"
+    )
+
+
+def encode_arg(value: object) -> dict[str, Any]:
+    """The Hrana JSON object for one statement argument sent to an edgestore primary: as
+    :func:`encode_value`, but infinity exact (see the module docstring). A value SQLite cannot
+    bind (another type, an integer beyond 64 bits) is refused before sending, with the
+    ParameterError (``SQLITE_MISMATCH``) a local write raises, never sent as something else."""
+    if isinstance(value, float) and math.isinf(value):
+        return {"type": "float", "value": "Infinity" if value > 0 else "-Infinity"}
+    if isinstance(value, int) and not I64_MIN <= value <= I64_MAX:
+        raise ParameterError(f"integer {value} does not fit in 64 bits", code="SQLITE_MISMATCH")
+    if value is None or isinstance(value, int | float | str | bytes | bytearray | memoryview):
+        return encode_value(value)
+    raise ParameterError(
+        f"cannot send a {type(value).__name__} as an SQL value", code="SQLITE_MISMATCH"
+    )
 
 
 def _big(value: float) -> float:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import MiB, Settings
 from ..errors import InvalidRequest
-from ..storage.pool import release_memory
+from ..storage.dark import release_memory
 from .accounting import Breakdown, measure, server_rss
 from .sampler import cgroup_limit
 
@@ -94,7 +94,7 @@ class _Registered:
 class MemoryMonitor:
     """Samples RSS every ``settings.memory_sample_interval`` seconds and reacts to pressure.
 
-    ``store`` (optional) provides the caches (``store.cache``, ``store.query_cache``) and
+    ``store`` (optional) provides the caches (``store.read_cache``) and
     ``close_idle()``; ``lru`` overrides the cache whose cap is managed. ``rss`` and ``budget``
     can be injected (tests); by default RSS comes from ``/proc/self/statm`` and the budget from
     ``settings.memory_budget_bytes``, else the cgroup limit, else 512 MiB.
@@ -132,8 +132,8 @@ class MemoryMonitor:
         self.trims = 0
         self.hysteresis = hysteresis
         if lru is None and store is not None:
-            kv = getattr(store, "cache", None)
-            lru = getattr(kv, "lru", None)
+            # The store's read cache (a StoreCache when edgestore.open attached one).
+            lru = getattr(getattr(store, "read_cache", None), "lru", None)
         self.lru = lru
         self.cache_base = lru.maxsize if lru is not None else 0
         self.level = Level.NORMAL

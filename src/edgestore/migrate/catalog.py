@@ -192,7 +192,7 @@ FROM {t} WHERE {c} IS NOT NULL
 """
 
 
-def _type_info(conn: psycopg.Connection[Any], oid: int) -> tuple[TypeInfo, list[str], str | None]:
+def type_info(conn: psycopg.Connection[Any], oid: int) -> tuple[TypeInfo, list[str], str | None]:
     """Resolve domains (possibly nested) to their base type (with the domain's typmod, e.g.
     numeric(10,2)); collect their CHECKs and the nearest domain default."""
     checks: list[str] = []
@@ -298,7 +298,7 @@ def read_catalog(
         for num, cname, notnull, default, ident, gen, sql, typoid, seq in conn.execute(
             _COLUMNS, (oid,)
         ).fetchall():
-            info, checks, domain_default = _type_info(conn, typoid)
+            info, checks, domain_default = type_info(conn, typoid)
             if info.domain is None:
                 info = dataclasses.replace(info, sql=sql)  # with typmod: numeric(10,2)
             fits: bool | None = None

@@ -79,12 +79,12 @@ def read_plan(
     conn = connect(dsn)
     try:
         with snapshot_transaction(conn):
-            return _plan(conn, dsn, schema, tables, overrides, partition_checks)
+            return plan_in_snapshot(conn, dsn, schema, tables, overrides, partition_checks)
     finally:
         conn.close()
 
 
-def _plan(
+def plan_in_snapshot(
     conn: Any,
     dsn: str,
     schema: str,
@@ -205,7 +205,7 @@ def export_snapshot(
     try:
         with snapshot_transaction(conn):
             progress.phase("plan", redact(dsn))
-            plan = _plan(conn, dsn, schema, tables, overrides, partition_checks)
+            plan = plan_in_snapshot(conn, dsn, schema, tables, overrides, partition_checks)
             _prepare_dir(directory, replace)
             if sink is not None:
                 sink.begin(plan)

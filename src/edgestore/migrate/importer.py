@@ -230,7 +230,7 @@ def _swap_into_place(partial: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
-def _pragmas(db: apsw.Connection) -> None:
+def set_load_pragmas(db: apsw.Connection) -> None:
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = OFF")  # checked once, after the load
@@ -239,7 +239,7 @@ def _pragmas(db: apsw.Connection) -> None:
     db.setbusytimeout(5000)
 
 
-def _create(db: apsw.Connection, plan: Plan) -> None:
+def create_schema(db: apsw.Connection, plan: Plan) -> None:
     create_reserved_table(db, META_TABLE, META_COLUMNS)
     for t in plan.tables:
         db.execute(t.create_sql)
@@ -254,7 +254,7 @@ def _create(db: apsw.Connection, plan: Plan) -> None:
     )
 
 
-def _snapshot_meta(manifest: Manifest) -> list[tuple[str, str]]:
+def snapshot_meta(manifest: Manifest) -> list[tuple[str, str]]:
     counts = {d.name: d.row_count for d in manifest.data}
     return [
         ("snapshot_created_at", manifest.created_at),
@@ -271,7 +271,7 @@ def _load(
     progress: Progress,
     chunk_delay: float,
 ) -> tuple[int, int, int, int]:
-    _pragmas(db)
+    set_load_pragmas(db)
     if adopt_legacy_tables(db):
         progress.message(f"moved the bookkeeping tables of {work} to their sqlite_ names")
     meta = read_meta(db)
@@ -279,8 +279,8 @@ def _load(
     progress.phase("import", f"{len(plan.tables)} tables into {work}")
     if meta is None:
         with db:
-            _create(db, plan)
-            db.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", _snapshot_meta(manifest))
+            create_schema(db, plan)
+            db.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", snapshot_meta(manifest))
             db.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'plan_digest'", (digest,))
     elif meta.get("state") == "complete":
         raise MigrationError(f"{work} already holds a completed import")

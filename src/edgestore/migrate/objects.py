@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingExtraError
-from .catalog import _type_info
+from .catalog import type_info
 from .pgexpr import translate_default
 from .plan import Plan, TriggerPlan, ViewPlan
 from .typemap import map_type
@@ -110,7 +110,7 @@ def read_objects(conn: psycopg.Connection[Any], schema: str) -> SourceObjects:
     for oid, name, definition in conn.execute(_VIEWS, (schema,)).fetchall():
         columns = []
         for cname, typoid in conn.execute(_VIEW_COLUMNS, (oid,)).fetchall():
-            info = _type_info(conn, typoid)[0]
+            info = type_info(conn, typoid)[0]
             # numeric results (sum, avg, a numeric column) compare as doubles: SQLite computes
             # them with doubles, and both sides are compared to 15 significant digits
             expr = (

@@ -9,7 +9,7 @@ from typing import Any
 import apsw
 
 from ..errors import MigrationError
-from .importer import META_TABLE, _create, _pragmas, _snapshot_meta, snapshot_digest
+from .importer import META_TABLE, create_schema, set_load_pragmas, snapshot_digest, snapshot_meta
 from .plan import Plan, TablePlan
 from .snapshot import ChunkInfo, Manifest
 from .typemap import quote_ident as q
@@ -66,9 +66,9 @@ class StreamingLoad:
             raise MigrationError(f"cannot open {self.work}: {exc}") from exc
 
         def create() -> None:
-            _pragmas(self.db)
+            set_load_pragmas(self.db)
             with self.db:
-                _create(self.db, plan)
+                create_schema(self.db, plan)
                 self.db.execute(f"INSERT INTO {META_TABLE} VALUES ('loaded_during_export', '1')")
 
         self._guard(f"creating the tables in {self.work}", create)
@@ -106,7 +106,7 @@ class StreamingLoad:
             with self.db:
                 self.db.executemany(
                     f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)",
-                    [*_snapshot_meta(manifest), ("plan_digest", snapshot_digest(manifest))],
+                    [*snapshot_meta(manifest), ("plan_digest", snapshot_digest(manifest))],
                 )
 
         self._guard(f"recording the snapshot in {self.work}", stamp)

@@ -193,7 +193,7 @@ def validate(
             "=" in src_text and not Path(src_text).exists()
         )
         if is_pg:
-            from .export import _plan
+            from .export import plan_in_snapshot
             from .source import connect, redact
 
             conn = connect(src_text)
@@ -201,7 +201,7 @@ def validate(
             if meta is not None and "plan" in meta:
                 plan = msgspec.json.decode(meta["plan"], type=Plan)
             else:
-                plan = _plan(conn, src_text, schema, tables, None)
+                plan = plan_in_snapshot(conn, src_text, schema, tables, None)
             source_rows = _postgres_rows(conn)
             source_label = redact(src_text)
         else:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..storage import Store, open
+from ..cache.store_cache import StoreCache
+from ..storage import Store
+from ..storage.factory import open_store, resolve_settings
 
 __all__ = [
     "StoreKey",
@@ -73,7 +75,11 @@ async def acquire(path: Path, settings: dict[str, Any]) -> tuple[StoreKey, Store
         if entry.opening is None:
             entry.opening = loop.create_future()
             try:
-                store = await open(path, **settings)
+                # A plain store with its query cache, composed as edgestore.open does (a
+                # dialect URL names a local file: never a replica node nor a primary).
+                store = await open_store(
+                    resolve_settings(path, None, dict(settings)), _attach_cache
+                )
             except BaseException as exc:
                 entry.opening.set_exception(exc)
                 entry.opening.exception()  # retrieved: waiters re-raise it themselves
@@ -156,3 +162,7 @@ async def shared_store(url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await release(key)
+
+
+def _attach_cache(store: Store) -> None:
+    StoreCache.attach(store)

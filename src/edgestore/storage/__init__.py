@@ -1,13 +1,15 @@
 """SQLite storage: the Store, its pool, results, and the blocking facade.
 
-``open()`` / ``connect()`` are the entry points; see the README section "The library".
+``open()`` / ``connect()`` here open a plain store (no cache, no replica node);
+``edgestore.open()`` / ``edgestore.connect()`` compose it with its cache (README, "Layout").
 """
 
 from __future__ import annotations
 
+from .factory import open
 from .pool import Hold, Pool, PoolStats
 from .results import Column, Description, Params, Result, Row, TableDeps, Value
-from .store import Store, open
+from .store import Store
 from .streaming import RowStream
 from .sync import SyncSession, SyncStore, SyncTransaction, connect
 from .transaction import Session, Transaction

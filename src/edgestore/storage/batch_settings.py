@@ -21,7 +21,7 @@ from .policy import FK_DEFAULTS, classify
 from .results import Params, Result
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .engine import Engine
 
 __all__ = ["batch_with_settings", "sets_session_pragma", "setting_alone"]
 
@@ -48,7 +48,7 @@ def sets_session_pragma(sql: str) -> bool:
 
 
 async def batch_with_settings(
-    store: Store, stmts: Sequence[tuple[str, Params]], max_rows: int | None = None
+    store: Engine, stmts: Sequence[tuple[str, Params]], max_rows: int | None = None
 ) -> list[Result]:
     """Run an atomic batch on a session, all or nothing, each statement analysed when the
     ones before it have run (a batch holding session PRAGMAs, or one whose statements use

@@ -45,7 +45,7 @@ PROBE_SECONDS = 1.0
 
 async def probe(store: Store) -> None:
     """Raise if the database cannot be read now; answers within PROBE_SECONDS."""
-    store._check_open()
+    store.check_open()
     pool = store.pool
     conn = pool.idle_reader()
     if conn is not None:

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,8 +28,12 @@ import apsw
 from ..config import Settings
 from ..errors import PoolTimeout, StoreClosedError
 from .connection import Conn, open_connection
+from .dark import fingerprint, release_memory
 from .execution import Outcome, WriteJob, pragma_data_version, run_alone, run_group
+from .hold import Hold
+from .pool_stats import PoolStats
 from .sqlerrors import translate
+from .write_queue import HoldRequest, WriteQueue, WriteRequest
 
 __all__ = ["ConnectionHook", "Hold", "Pool", "PoolStats"]
 
@@ -41,95 +42,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ConnectionHook = Callable[[apsw.Connection, Literal["writer", "reader"]], None]
 IdleCloseHandler = Callable[[apsw.Connection], None]
-
-
-@dataclass(frozen=True, slots=True)
-class PoolStats:
-    """A snapshot of the pool's state and counters since the store opened."""
-
-    writer_open: bool
-    readers_open: int
-    readers_busy: int
-    connections_open: int
-    max_connections: int
-    peak_connections: int
-    waits: int
-    timeouts: int
-    opens: int
-    closes: int
-    idle_closes: int
-    inline_runs: int
-    inline_overruns: int
-    thread_runs: int
-    group_commits: int
-    grouped_writes: int
-    writes_pending: int
-    writer_busy: bool = False
-    """The writer is held (a hold, or a group commit running)."""
-
-
-_malloc_trim: Callable[[int], int] | None = None
-_trim_checked = False
-
-
-def release_memory() -> None:
-    """Return free heap memory to the OS (glibc ``malloc_trim``); a no-op elsewhere."""
-    global _malloc_trim, _trim_checked
-    if not _trim_checked:
-        _trim_checked = True
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            try:
-                _malloc_trim = ctypes.CDLL(None).malloc_trim
-            except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-                _malloc_trim = None
-    if _malloc_trim is not None:
-        _malloc_trim(0)
-
-
-class _WriteRequest:
-    __slots__ = ("alone", "deadline", "future", "job")
-
-    def __init__(self, job: WriteJob, future: asyncio.Future[WriteJob], alone: bool) -> None:
-        self.job = job
-        self.future = future
-        self.alone = alone
-        self.deadline = 0.0
-
-
-class _HoldRequest:
-    __slots__ = ("future",)
-
-    def __init__(self, future: asyncio.Future[Hold]) -> None:
-        self.future = future
-
-
-class Hold:
-    """Exclusive use of the writer. ``run`` executes on the writer thread; ``release`` ends it."""
-
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-        self.released = False
-
-    async def run(self, fn: Callable[[Conn], T]) -> T:
-        """Run ``fn(writer)`` on the writer thread (opening the writer if needed)."""
-        if self.released:
-            raise StoreClosedError("the writer was released")
-        pool = self._pool
-        return await pool.loop.run_in_executor(pool.writer_executor, pool.with_writer, fn)
-
-    def interrupt(self) -> None:
-        """Interrupt the statement running on the writer now (if any)."""
-        writer = self._pool.writer
-        if writer is not None:
-            writer.db.interrupt()
-
-    def release(self) -> None:
-        """Give the writer back to the queue (idempotent)."""
-        if not self.released:
-            self.released = True
-            self._pool.end_hold()
 
 
 class Pool:
@@ -149,7 +61,7 @@ class Pool:
         self._readers_open = 0
         self._reader_waiters: deque[asyncio.Future[Conn]] = deque()
         self._readers_drained: asyncio.Future[None] | None = None
-        self._queue: deque[_WriteRequest | _HoldRequest] = deque()
+        self._queue = WriteQueue(loop, settings, self._count_timeout)
         self._writer_busy = False
         self._writer_last_used = time.monotonic()
         self._hooks: list[ConnectionHook] = []
@@ -161,7 +73,6 @@ class Pool:
         self._dark_fingerprint: tuple[object, ...] | None = None
         self.closing = False
         self._sweep_timer: asyncio.TimerHandle | None = None
-        self._expiry_timer: asyncio.TimerHandle | None = None
         self._kick_soon = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Bumped on the writer thread around every writer job: a reader that sees the data
@@ -205,7 +116,7 @@ class Pool:
             thread_runs=self.thread_runs,
             group_commits=self.group_commits,
             grouped_writes=self.grouped_writes,
-            writes_pending=sum(isinstance(r, _WriteRequest) for r in self._queue),
+            writes_pending=self._queue.pending_writes(),
             writer_busy=self._writer_busy,
         )
 
@@ -244,17 +155,6 @@ class Pool:
             self._apply_hooks(conn)
         return conn
 
-    def _fingerprint(self) -> tuple[object, ...]:
-        out: list[object] = []
-        for suffix in ("", "-wal"):
-            try:
-                st = os.stat(str(self.path) + suffix)
-            except OSError:
-                out.append(None)
-            else:
-                out.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        return tuple(out)
-
     def check_dark(self) -> bool:
         """While no connection is open: did the files change since the last one closed?
 
@@ -263,7 +163,7 @@ class Pool:
         before = self._dark_fingerprint
         if before is None:
             return False
-        now = self._fingerprint()
+        now = fingerprint(self.path)
         if now == before:
             return False
         self._dark_fingerprint = now
@@ -287,7 +187,7 @@ class Pool:
 
     def _went_dark(self) -> None:
         if self.connections_open == 0:
-            self._dark_fingerprint = self._fingerprint()
+            self._dark_fingerprint = fingerprint(self.path)
             if not self.closing:
                 # The page caches just freed sit in malloc arenas (several threads' worth);
                 # hand them back to the OS so an idle process is small (bench: ~3 MiB).
@@ -377,48 +277,20 @@ class Pool:
         if self.closing:
             raise StoreClosedError("the store is closed")
         future: asyncio.Future[WriteJob] = self.loop.create_future()
-        request = _WriteRequest(job, future, alone)
-        request.deadline = self.loop.time() + self.settings.pool_timeout
-        self._queue.append(request)
+        self._queue.add_write(WriteRequest(job, future, alone))
         if not self._kick_soon:
             # Start on the next loop turn, not now: writes submitted by tasks that run in
             # this same turn (a gather, a burst of requests) then share the first commit.
             self._kick_soon = True
             self.loop.call_soon(self._deferred_kick)
-        if self._expiry_timer is None:
-            self._arm_expiry()
         return future
 
     def _deferred_kick(self) -> None:
         self._kick_soon = False
         self._kick()
 
-    def _arm_expiry(self) -> None:
-        # One timer for the whole queue (not one per request: that cost ~30% of group
-        # commit throughput), set for the oldest queued write.
-        for item in self._queue:
-            if isinstance(item, _WriteRequest):
-                self._expiry_timer = self.loop.call_at(item.deadline, self._expire_writes)
-                return
-
-    def _expire_writes(self) -> None:
-        """Fail the queued writes that waited longer than pool_timeout (they never ran)."""
-        self._expiry_timer = None
-        now = self.loop.time()
-        for item in [i for i in self._queue if isinstance(i, _WriteRequest)]:
-            if item.deadline > now:
-                continue
-            self._queue.remove(item)
-            if not item.future.done():
-                self.timeouts += 1
-                item.future.set_exception(
-                    PoolTimeout(
-                        "the writer did not become free within "
-                        f"pool_timeout={self.settings.pool_timeout}s"
-                    )
-                )
-        if self._queue:
-            self._arm_expiry()
+    def _count_timeout(self) -> None:
+        self.timeouts += 1
 
     async def hold(self) -> Hold:
         """Exclusive use of the writer, waiting at most ``pool_timeout`` (then PoolTimeout)."""
@@ -428,7 +300,7 @@ class Pool:
 
     async def _hold(self) -> Hold:
         future: asyncio.Future[Hold] = self.loop.create_future()
-        self._queue.append(_HoldRequest(future))
+        self._queue.add_hold(HoldRequest(future))
         if self._writer_busy:
             self.waits += 1
         self._kick()
@@ -461,38 +333,18 @@ class Pool:
 
     def _kick(self) -> None:
         """Start the next writer work if the writer is free."""
-        queue = self._queue
-        while not self._writer_busy and queue:
-            head = queue[0]
-            if isinstance(head, _HoldRequest):
-                queue.popleft()
-                if head.future.done():  # timed out or cancelled while queued
-                    continue
-                self._writer_busy = True
-                head.future.set_result(Hold(self))
-                return
-            if head.future.done():
-                queue.popleft()
-                continue
-            batch: list[_WriteRequest] = []
-            if head.alone:
-                queue.popleft()
-                batch.append(head)
-            else:
-                limit = self.settings.group_commit_max
-                while queue and len(batch) < limit:
-                    item = queue[0]
-                    if isinstance(item, _HoldRequest) or item.alone:
-                        break
-                    queue.popleft()
-                    if not item.future.done():
-                        batch.append(item)
-            if batch:
-                self._writer_busy = True
-                self._spawn(self._run_writes(batch))
-                return
+        if self._writer_busy:
+            return
+        work = self._queue.take()
+        if work is None:
+            return
+        self._writer_busy = True
+        if isinstance(work, HoldRequest):
+            work.future.set_result(Hold(self))
+        else:
+            self._spawn(self._run_writes(work))
 
-    async def _run_writes(self, batch: list[_WriteRequest]) -> None:
+    async def _run_writes(self, batch: list[WriteRequest]) -> None:
         jobs = [r.job for r in batch]
         timeout = self.settings.statement_timeout
         alone = batch[0].alone
@@ -521,10 +373,7 @@ class Pool:
                 if not request.future.done():
                     request.future.set_result(request.job)
         finally:
-            self._writer_busy = False
-            self._writer_last_used = time.monotonic()
-            self._kick()
-            self._schedule_sweep()
+            self.end_hold()  # the writer is free again, as after a hold
 
     def writer_idle(self) -> Conn | None:
         """The writer if it is open and nobody is using it (safe to touch from the loop)."""
@@ -623,9 +472,7 @@ class Pool:
         if self._sweep_timer is not None:
             self._sweep_timer.cancel()
             self._sweep_timer = None
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
+        self._queue.stop_expiry()
         for waiter in self._reader_waiters:
             if not waiter.done():
                 waiter.set_exception(StoreClosedError("the store is closed"))
@@ -646,6 +493,6 @@ class Pool:
 
     async def _hold_for_close(self) -> Hold:
         future: asyncio.Future[Hold] = self.loop.create_future()
-        self._queue.append(_HoldRequest(future))
+        self._queue.add_hold(HoldRequest(future))
         self._kick()
         return await future

@@ -20,7 +20,7 @@ from .results import Params, Result
 from .sqlerrors import translate
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .engine import Engine
 
 __all__ = ["read_batch"]
 
@@ -55,7 +55,7 @@ def _run(
 
 
 async def read_batch(
-    store: Store, analyses: Sequence[tuple[Analysis, Params]], max_rows: int | None = None
+    store: Engine, analyses: Sequence[tuple[Analysis, Params]], max_rows: int | None = None
 ) -> list[Result]:
     """Run read statements in one read transaction on a reader; each result holds at most
     ``max_rows`` rows, all of them together at most ``max_response_bytes``."""
@@ -71,7 +71,7 @@ async def read_batch(
             max_rows,
         )
         if conn.db.data_version() != conn.last_dv:
-            store._data_version_moved(conn)
+            store.data_version_moved(conn)
         return results
     finally:
         pool.release_reader(conn)

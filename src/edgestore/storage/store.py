@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,32 +18,33 @@ import apsw
 
 from ..config import Settings
 from ..errors import (
+    CacheError,
     ConfigError,
-    DatabaseError,
-    EdgestoreError,
     InvalidRequest,
     NoSuchColumnError,
     NoSuchTableError,
     ParameterError,
-    ReadOnlyError,
     StoreClosedError,
 )
-from .analysis import Analysis, AnalysisCache, analyze, description_of
+from .analysis import Analysis, AnalysisCache, description_of
+from .analyzer import Analyzer
 from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
-from .connection import Conn, open_connection
-from .execution import Outcome, WriteJob, pragma_data_version, run_statement
+from .connection import Conn
+from .execution import Outcome, WriteJob, run_statement
+from .external import ExternalWatch
 from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .read_batch import read_batch
+from .read_cache import KeyValueCache, ReadCache
 from .results import Description, Params, Result, TableDeps
+from .roles import ReplicationRole
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
 from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_autocommit
+from .txn_errors import not_a_read, not_here
 from .versions import TableVersions
 
 if TYPE_CHECKING:
-    from ..cache.kv import KVCache
-    from ..cache.query import QueryCache
     from .transaction import Session, Transaction
 
 __all__ = ["Store", "open"]
@@ -66,20 +67,31 @@ class Store:
         self.versions = TableVersions()
         self.pool = Pool(self.path, settings, loop)
         self.pool.on_commit = self._on_commit
-        self.pool.on_external = self._external_change
+        self.pool.on_external = self.external_change
         self._analyses = AnalysisCache()
+        self.analyzer = Analyzer(self._analyses, self.pool, settings, loop, self.check_open)
+        # Bound once (the analysis of a new SQL text); cached ones are read from _analyses.
+        self.analysis: Callable[[str], Coroutine[Any, Any, Analysis]] = self.analyzer.analysis
+        """The analysis of ``sql`` (cached per SQL text; ``Analyzer.analysis``)."""
         self._commit_listeners: list[CommitListener] = []
-        self._inline = settings.inline_budget > 0
+        self.inline_reads = settings.inline_budget > 0
         self.closed = False
-        # Query cache + key/value cache (owner: cache; see edgestore.cache.store_cache).
-        # Imported here: edgestore.cache imports storage.results, a cycle at module level.
-        from ..cache.store_cache import StoreCache
-
-        self._caching = StoreCache(self)
+        self.read_cache: ReadCache | None = None
+        """Serves ``query(..., cache=True)`` when set (``edgestore.open`` attaches one)."""
+        self.external = ExternalWatch(self.path, self.pool, self.external_change)
+        # Bound once: check_external runs on every cache hit.
+        self.check_external: Callable[[], bool] = self.external.check
+        """Notice another process's commit since the last look; False if it cannot tell
+        (``ExternalWatch.check``)."""
+        self.data_version_moved: Callable[[Conn], None] = self.external.data_version_moved
+        """A reader saw new commits: tell ours from another process's (``ExternalWatch``)."""
+        self._checkpoint_handler: Callable[[], Awaitable[object]] | None = None
+        self.replication_role: ReplicationRole | None = None
+        """The role ``edgestore.replication`` composed this store with (None: plain)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
         # Open the writer first: it creates the file and switches it to WAL, so readers
         # (read-only, they cannot do either) always find a WAL database.
         await self.run_on_writer(lambda db: None)
@@ -89,7 +101,8 @@ class Store:
                 await self.apply_schemas(directory)
             elif directory != DEFAULT_SCHEMAS_DIR:
                 raise ConfigError(f"schemas_dir {str(directory)!r} is not a directory")
-        await self._caching.start()
+        if self.read_cache is not None:
+            await self.read_cache.start()
 
     async def __aenter__(self) -> Store:
         return self
@@ -102,10 +115,12 @@ class Store:
         if self.closed:
             return
         self.closed = True
-        await self._caching.close()
+        if self.read_cache is not None:
+            await self.read_cache.close()
+        self.external.close()
         await self.pool.close()
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
         if self.closed:
             raise StoreClosedError("the store is closed")
 
@@ -115,61 +130,12 @@ class Store:
         """Tables ``sql`` reads and writes, from SQLite's authorizer (cached per SQL text)."""
         analysis = self._analyses.get(sql)
         if analysis is None:
-            analysis = self._analyze_now(sql)
+            analysis = self.analyzer.now(sql)
         return analysis.deps
-
-    def _analyze_now(self, sql: str) -> Analysis:
-        # Synchronous: an idle reader, else the idle writer, else a short-lived read-only
-        # connection (only when every pooled one is busy and this SQL text is new).
-        self._check_open()
-        generation = self._analyses.generation
-        analysis = self._analyze_on_idle_reader(sql)
-        if analysis is None:
-            if (writer := self.pool.writer_idle()) is not None:
-                analysis = analyze(writer.db, sql)
-            else:
-                temp = open_connection(self.path, self.settings, "reader")
-                try:
-                    analysis = analyze(temp.db, sql)
-                finally:
-                    temp.close()
-        self._analyses.put(analysis, generation)
-        return analysis
-
-    def _analyze_on_idle_reader(self, sql: str) -> Analysis | None:
-        # The cheap first try of both analysis paths; None when no reader is idle.
-        conn = self.pool.take_reader()
-        if conn is None:
-            return None
-        try:
-            return analyze(conn.db, sql)
-        finally:
-            self.pool.release_reader(conn)
-
-    async def _analysis(self, sql: str) -> Analysis:
-        analysis = self._analyses.get(sql)
-        if analysis is not None:
-            return analysis
-        self._check_open()
-        generation = self._analyses.generation
-        analysis = self._analyze_on_idle_reader(sql)
-        if analysis is None:
-            if self.pool.max_readers == 0:
-                analysis = await self.run_on_writer(lambda db: analyze(db, sql))
-            else:
-                conn = await self.pool.acquire_reader()
-                try:
-                    analysis = await self.loop.run_in_executor(
-                        self.pool.reader_executor, analyze, conn.db, sql
-                    )
-                finally:
-                    self.pool.release_reader(conn)
-        self._analyses.put(analysis, generation)
-        return analysis
 
     async def describe(self, sql: str) -> Description:
         """Columns, parameters and read-only-ness of ``sql`` without running it."""
-        return description_of(await self._analysis(sql))
+        return description_of(await self.analysis(sql))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -183,12 +149,17 @@ class Store:
         max_rows: int | None = None,
     ) -> Result:
         """Run a read-only statement; a statement that would write raises ReadOnlyError."""
-        self._check_open()
-        analysis = self._analyses.get(sql) or await self._analysis(sql)
+        self.check_open()
+        analysis = self._analyses.get(sql) or await self.analysis(sql)
         if analysis.kind != "read":
-            raise _not_a_read(analysis)
-        caching = self._caching
-        if cache if cache is not None else caching.default:
+            raise not_a_read(analysis)
+        caching = self.read_cache
+        if (
+            caching is not None
+            and (cache if cache is not None else caching.default)
+            and caching.admit(sql, params, max_rows)
+        ):
+            # (admit: False for a first read turned away by the cache's doorkeeper.)
             check_params(analysis, params)  # before they become part of a cache key
             try:
                 hit = caching.hit(sql, analysis, params, max_rows)
@@ -210,26 +181,23 @@ class Store:
         # fault, and the reader goes back): checking every value first costs a point read ~5%.
         return await self._read(analysis, params, max_rows)
 
-    # -- caches (owner: cache) ---------------------------------------------------------------
+    # -- the read cache (attached by edgestore.open) ---------------------------------------
 
     @property
-    def cache(self) -> KVCache:
+    def cache(self) -> KeyValueCache:
         """Application key/value cache (same byte budget as the query cache)."""
-        return self._caching.kv
-
-    @property
-    def query_cache(self) -> QueryCache:
-        """The cache behind ``query(..., cache=True)``."""
-        return self._caching.query
+        if self.read_cache is None:
+            raise CacheError("this store has no cache: open it with edgestore.open()")
+        return self.read_cache.kv
 
     def cache_stats(self) -> dict[str, Any]:
         """Cache figures: entries, bytes, hit rates, compression, query cache counters."""
-        return self._caching.stats()
+        return {} if self.read_cache is None else self.read_cache.stats()
 
     async def _read(self, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
         pool = self.pool
         conn = pool.take_reader()
-        if conn is not None and self._inline:
+        if conn is not None and self.inline_reads:
             guard = conn.guard
             db = conn.db
             guard.start_inline()
@@ -254,7 +222,7 @@ class Store:
                 try:
                     pool.inline_runs += 1
                     if conn.db.data_version() != conn.last_dv:
-                        self._data_version_moved(conn)
+                        self.data_version_moved(conn)
                 finally:
                     pool.release_reader(conn)
                 return result
@@ -269,7 +237,7 @@ class Store:
             result = await asyncio.shield(running)
             pool.thread_runs += 1
             if conn.db.data_version() != conn.last_dv:
-                self._data_version_moved(conn)
+                self.data_version_moved(conn)
         except asyncio.CancelledError:
             if not running.done():
                 # The thread is still inside SQLite on this reader: stop it, and give the
@@ -296,54 +264,11 @@ class Store:
         finally:
             hold.release()
 
-    def _data_version_moved(self, conn: Conn) -> None:
-        """A reader saw new commits. Ours, another process's, or both?"""
-        conn.last_dv = conn.db.data_version()
-        seq = self.pool.writer_seq
-        if seq == conn.seen_commits:
-            self._external_change()
-            return
-        conn.seen_commits = seq
-        # Our writer ran meanwhile; its own PRAGMA data_version only moves for commits by
-        # others. If it is busy, its next group commit checks that inside its transaction;
-        # if it is closed, nothing can tell: assume the worst.
-        if self.pool.writer is None:
-            self._external_change()
-            return
-        writer = self.pool.writer_idle()
-        if writer is not None:
-            try:
-                dv = pragma_data_version(writer.db)
-            except apsw.Error:
-                return
-            if dv != writer.last_dv:
-                writer.last_dv = dv
-                self._external_change()
-
     def refresh_external(self) -> None:
-        """Notice writes made by other processes now (call before serving a cached read).
+        """Notice writes made by other processes now (see ``ExternalWatch.refresh``)."""
+        self.external.refresh()
 
-        Runs ``PRAGMA data_version`` on an idle reader (about 2 µs), or compares file
-        fingerprints while no connection is open. With every reader busy it does nothing:
-        each read checks the data version after it ran anyway.
-        """
-        pool = self.pool
-        if pool.connections_open == 0:
-            pool.check_dark()
-            return
-        conn = pool.idle_reader()
-        if conn is None:
-            return
-        try:
-            conn.db.execute("PRAGMA data_version").fetchall()
-            if conn.db.data_version() != conn.last_dv:
-                self._data_version_moved(conn)
-        except apsw.Error:
-            log.exception("checking the data version failed")
-        finally:
-            pool.release_reader(conn)
-
-    def _external_change(self) -> None:
+    def external_change(self) -> None:
         self._analyses.clear()
         self.versions.bump_all()
 
@@ -355,7 +280,7 @@ class Store:
         """Run one statement: reads on a reader, writes through the writer's group commit."""
         if self.closed:
             raise StoreClosedError("the store is closed")
-        analysis = self._analyses.get(sql) or await self._analysis(sql)
+        analysis = self._analyses.get(sql) or await self.analysis(sql)
         check_params(analysis, params)
         kind = analysis.kind
         if kind == "read":
@@ -368,7 +293,7 @@ class Store:
             return job.results[0]
         if kind == "setting":
             return setting_alone(analysis)
-        raise _not_here(analysis)
+        raise not_here(analysis)
 
     def stream(
         self,
@@ -395,7 +320,7 @@ class Store:
     ) -> list[Result]:
         """Run statements atomically, in order, in one transaction: all commit or none do.
         Each result holds at most ``max_rows`` rows (the rest are cut, ``truncated``)."""
-        self._check_open()
+        self.check_open()
         if not stmts:
             return []
         if any(sets_session_pragma(sql) for sql, _ in stmts):
@@ -405,7 +330,7 @@ class Store:
         analyses: list[tuple[Analysis, Params]] = []
         for sql, params in stmts:
             try:
-                analyses.append((await self._analysis(sql), params))
+                analyses.append((await self.analysis(sql), params))
             except (NoSuchTableError, NoSuchColumnError):
                 if all(a.kind == "read" for a, _ in analyses):
                     raise
@@ -413,7 +338,7 @@ class Store:
                 return await batch_with_settings(self, stmts, max_rows)
         for index, (analysis, params) in enumerate(analyses):
             if analysis.kind not in ("read", "write", "standalone"):
-                raise _not_here(analysis)
+                raise not_here(analysis)
             try:
                 check_params(analysis, params)
             except ParameterError as err:
@@ -454,21 +379,21 @@ class Store:
         """
         from .transaction import Transaction
 
-        self._check_open()
+        self.check_open()
         return Transaction(self, timeout or self.settings.transaction_timeout)
 
     async def session(self) -> Session:
         """A stateful SQL session (BEGIN/COMMIT in SQL), e.g. for one Hrana stream."""
         from .transaction import Session
 
-        self._check_open()
+        self.check_open()
         return Session(self)
 
     # -- maintenance -----------------------------------------------------------------------
 
     async def apply_schemas(self, directory: str | Path | None = None) -> list[str]:
         """Apply ``NNNN_name.sql`` files not applied yet; returns the names applied."""
-        self._check_open()
+        self.check_open()
         path = Path(directory) if directory is not None else self.settings.schemas_dir
         if path is None:
             return []
@@ -487,20 +412,17 @@ class Store:
         mode = mode.upper()
         if mode not in _CHECKPOINT_MODES:
             raise InvalidRequest(f"checkpoint mode must be one of {', '.join(_CHECKPOINT_MODES)}")
-        from .replication import ReplicationPrimary
-
-        primary = ReplicationPrimary.of(self)
-        if primary is not None:
-            # A raw checkpoint mid-generation would strand replicas behind it: end the
-            # generation instead (archives its frames, then checkpoints).
-            await primary.checkpoint()
+        if self._checkpoint_handler is not None:
+            # A replication primary: a raw checkpoint mid-generation would strand replicas
+            # behind it, the handler ends the generation instead (archives, then checkpoints).
+            await self._checkpoint_handler()
             return
         await self.run_on_writer(lambda db: db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall())
 
     async def invalidate(self, table: str | None = None) -> None:
         """Mark ``table`` (or everything) as changed, e.g. after writes made behind our back."""
         if table is None:
-            self._external_change()
+            self.external_change()
         else:
             self.versions.bump([table])
 
@@ -510,13 +432,21 @@ class Store:
         """Call ``fn(connection, role)`` for every connection (open ones before their next use)."""
         self.pool.add_hook(fn)
 
+    def set_replication_role(self, role: ReplicationRole | None) -> None:
+        """Give this store its replication role (``edgestore.replication`` does, at open)."""
+        self.replication_role = role
+
+    def set_checkpoint_handler(self, fn: Callable[[], Awaitable[object]] | None) -> None:
+        """Run ``fn()`` instead of SQLite's checkpoint on :meth:`checkpoint`."""
+        self._checkpoint_handler = fn
+
     def set_idle_close_handler(self, fn: IdleCloseHandler | None) -> None:
         """Replace the checkpoint run on the writer before the last connection closes."""
         self.pool.idle_close_handler = fn
 
     async def run_on_writer(self, fn: Callable[[apsw.Connection], T]) -> T:
         """Run ``fn(writer)`` on the writer thread with the writer held exclusively."""
-        self._check_open()
+        self.check_open()
         hold = await self.pool.hold()
         try:
             return await hold.run(lambda conn: _call_translated(fn, conn.db))
@@ -533,18 +463,23 @@ class Store:
 
         return remove
 
-    # internal: used by transactions to publish their commit
-    def _publish(self, outcome: Outcome) -> None:
+    # -- the engine (engine.Engine): what transactions, sessions and streams use ----------
+
+    def publish(self, outcome: Outcome) -> None:
+        """Announce a commit made on a connection held outside group commit."""
         self._on_commit(outcome)
 
-    def _cached_analysis(self, sql: str) -> Analysis | None:
+    def cached_analysis(self, sql: str) -> Analysis | None:
+        """The analysis of ``sql`` if it is cached (no await, no connection)."""
         return self._analyses.get(sql)
 
-    def _remember(self, analysis: Analysis, generation: int) -> None:
+    def remember(self, analysis: Analysis, generation: int) -> None:
+        """Cache an analysis made elsewhere, unless the schema moved since ``generation``."""
         self._analyses.put(analysis, generation)
 
     @property
-    def _analysis_generation(self) -> int:
+    def analysis_generation(self) -> int:
+        """Moves when cached analyses are dropped (schema change, external write)."""
         return self._analyses.generation
 
 
@@ -572,64 +507,3 @@ def _thread_read(
         raise translate(exc, timeout=guard.timed_out) from exc
     finally:
         guard.stop()
-
-
-def _not_a_read(analysis: Analysis) -> EdgestoreError:
-    if analysis.kind in ("begin", "end", "savepoint", "refused"):
-        return _not_here(analysis)
-    return ReadOnlyError(
-        "a query runs read-only statements only; send writes with execute",
-        code="SQLITE_READONLY",
-    )
-
-
-def _not_here(analysis: Analysis) -> EdgestoreError:
-    if analysis.kind == "refused":
-        return DatabaseError(analysis.refusal or "not allowed", code="SQLITE_AUTH")
-    return InvalidRequest(
-        "BEGIN, COMMIT, ROLLBACK and SAVEPOINT cannot be sent on their own here (each "
-        "statement commits by itself); to run statements atomically send them as one batch, "
-        "or use a transaction"
-    )
-
-
-async def open(
-    path: str | Path | None = None,
-    *,
-    settings: Settings | None = None,
-    **overrides: Any,
-) -> Store:
-    """Open (creating if needed, in WAL mode) the database at ``path`` and apply schemas.
-
-    ``settings`` defaults to ``Settings.load()`` (environment and config file); keyword
-    ``overrides`` change individual settings (``idle_timeout=5``).
-    """
-    if path is not None:
-        overrides["db_path"] = Path(path)
-    fields = Settings.__dataclass_fields__
-    unknown = [k for k in overrides if k not in fields]
-    if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r}")
-    if settings is None:
-        settings = Settings.load(**overrides)
-    given = {k: v for k, v in overrides.items() if v is not None}
-    # Settings.load skips None (unset CLI options); here None is meant, for the optional
-    # settings (schemas_dir=None: apply no schema).
-    given.update(
-        {k: None for k, v in overrides.items() if v is None and "None" in str(fields[k].type)}
-    )
-    settings = settings.replace(**given)
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    if settings.replica_of:
-        # A replica node: reads from a libsql embedded replica of the primary, writes are
-        # forwarded to it (imported here: only replica nodes need libsql).
-        from .replication.replica_store import open_replica
-
-        return await open_replica(settings)
-    store = Store(settings, asyncio.get_running_loop())
-    try:
-        await store._start()
-    except BaseException:
-        await store.close()
-        raise
-    return store

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,234 +42,41 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import apsw
 
 from ..errors import EdgestoreError, InvalidRequest, StoreClosedError, TransactionTimeout
-from .analysis import Analysis, analyze
+from .analysis import Analysis
 from .bounds import ByteBudget, length_limit, restore_length, take_rows, too_big
 from .connection import Conn
 from .execution import result_columns
-from .params import check_params, raise_bind_error
+from .live_statement import (
+    CHUNK_BYTES,
+    LiveStatement,
+    Rows,
+    execute_bound,
+    fetch_rows,
+    open_cursor,
+    open_pinned,
+    time_left,
+)
+from .params import check_params
 from .results import Column, Params, Result, Value
 from .sqlerrors import translate
 
 if TYPE_CHECKING:
-    from .store import Store
-    from .transaction import _Pin
+    from .engine import Engine
+    from .pin import Pin
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "RowStream", "open_autocommit", "open_on_pin", "open_on_reader"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Rows = list[tuple[Value, ...]]
 Opener = Callable[["RowStream"], Awaitable[None]]
 
 DEFAULT_CHUNK_ROWS = 256
 """Rows per chunk unless the caller says otherwise."""
 
-CHUNK_BYTES = 1024 * 1024
-"""A chunk also ends once its rows hold this many bytes: big rows make smaller chunks."""
-
-_NO_PARAMS: tuple[Value, ...] = ()
-
 # Cleanup started where nobody can await it (a cancelled fetch, expiry): the event loop keeps
 # only weak references to tasks.
 _TASKS: set[asyncio.Task[None]] = set()
-
-
-class _Live:
-    """A statement part-way through on one connection (a reader of the stream's own, or a
-    transaction's pinned connection), and how to reach that connection's thread."""
-
-    __slots__ = (
-        "budget",
-        "closed",
-        "conn",
-        "cursor",
-        "pin",
-        "reason",
-        "released",
-        "spent",
-        "store",
-    )
-
-    def __init__(self, store: Store, conn: Conn | None, pin: _Pin | None) -> None:
-        self.store = store
-        self.conn = conn  # the reader; None for a pinned connection (the pin owns it)
-        self.pin = pin
-        self.cursor: apsw.Cursor | None = None
-        self.spent = 0.0
-        """Seconds spent inside SQLite so far (statement_timeout is a budget over chunks)."""
-        self.closed = False
-        self.reason: EdgestoreError | None = None
-        """Why the statement was ended from outside (its transaction ended)."""
-        self.released = False
-        self.budget: ByteBudget | None = None
-        """Bytes the stream's rows may still take (None: unbounded, a cursor)."""
-
-    async def run(self, fn: Callable[[Conn], T]) -> T:
-        """Run ``fn`` on the connection's thread."""
-        pin = self.pin
-        if pin is None:
-            store = self.store
-            assert self.conn is not None
-            return await store.loop.run_in_executor(store.pool.reader_executor, fn, self.conn)
-        async with pin.lock:
-            if self.closed or pin.ended:
-                raise self.reason or _transaction_ended(pin)
-            return await pin.call(fn)
-
-    def close_cursor(self) -> None:
-        """End the statement. On the connection's thread, or on the loop for a reader that
-        nothing else uses (resetting a read statement does no I/O and waits for no lock)."""
-        cursor, self.cursor = self.cursor, None
-        self.closed = True
-        if cursor is not None:
-            try:
-                cursor.close(force=True)
-            except apsw.Error:
-                log.debug("closing a streamed statement failed", exc_info=True)
-
-    def interrupt(self) -> None:
-        """Stop the chunk being read now. Only our own reader: on a pinned connection the
-        interrupt could hit the transaction's next statement and roll the transaction back."""
-        if self.pin is None and self.conn is not None and not self.closed:
-            self.conn.db.interrupt()
-
-    async def finish(self) -> None:
-        """End the statement (if still open) and give the connection back. Idempotent."""
-        try:
-            if not self.closed:
-                pin = self.pin
-                if pin is None:
-                    self.close_cursor()
-                else:
-                    async with pin.lock:
-                        if not self.closed and not pin.ended:
-                            await pin.call(lambda conn: self.close_cursor())
-                        self.closed = True  # an ended pin closed it already
-        finally:
-            self.release()
-
-    def release(self) -> None:
-        """Loop thread, after the statement ended: the reader back to the pool (a pinned
-        connection stays with its transaction)."""
-        if self.released:
-            return
-        self.released = True
-        pin = self.pin
-        if pin is not None:
-            pin.streams.discard(self)
-            return
-        conn = self.conn
-        assert conn is not None
-        store = self.store
-        try:
-            # As after every read: commits seen since (ours or another process's) move the
-            # table versions.
-            if conn.db.data_version() != conn.last_dv:
-                store._data_version_moved(conn)
-        except apsw.Error:
-            log.debug("checking the data version after a stream failed", exc_info=True)
-        store.pool.release_reader(conn)
-
-
-def _transaction_ended(pin: _Pin) -> EdgestoreError:
-    if pin.expired:
-        return pin.timeout_error()
-    return StoreClosedError("the row stream was closed: its transaction ended")
-
-
-def _budget(store: Store, live: _Live) -> float:
-    """The statement_timeout left for this statement (0: unbounded)."""
-    limit = store.settings.statement_timeout
-    if not limit:
-        return 0.0
-    return max(limit - live.spent, 1e-6)
-
-
-def _read_rows(
-    live: _Live,
-    conn: Conn,
-    timeout: float,
-    start: Callable[[], apsw.Cursor],
-    n: int,
-) -> tuple[Rows, bool]:
-    """Connection thread: up to ``n`` rows (fewer when they pass CHUNK_BYTES), under the
-    statement time budget and the stream's byte budget. Returns (rows, exhausted). Closes
-    the statement on any error."""
-    guard = conn.guard
-    guard.start_thread(timeout)
-    began = time.monotonic()
-    old_limit = length_limit(conn.db, conn.result_bytes)
-    try:
-        return take_rows(start(), n, live.budget, CHUNK_BYTES)
-    except BaseException as exc:
-        live.close_cursor()
-        if isinstance(exc, apsw.TooBigError) and old_limit >= 0:
-            raise too_big(conn.result_bytes, exc) from exc
-        if isinstance(exc, apsw.Error):
-            raise translate(exc, timeout=guard.timed_out) from exc
-        raise
-    finally:
-        restore_length(conn.db, old_limit)
-        guard.stop()
-        live.spent += time.monotonic() - began
-
-
-def _open_cursor(
-    live: _Live, analysis: Analysis, params: Params, n: int, timeout: float, conn: Conn
-) -> tuple[tuple[Column, ...], Rows, bool]:
-    """Connection thread: execute, read the first chunk. Returns (columns, rows, done)."""
-    columns: list[tuple[Column, ...]] = []
-
-    def start() -> apsw.Cursor:
-        cursor = conn.db.cursor()
-        live.cursor = cursor
-        _execute(cursor, analysis, params)
-        columns.append(result_columns(cursor, analysis))
-        return cursor
-
-    rows, done = _read_rows(live, conn, timeout, start, n)
-    if done:
-        live.close_cursor()
-    return columns[0], rows, done
-
-
-def _execute(cursor: apsw.Cursor, analysis: Analysis, params: Params) -> None:
-    try:
-        cursor.execute(analysis.sql, _NO_PARAMS if params is None else params)
-    except apsw.Error:
-        raise
-    except Exception as exc:  # binding raises plain Python errors too
-        raise_bind_error(analysis, params, exc)
-
-
-def _fetch(live: _Live, n: int, timeout: float, conn: Conn) -> tuple[Rows, bool]:
-    """Connection thread: the next chunk. Returns (rows, done)."""
-    cursor = live.cursor
-    if cursor is None:
-        return [], True
-    rows, done = _read_rows(live, conn, timeout, lambda: cursor, n)
-    if done:
-        live.close_cursor()
-    return rows, done
-
-
-def _open_pinned(
-    live: _Live,
-    sql: str,
-    cached: Analysis | None,
-    params: Params,
-    n: int,
-    timeout: float,
-    conn: Conn,
-) -> tuple[Analysis, tuple[tuple[Column, ...], Rows, bool] | None]:
-    """Pinned connection's thread: analyse there (it knows the transaction's own tables) and
-    open the statement if it is a read; (analysis, None) otherwise."""
-    analysis = cached if cached is not None else analyze(conn.db, sql)
-    if analysis.kind != "read":
-        return analysis, None
-    check_params(analysis, params)
-    return analysis, _open_cursor(live, analysis, params, n, timeout, conn)
 
 
 class RowStream:
@@ -310,7 +116,7 @@ class RowStream:
 
     def __init__(
         self,
-        store: Store,
+        store: Engine,
         opener: Opener,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         max_bytes: int = 0,
@@ -333,7 +139,7 @@ class RowStream:
         self._first: Rows | None = None
         self._values: list[tuple[Value, ...]] | None = None
         self._offset = 0
-        self._live: _Live | None = None
+        self._live: LiveStatement | None = None
         self._done = False
         self._closed = False
         self._fetching = False
@@ -394,7 +200,9 @@ class RowStream:
             raise RuntimeError("another task is already reading this row stream")
         self._fetching = True
         try:
-            fetch = functools.partial(_fetch, live, self.chunk_rows, _budget(self.store, live))
+            fetch = functools.partial(
+                fetch_rows, live, self.chunk_rows, time_left(self.store, live)
+            )
             rows, done = await self._call(live, fetch)
         except asyncio.CancelledError:
             raise
@@ -450,14 +258,18 @@ class RowStream:
 
     # -- the openers' side --------------------------------------------------------------
 
-    def _set_result(self, result: Result) -> None:
+    def on_close(self, callback: Callable[[RowStream], None]) -> None:
+        """Call ``callback(self)`` once the stream has closed."""
+        self._on_close.append(callback)
+
+    def set_result(self, result: Result) -> None:
         """Hand out a Result that ``execute`` produced (no connection is held)."""
         self.columns = result.columns
         self.rows_affected = result.rows_affected
         self.last_insert_rowid = result.last_insert_rowid
         self._values = result.values
 
-    def _attach(self, live: _Live) -> None:
+    def _attach(self, live: LiveStatement) -> None:
         self._live = live
         if self.max_bytes > 0:
             live.budget = ByteBudget(self.max_bytes)
@@ -481,7 +293,7 @@ class RowStream:
         else:
             self.streamed = True
 
-    async def _call(self, live: _Live, fn: Callable[[Conn], T]) -> T:
+    async def _call(self, live: LiveStatement, fn: Callable[[Conn], T]) -> T:
         """Run ``fn`` on ``live``'s thread. If the caller is cancelled the thread still
         finishes its chunk (a reader is interrupted) and the stream closes after it."""
         future = asyncio.ensure_future(live.run(fn))
@@ -566,7 +378,7 @@ class RowStream:
 
 
 def open_inline(
-    store: Store, rows: RowStream, conn: Conn, analysis: Analysis, params: Params
+    store: Engine, rows: RowStream, conn: Conn, analysis: Analysis, params: Params
 ) -> bool:
     """Loop thread: the first chunk inline, if SQLite answers within ``inline_budget`` VM steps.
 
@@ -576,7 +388,7 @@ def open_inline(
     pool = store.pool
     guard = conn.guard
     db = conn.db
-    live = _Live(store, conn, None)
+    live = LiveStatement(store, conn, None)
     budget = ByteBudget(rows.max_bytes) if rows.max_bytes > 0 else None
     guard.start_inline()
     # Never sleep in a busy handler on the event loop: a lock means "use a thread".
@@ -585,7 +397,7 @@ def open_inline(
     try:
         cursor = db.cursor()
         live.cursor = cursor
-        _execute(cursor, analysis, params)
+        execute_bound(cursor, analysis, params)
         columns = result_columns(cursor, analysis)
         first, done = take_rows(cursor, rows.chunk_rows, budget, CHUNK_BYTES)
     except (apsw.InterruptError, apsw.BusyError):
@@ -618,53 +430,55 @@ def open_inline(
     return True
 
 
-async def open_on_reader(store: Store, rows: RowStream, analysis: Analysis, params: Params) -> None:
+async def open_on_reader(
+    store: Engine, rows: RowStream, analysis: Analysis, params: Params
+) -> None:
     """Open a read-only statement on a reader held by ``rows`` until it ends."""
     check_params(analysis, params)
     pool = store.pool
     conn = pool.take_reader()
-    if conn is not None and store._inline and open_inline(store, rows, conn, analysis, params):
+    if conn is not None and store.inline_reads and open_inline(store, rows, conn, analysis, params):
         return
     if conn is None:
         conn = await pool.acquire_reader()
-    live = _Live(store, conn, None)
+    live = LiveStatement(store, conn, None)
     rows._attach(live)
     opened = await rows._call(
         live,
         functools.partial(
-            _open_cursor, live, analysis, params, rows.chunk_rows, _budget(store, live)
+            open_cursor, live, analysis, params, rows.chunk_rows, time_left(store, live)
         ),
     )
     pool.thread_runs += 1
     rows._opened(*opened)
 
 
-async def open_autocommit(store: Store, rows: RowStream, sql: str, params: Params) -> None:
+async def open_autocommit(store: Engine, rows: RowStream, sql: str, params: Params) -> None:
     """``Store.stream``: reads on a reader, anything else through ``Store.execute``."""
-    store._check_open()
-    analysis = store._cached_analysis(sql) or await store._analysis(sql)
+    store.check_open()
+    analysis = store.cached_analysis(sql) or await store.analysis(sql)
     if analysis.kind == "read" and store.pool.max_readers > 0:
         await open_on_reader(store, rows, analysis, params)
     else:
-        rows._set_result(await store.execute(sql, params))
+        rows.set_result(await store.execute(sql, params))
 
 
-async def open_on_pin(store: Store, pin: _Pin, rows: RowStream, sql: str, params: Params) -> bool:
+async def open_on_pin(store: Engine, pin: Pin, rows: RowStream, sql: str, params: Params) -> bool:
     """Open ``sql`` on a transaction's pinned connection if it is a read; False if not (the
     caller runs it through the session's execute instead)."""
-    live = _Live(store, None, pin)
-    cached = store._cached_analysis(sql)
-    generation = store._analysis_generation
+    live = LiveStatement(store, None, pin)
+    cached = store.cached_analysis(sql)
+    generation = store.analysis_generation
     pin.streams.add(live)
     rows._attach(live)
     analysis, opened = await rows._call(
         live,
         functools.partial(
-            _open_pinned, live, sql, cached, params, rows.chunk_rows, _budget(store, live)
+            open_pinned, live, sql, cached, params, rows.chunk_rows, time_left(store, live)
         ),
     )
     if cached is None:
-        store._remember(analysis, generation)
+        store.remember(analysis, generation)
     if opened is None:
         rows._detach()
         return False

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..errors import StoreClosedError
+from .factory import open
 from .pool import PoolStats
 from .results import Description, Params, Result, TableDeps
-from .store import Store, open
+from .store import Store
 from .transaction import Session, Transaction
 
 __all__ = ["SyncSession", "SyncStore", "SyncTransaction", "connect"]
@@ -191,11 +192,17 @@ async def _make_tx(store: Store, bound: float | None) -> Transaction:
 def connect(
     path: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any
 ) -> SyncStore:
-    """Open a database for blocking use; same arguments as :func:`edgestore.open`."""
+    """Open a plain store (no cache) for blocking use; same arguments as :func:`open`."""
+    return connect_with(open(path, settings=settings, **overrides))
+
+
+def connect_with(opening: Coroutine[Any, Any, Store]) -> SyncStore:
+    """Run ``opening`` (e.g. ``edgestore.open(...)``) on a loop thread of its own."""
     runner = _LoopThread()
     try:
-        store = runner.run(open(path, settings=settings, **overrides))
+        store = runner.run(opening)
     except BaseException:
+        opening.close()
         runner.stop()
         raise
     return SyncStore(store, runner)

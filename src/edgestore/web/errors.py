@@ -77,7 +77,7 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (e.OverloadedError, 503),
     (e.ValueTooLarge, 413),
     (e.CacheError, 400),
-    # The contract: every SQL error, constraint violations included, is a 400 that
+    # Every SQL error, constraint violations included, is a 400 that
     # carries SQLite's code (SQLITE_CONSTRAINT_UNIQUE, ...), so clients branch on `code`.
     (e.ConstraintViolation, 400),
     (e.DatabaseBusyError, 503),

@@ -62,10 +62,11 @@ def role_of(connection: Any) -> Role:
 def _replication_hooks() -> tuple[Callable[[Any], tuple[bytes, bytes] | None], Any, Any]:
     """(position header of a store, set read options from headers, reset them)."""
     try:
-        from ..storage.replication import POSITION_HEADER, format_position, position_of
-        from ..storage.replication.context import reset_read_options, set_from_headers
+        from ..replication import POSITION_HEADER, format_position, position_of
+        from ..replication.read_options import reset_read_options
+        from .replica_headers import set_from_headers
     except ImportError:  # replication not available in this build
-        log.warning("edgestore.storage.replication unavailable; no replication headers")
+        log.warning("edgestore.replication unavailable; no replication headers")
         return (lambda store: None), (lambda headers: None), (lambda token: None)
     name = POSITION_HEADER.encode("latin-1")
 

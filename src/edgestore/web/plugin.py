@@ -37,9 +37,12 @@ from ..cache import KVCache
 from ..config import Settings, serves_publicly_without_auth
 from ..errors import EdgestoreError
 from ..storage import Store
-from . import hrana_routes, sync_routes
+from ..storage.read_cache import KeyValueCache
+from ..tables import Catalog
 from .errors import exception_handlers
 from .history import History
+from .hrana_routes import close_streams
+from .hrana_routes import route_handlers as hrana_route_handlers
 from .metrics import Metrics
 from .middleware import edge_middleware
 from .query_stats import QueryStats
@@ -50,7 +53,7 @@ from .routes import ops as ops_routes
 from .routes import sql as sql_routes
 from .routes import tables as table_routes
 from .state import AppState
-from .tableinfo import SchemaCache
+from .sync_routes import route_handlers as sync_route_handlers
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
@@ -112,7 +115,7 @@ class EdgestorePlugin(InitPluginProtocol):
                 "who can reach it can read, write and delete all data",
                 settings.host,
             )
-        schema = SchemaCache()
+        schema = Catalog()
         app_config.route_handlers.append(
             Router(
                 path=self.config.path,
@@ -136,7 +139,7 @@ class EdgestorePlugin(InitPluginProtocol):
         return app_config
 
 
-def _route_handlers(state: AppState, schema: SchemaCache) -> list[ControllerRouterHandler]:
+def _route_handlers(state: AppState, schema: Catalog) -> list[ControllerRouterHandler]:
     return [
         *sql_routes.route_handlers(state),
         *table_routes.route_handlers(state, schema),
@@ -144,8 +147,8 @@ def _route_handlers(state: AppState, schema: SchemaCache) -> list[ControllerRout
         *ops_routes.route_handlers(state),
         *backup_routes.route_handlers(state),
         *dashboard_routes.route_handlers(),
-        *hrana_routes.route_handlers(state),
-        *sync_routes.route_handlers(state),
+        *hrana_route_handlers(state),
+        *sync_route_handlers(state),
     ]
 
 
@@ -157,7 +160,8 @@ def _store_of(state: AppState) -> Any:
 
 
 def _cache_of(state: AppState) -> Any:
-    def provide_cache() -> KVCache:
+    def provide_cache() -> KeyValueCache:
+        # A KVCache for every store edgestore.open() composes (storage.open alone has none).
         return state.store.cache
 
     return provide_cache
@@ -176,21 +180,21 @@ def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) ->
     )
 
 
-def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
+def _lifespan(state: AppState, schema: Catalog, given: Store | None) -> Any:
     settings = state.settings
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        from .. import storage
+        from ..opening import open_with_settings
+        from ..storage.factory import resolve_settings
 
         owned = given is None
-        opened = given if given is not None else await storage.open(settings=settings)
-        if owned and settings.replication and not settings.replica_of:
-            # A served primary can be followed by libSQL replicas: no automatic checkpoints,
-            # the WAL outlives connections, and the idle checkpoint becomes a generation change.
-            from ..storage.replication import ReplicationPrimary
-
-            await ReplicationPrimary.attach(opened)
+        # A served node opens with its replication role (plain, primary or replica).
+        opened = (
+            given
+            if given is not None
+            else await open_with_settings(resolve_settings(None, settings, {}), serve_replicas=True)
+        )
         state.store_or_none = opened
         schema.attach(opened)
         memory = _start_memory_monitor(settings, opened, state.metrics)
@@ -214,7 +218,7 @@ def _lifespan(state: AppState, schema: SchemaCache, given: Store | None) -> Any:
             await history.stop()
             # Roll back abandoned Hrana streams first: one inside a transaction pins the
             # writer, and closing the store would wait for it.
-            await hrana_routes.close_streams(state)
+            await close_streams(state)
             await memory.stop()
             schema.detach()
             if owned:

@@ -6,7 +6,7 @@
 ``POST /replication/checkpoint`` (admin: end the generation now) and ``GET /replication``.
 
 Pulling needs the ``ro`` role; a replica forwards its writes over Hrana, which needs ``rw``.
-The work is in :mod:`edgestore.storage.replication`; this module only translates.
+The work is in :mod:`edgestore.replication`; this module only translates.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from ..auth import Role
 from ..errors import EndOfGeneration, NotFoundError, SyncPushRefused
-from ..storage.replication import (
+from ..replication import (
     POSITION_HEADER,
     ReplicationPrimary,
     format_position,
     position_of,
 )
-from ..storage.replication.context import reset_read_options, set_from_headers
+from ..replication.read_options import reset_read_options
 from .errors import ERROR_BODY_OPT, OK, error_body
+from .replica_headers import set_from_headers
 from .state import ROLE_OPT, AppState
 
 __all__ = [
@@ -67,21 +68,15 @@ async def _chunks(it: Iterator[bytes]) -> AsyncIterator[bytes]:
 def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     """The sync routes for ``state``'s app. They answer 404 when replication is off or this
     node is itself a replica (replicas do not serve replicas)."""
-    attach_lock = asyncio.Lock()
 
     async def primary() -> ReplicationPrimary:
         settings = state.settings
-        if not settings.replication or settings.replica_of:
+        found = ReplicationPrimary.of(state.store)
+        if found is None or not settings.replication or settings.replica_of:
             raise NotFoundError(
                 "this node does not serve replicas (replication is off or it is a replica)"
             )
-        store = state.store
-        found = ReplicationPrimary.of(store)
-        if found is not None:
-            return found
-        async with attach_lock:
-            found = ReplicationPrimary.of(store)
-            return found if found is not None else await ReplicationPrimary.attach(store)
+        return found
 
     ro = {ROLE_OPT: Role.RO, ERROR_BODY_OPT: _sync_error_body}
 
@@ -145,7 +140,7 @@ async def _prepend(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 def replica_headers_middleware(app: ASGIApp) -> ASGIApp:
     """ASGI middleware: a request's ``x-edgestore-accept-stale`` / ``x-edgestore-position``
-    headers become the replica read options of its context (see storage.replication.context)."""
+    headers become the replica read options of its context (see replication.read_options)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         token = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import os
@@ -21,6 +20,7 @@ from ...errors import DatabaseError, InvalidRequest, ReplicaLagging, StorageFaul
 from ...storage.health import probe
 from ..errors import OK, responses
 from ..state import ESSENTIAL_OPT, ROLE_OPT, AppState
+from ..sync_routes import replication_health
 
 __all__ = ["OptimizeRequest", "route_handlers", "stats"]
 
@@ -140,11 +140,7 @@ def stats(state: AppState) -> dict[str, Any]:
 
 
 async def _replication_health(state: AppState) -> dict[str, Any] | None:
-    if importlib.util.find_spec("edgestore.web.sync_routes") is None:
-        return None
-    from .. import sync_routes
-
-    return await sync_routes.replication_health(state)
+    return await replication_health(state)
 
 
 async def replication_lag(state: AppState) -> float | None:

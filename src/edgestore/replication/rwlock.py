@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ...errors import ReplicationError
+from ..errors import ReplicationError
 
 __all__ = ["FileRWLock"]
 

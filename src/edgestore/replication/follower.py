@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ...config import Settings
-from ...errors import MissingExtraError, ReplicaLagging, ReplicationError
+from ..config import Settings
+from ..errors import InvalidRequest, MissingExtraError, ReplicaLagging, ReplicationError
 from .forward import HranaForwarder
 from .primary import Position
 
@@ -178,6 +178,11 @@ class ReplicaFollower:
             return (int(data["generation"]), int(data["durable_frame_num"]))
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return (0, 0)
+
+    async def checkpoint(self) -> int:
+        """Refused: the replica's WAL belongs to libsql (its frames are numbered as the
+        primary's); checkpoint the primary instead."""
+        raise InvalidRequest("a replica's WAL belongs to libsql; checkpoint the primary instead")
 
     def position(self) -> Position:
         """(generation, frame) this replica has applied."""

@@ -32,14 +32,15 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import apsw
 
-from ...config import Settings
-from ...errors import (
+from ..config import Settings
+from ..errors import (
     EndOfGeneration,
     InvalidRequest,
     NotFoundError,
     ReplicationError,
     SyncPushRefused,
 )
+from ..storage.roles import Position, ReplicationRole
 from .archive import Archive, ArchivedGeneration, GenerationState
 from .pull import archived_chunks, live_chunks
 from .rwlock import FileRWLock
@@ -64,8 +65,6 @@ FRAME_SIZE = FRAME_HEADER_SIZE + PAGE_SIZE
 POSITION_HEADER = "x-edgestore-position"
 """Response header carrying the replication position a write produced: ``<generation>.<frame>``."""
 
-Position = tuple[int, int]  # (generation, last commit frame); compares in order
-
 
 def format_position(position: Position) -> str:
     return f"{position[0]}.{position[1]}"
@@ -88,7 +87,7 @@ def parse_position(text: str) -> Position:
 
 
 class _HookedStore(Protocol):
-    """The storage hooks of the Store contract that replication uses."""
+    """The hooks of ``storage.store.Store`` that replication uses."""
 
     path: Path
     settings: Settings
@@ -99,7 +98,11 @@ class _HookedStore(Protocol):
 
     def set_idle_close_handler(self, fn: Callable[[apsw.Connection], None] | None) -> None: ...
 
+    def set_checkpoint_handler(self, fn: Callable[[], Awaitable[object]] | None) -> None: ...
+
     def run_on_writer(self, fn: Callable[[apsw.Connection], Any]) -> Awaitable[Any]: ...
+
+    def set_replication_role(self, role: ReplicationRole | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +111,6 @@ class Frames:
 
     chunks: Iterator[bytes]
     count: int
-
-
-# Weak: a closed, dropped Store must not keep its primary alive, nor hand it to a new Store.
-_PRIMARIES: weakref.WeakKeyDictionary[object, ReplicationPrimary] = weakref.WeakKeyDictionary()
 
 
 class ReplicationPrimary:
@@ -130,8 +129,8 @@ class ReplicationPrimary:
         self._position: Position = (self._state.generation, 0)
         self._position_changed = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Weak: the registry maps store -> primary weakly, which a strong back-reference
-        # would defeat (the store would never be collected).
+        # Weak: the store holds its primary as its replication role; a strong back-reference
+        # would make a cycle that keeps a dropped store alive until the cycle collector runs.
         self._store_ref: Callable[[], _HookedStore | None] = lambda: None
         self._threshold_pending = False
         self._prescan_queued = False
@@ -148,20 +147,16 @@ class ReplicationPrimary:
         await store.run_on_writer(primary._check_page_size)
         store.add_connection_hook(primary.configure_connection)
         store.set_idle_close_handler(primary.on_idle_close)
+        store.set_checkpoint_handler(primary.checkpoint)
         await store.run_on_writer(primary.recover)
-        _PRIMARIES[store] = primary
+        store.set_replication_role(primary)
         return primary
 
     @staticmethod
     def of(store: object) -> ReplicationPrimary | None:
-        """The primary attached to ``store``, if any."""
-        try:
-            return _PRIMARIES.get(store)
-        except TypeError:  # None, or an object that cannot be weakly referenced
-            return None
-
-    def detach(self, store: object) -> None:
-        _PRIMARIES.pop(store, None)
+        """The primary ``store`` was composed with (its replication role), if any."""
+        role = getattr(store, "replication_role", None)
+        return role if isinstance(role, ReplicationPrimary) else None
 
     def configure_connection(
         self, conn: apsw.Connection, role: Literal["writer", "reader"]

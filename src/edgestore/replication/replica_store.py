@@ -9,7 +9,7 @@ the Hrana layer use it exactly like a primary's Store:
 * reads run locally; when the replica is further behind than ``max_replication_lag`` they are
   refused (:class:`~edgestore.errors.ReplicaLagging`, 503) unless the request accepts
   staleness, and a request carrying a replication position waits (bounded) until the replica
-  has it (:mod:`.context`);
+  has it (:mod:`.read_options`);
 * writes, batches, explicit transactions and Hrana transactions run on the primary over Hrana
   (:mod:`.forward`); after each, the replica pulls until it has the position the primary
   returned, so the caller reads its own write here at once;
@@ -21,39 +21,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import apsw
 
-from ...config import Settings
-from ...errors import DatabaseError, InvalidRequest, ReplicationError, StoreClosedError
-from ..batch_settings import setting_alone
-from ..results import Description, Params, Result
-from ..store import Store
-from .context import read_options
+from ..config import Settings
+from ..errors import DatabaseError, ReplicationError, StoreClosedError
+from ..storage.batch_settings import setting_alone
+from ..storage.results import Description, Params, Result
+from ..storage.store import Store
 from .follower import ReplicaFollower
 from .primary import Position
+from .read_options import read_options
 
 if TYPE_CHECKING:
-    from .forward import Outcome as ForwardOutcome
+    from .forward import PipelineReply
 
 __all__ = ["ReplicaSession", "ReplicaStore", "ReplicaTransaction", "open_replica"]
 
 _POSITION_WAIT = 5.0  # seconds a read waits for a requested position before 503
 
 
-async def open_replica(settings: Settings) -> ReplicaStore:
-    """Bootstrap (if needed) and open the replica node's store for ``settings.replica_of``."""
+async def open_replica(
+    settings: Settings, prepare: Callable[[Store], None] | None = None
+) -> ReplicaStore:
+    """Bootstrap (if needed) and open the replica node's store for ``settings.replica_of``.
+
+    ``prepare(store)`` runs before the store starts (``edgestore.open`` attaches its cache).
+    """
     follower = ReplicaFollower(settings)
     await follower.open()
     local = settings.replace(schemas_dir=None)
     store = ReplicaStore(local, asyncio.get_running_loop(), follower)
+    store.set_replication_role(follower)
     store.add_connection_hook(_configure)
     store.set_idle_close_handler(_no_checkpoint)
+    if prepare is not None:
+        prepare(store)
     try:
-        await store._start()
+        await store.start()
     except BaseException:
         await store.close()
         raise
@@ -93,7 +101,7 @@ class ReplicaStore(Store):
 
     def _pulled(self, old: Position, new: Position) -> None:
         # A frame names pages, not tables: everything may have changed.
-        self._external_change()
+        self.external_change()
 
     async def _caught_up(self, position: Position | None) -> None:
         """After a write on the primary: pull until this replica has ``position``."""
@@ -104,7 +112,7 @@ class ReplicaStore(Store):
 
     async def _kind(self, sql: str) -> str:
         try:
-            return (await self._analysis(sql)).kind
+            return (await self.analysis(sql)).kind
         except DatabaseError:
             # Unknown here (a table this replica has not pulled yet, ...): the primary decides.
             return "write"
@@ -143,13 +151,13 @@ class ReplicaStore(Store):
             return await super().execute(sql, params, max_rows=max_rows)
         if kind == "setting":
             # As on the primary: a statement on its own has no session to keep it.
-            return setting_alone(await self._analysis(sql))
+            return setting_alone(await self.analysis(sql))
         return await self._forward(sql, params)
 
     async def batch(
         self, stmts: Sequence[tuple[str, Params]], *, max_rows: int | None = None
     ) -> list[Result]:
-        self._check_open()
+        self.check_open()
         if not stmts:
             return []
         kinds = [await self._kind(sql) for sql, _ in stmts]
@@ -164,15 +172,15 @@ class ReplicaStore(Store):
         return results
 
     def transaction(self, *, timeout: float | None = None) -> ReplicaTransaction:  # type: ignore[override]
-        self._check_open()
+        self.check_open()
         return ReplicaTransaction(self)
 
     async def session(self) -> ReplicaSession:  # type: ignore[override]
-        self._check_open()
+        self.check_open()
         return ReplicaSession(self)
 
     async def checkpoint(self, mode: str = "TRUNCATE") -> None:
-        raise InvalidRequest("a replica's WAL belongs to libsql; checkpoint the primary instead")
+        await self.follower.checkpoint()  # refused: libsql owns this WAL
 
     async def close(self) -> None:
         if self.closed:
@@ -224,7 +232,7 @@ class ReplicaSession:
     async def describe(self, sql: str) -> Description:
         """Describe ``sql``: locally in autocommit; inside a transaction (which runs on the
         primary) on the primary's stream, so tables the transaction created are known."""
-        from .forward import error_of, wire_description
+        from ..hrana.wire import DescribeResponse, description_of, failure_of
 
         async with self._lock:
             if self.closed:
@@ -234,18 +242,23 @@ class ReplicaSession:
                 return await self._store.describe(sql)
             out = await self._pipeline([{"type": "describe", "sql": sql}], baton)
             self._baton = out.baton
-            item = out.raw[0] if out.raw else {}
-            if item.get("type") != "ok":
-                raise error_of(item.get("error", {}))
-            return wire_description(item.get("response", {}).get("result", {}))
+            if not out.raw:
+                raise ReplicationError("empty answer from the primary")
+            error = failure_of(out.raw[0])
+            if error is not None:
+                raise error
+            response = out.raw[0].response
+            if not isinstance(response, DescribeResponse):
+                raise ReplicationError("the primary did not answer describe with a description")
+            return description_of(response.result)
 
     async def _remote(self, sql: str, params: Params) -> Result:
-        from .forward import stmt
+        from ..hrana.wire import encode_stmt
 
         store = self._store
         forwarder = store.follower.forwarder
         reqs: list[dict[str, Any]] = [
-            {"type": "execute", "stmt": stmt(sql, params)},
+            {"type": "execute", "stmt": encode_stmt(sql, params)},
             {"type": "get_autocommit"},
         ]
         out = await self._pipeline(reqs, self._baton)
@@ -268,7 +281,7 @@ class ReplicaSession:
 
     async def _pipeline(
         self, requests: Sequence[Mapping[str, Any]], baton: str | None
-    ) -> ForwardOutcome:
+    ) -> PipelineReply:
         """Send ``requests`` on this session's Hrana stream (on a worker thread)."""
         forwarder = self._store.follower.forwarder
         loop = asyncio.get_running_loop()

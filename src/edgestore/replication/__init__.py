@@ -1,11 +1,15 @@
 """libSQL replication: the primary serves its WAL by generations (the sync pull protocol), and
-a replica node follows a primary through a ``libsql`` embedded replica.
+a replica node follows a primary through a ``libsql`` embedded replica and forwards its writes
+over Hrana.
 
-Framework-free; ``edgestore.web.sync_routes`` exposes the primary over HTTP.
+Above storage: :func:`open_node` composes a Store with its role (plain, primary or replica)
+from Settings, and the store keeps that role (``Store.replication_role``). Framework-free;
+``edgestore.web.sync_routes`` exposes the primary over HTTP.
 """
 
 from __future__ import annotations
 
+from .node import open_node
 from .primary import (
     POSITION_HEADER,
     EndOfGeneration,
@@ -22,15 +26,8 @@ from .wal import WalHeader, WalIndex, cut_at_commit, wal_checksum
 def position_of(store: object) -> Position | None:
     """The replication position to report for ``store``: a primary's latest commit, or what a
     replica node has pulled; None when the store takes part in no replication."""
-    primary = ReplicationPrimary.of(store)
-    if primary is not None:
-        return primary.position()
-    replica_position = getattr(store, "replication_position", None)
-    if callable(replica_position):
-        pos = replica_position()
-        assert isinstance(pos, tuple)
-        return pos
-    return None
+    role = getattr(store, "replication_role", None)
+    return None if role is None else role.position()
 
 
 __all__ = [
@@ -44,6 +41,7 @@ __all__ = [
     "WalIndex",
     "cut_at_commit",
     "format_position",
+    "open_node",
     "parse_position",
     "position_of",
     "wal_checksum",

@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import ReplicationError
+from ..errors import ReplicationError
 
 __all__ = [
     "FRAME_HEADER_SIZE",

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ...errors import ReplicationError
+from ..errors import ReplicationError
 
 __all__ = ["CHUNK_FRAMES", "archived_chunks", "live_chunks"]
 

@@ -1,23 +1,26 @@
-"""What the table routes know about the schema: tables, columns, primary keys, indexes.
+"""What the table model knows about the schema: tables, columns, primary keys, indexes.
 
 Read from SQLite's own catalogue (``pragma_table_list``/``table_info``/``index_list``), cached,
 and dropped whenever the store reports that everything changed (a schema change or an
-external write) or a request names something the cache does not know. Request input is only
-ever compared against these names; identifiers in generated SQL come from here, quoted.
+external write) or a caller names a table the cache does not know. Caller input is only ever
+compared against these names; identifiers in generated SQL come from here, quoted.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidRequest, NotFoundError
 
 if TYPE_CHECKING:
     from ..storage import Store
+    from ..storage.results import Value
 
-__all__ = ["ColumnInfo", "SchemaCache", "TableInfo", "quote_ident"]
+__all__ = ["Catalog", "ColumnInfo", "IndexInfo", "TableInfo", "quote_ident"]
 
 _INT_TEXT = re.compile(r"-?[0-9]{1,19}\Z")
 
@@ -29,20 +32,23 @@ def quote_ident(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ColumnInfo:
+    """One column as ``PRAGMA table_info`` reports it."""
+
     name: str
     type: str
     notnull: bool
     default: str | None
-    pk: int  # 1-based position in the primary key, 0 if not part of it
+    pk: int
+    """1-based position in the primary key, 0 if not part of it."""
 
     @property
     def integer_affinity(self) -> bool:
         return "INT" in self.type.upper()
 
-    def coerce(self, text: str) -> Any:
-        """A query-string value for this column: decimal text becomes an int for INTEGER
-        columns (so the cache key and the comparison are exact); anything else stays text
-        and SQLite's affinity rules apply."""
+    def coerce(self, text: str) -> Value:
+        """A value given as text (a query string, a command line) for this column: decimal
+        text becomes an int for INTEGER columns (so a cache key and the comparison are exact);
+        anything else stays text and SQLite's affinity rules apply."""
         if self.integer_affinity and _INT_TEXT.match(text):
             value = int(text)
             if -(2**63) <= value < 2**63:
@@ -50,8 +56,23 @@ class ColumnInfo:
         return text
 
 
+_ROWID = ColumnInfo("rowid", "INTEGER", True, None, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    """One index (including the automatic ones behind PRIMARY KEY and UNIQUE)."""
+
+    name: str
+    columns: tuple[str | None, ...]
+    """Indexed columns in order; ``None`` for an expression."""
+    unique: bool
+
+
 @dataclass(slots=True)
 class TableInfo:
+    """One table: its columns, key and indexes."""
+
     name: str
     columns: dict[str, ColumnInfo]
     pk: tuple[str, ...]
@@ -61,6 +82,7 @@ class TableInfo:
     without_rowid: bool
     indexed: frozenset[str]
     """Columns that lead some index (or the primary key): the ones rows may be ordered by."""
+    indexes: tuple[IndexInfo, ...] = ()
     sql: dict[str, str] = field(default_factory=dict)
     """Generated statements for this table, memoised by purpose."""
 
@@ -69,15 +91,28 @@ class TableInfo:
         return quote_ident(self.name)
 
     def column(self, name: str) -> ColumnInfo:
+        """The column ``name`` (``rowid`` too when it is the key); InvalidRequest if unknown."""
         col = self.columns.get(name)
         if col is None:
+            if name == "rowid" and self.rowid_key:
+                return _ROWID
             raise InvalidRequest(f"table {self.name!r} has no column {name!r}")
         return col
 
-    def coerce(self, column: str, text: str) -> Any:
-        if column == "rowid" and self.rowid_key:
-            return ColumnInfo("rowid", "INTEGER", True, None, 1).coerce(text)
+    def coerce(self, column: str, text: str) -> Value:
         return self.column(column).coerce(text)
+
+    def key_values(self, values: list[Value] | tuple[Value, ...]) -> list[Value]:
+        """The primary key values of a row key: one per key column, text coerced."""
+        if len(values) != len(self.pk):
+            raise InvalidRequest(
+                f"table {self.name!r} has a {len(self.pk)}-column primary key "
+                f"({', '.join(self.pk)}); got {len(values)} value(s)"
+            )
+        return [
+            self.coerce(col, v) if isinstance(v, str) else v
+            for col, v in zip(self.pk, values, strict=True)
+        ]
 
     def select_list(self) -> str:
         return "rowid, *" if self.rowid_key else "*"
@@ -90,17 +125,28 @@ _TABLES_SQL = (
 )
 _COLUMNS_SQL = 'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid'
 _INDEXES_SQL = (
-    "SELECT ii.name FROM pragma_index_list(?1) AS il, pragma_index_info(il.name) AS ii "
-    "WHERE ii.seqno = 0 AND ii.name IS NOT NULL"
+    'SELECT il.name, il."unique", ii.name FROM pragma_index_list(?1) AS il, '
+    "pragma_index_info(il.name) AS ii ORDER BY il.name, ii.seqno"
 )
 
+_shared: weakref.WeakKeyDictionary[Store, Catalog] = weakref.WeakKeyDictionary()
 
-class SchemaCache:
-    """Table metadata for the routes, refreshed on schema change."""
+
+class Catalog:
+    """Table metadata of one store, refreshed on schema change."""
 
     def __init__(self) -> None:
         self._tables: dict[str, TableInfo] | None = None
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @classmethod
+    def of(cls, store: Store) -> Catalog:
+        """The catalogue shared by every library ``Table`` of ``store`` (attached to it)."""
+        catalog = _shared.get(store)
+        if catalog is None:
+            catalog = _shared[store] = cls()
+            catalog.attach(store)
+        return catalog
 
     def attach(self, store: Store) -> None:
         """Drop the cache whenever ``store`` says everything changed."""
@@ -118,11 +164,13 @@ class SchemaCache:
         self._tables = None
 
     async def tables(self, store: Store) -> dict[str, TableInfo]:
+        """Every user table by name (edgestore's own and SQLite's internal ones left out)."""
         if self._tables is None:
             self._tables = await self._load(store)
         return self._tables
 
     async def table(self, store: Store, name: str) -> TableInfo:
+        """One table; NotFoundError if it does not exist."""
         tables = await self.tables(store)
         info = tables.get(name)
         if info is None:
@@ -154,14 +202,25 @@ class SchemaCache:
             rowid_key = not pk_cols
             if rowid_key:
                 pk_cols = ("rowid",)
-            idx_result = await store.query(_INDEXES_SQL, [name], cache=False)
-            indexed = {str(r[0]) for r in idx_result.values} | {pk_cols[0]}
+            indexes = _indexes((await store.query(_INDEXES_SQL, [name], cache=False)).values)
+            leading = {i.columns[0] for i in indexes}
+            indexed = frozenset(c for c in leading if c is not None) | {pk_cols[0]}
             out[name] = TableInfo(
                 name=name,
                 columns=columns,
                 pk=pk_cols,
                 rowid_key=rowid_key,
                 without_rowid=bool(wr),
-                indexed=frozenset(indexed),
+                indexed=indexed,
+                indexes=indexes,
             )
         return out
+
+
+def _indexes(rows: list[tuple[Value, ...]]) -> tuple[IndexInfo, ...]:
+    """IndexInfo from (index name, unique, column) rows ordered by index and position."""
+    grouped: dict[str, tuple[bool, list[str | None]]] = {}
+    for index, unique, column in rows:
+        entry = grouped.setdefault(str(index), (bool(unique), []))
+        entry[1].append(None if column is None else str(column))
+    return tuple(IndexInfo(n, tuple(cols), u) for n, (u, cols) in grouped.items())
