@@ -154,10 +154,16 @@ def cycles(graph: Graph) -> list[list[str]]:
             if len(component) > 1:
                 found.append(sorted(component))
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for v in sorted(graph.modules):
-        if v not in index:
-            visit(v)
+    # The walk recurses once per module on a path; the process-wide limit is put back after,
+    # because the server's JSON depth check relies on the default limit (see hrana/framing.py).
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        for v in sorted(graph.modules):
+            if v not in index:
+                visit(v)
+    finally:
+        sys.setrecursionlimit(limit)
     return found
 
 
