@@ -74,16 +74,16 @@ def main() -> int:
     lru = CompressedLRU(CAP)
     used, secs = fill(lru, ROWS, pool)
     st = lru.stats()
-    n = st["entries"]
-    held = st["value_bytes"]
+    n = st.entries
+    held = st.value_bytes
     print(
-        f"compressed  : {used / n:7.0f} B/entry traced, {st['bytes'] / n:7.0f} charged "
-        f"({n} of {ROWS} rows held in {CAP // MiB} MiB, {st['compressed_entries']} compressed, "
-        f"{st['hot_entries']} hot raw; zstd ratio {st['compression']['ratio']}, "
-        f"dictionary {st['compression']['dictionary_bytes']} B, "
+        f"compressed  : {used / n:7.0f} B/entry traced, {st.bytes / n:7.0f} charged "
+        f"({n} of {ROWS} rows held in {CAP // MiB} MiB, {st.compressed_entries} compressed, "
+        f"{st.hot_entries} hot raw; zstd ratio {st.compression.ratio}, "
+        f"dictionary {st.compression.dictionary_bytes} B, "
         f"{ROWS / secs:,.0f} sets/s incl. row generation)"
     )
-    print(f"bytes/entry raw vs compressed: {raw_per_entry / (st['bytes'] / n):.2f}x fewer")
+    print(f"bytes/entry raw vs compressed: {raw_per_entry / (st.bytes / n):.2f}x fewer")
     print(f"traced memory of the capped cache: {used / MiB:.1f} MiB for a {CAP // MiB} MiB cap")
     ratio = held / CAP
     print(

@@ -151,10 +151,10 @@ def bench(size: int, keys: int = KEYS, only_mixed: bool = False) -> dict[str, fl
         )
     st = ours.stats()
     print(
-        f"        ours: {st['entries']} entries, {st['bytes'] / MiB:.1f} MiB charged, "
-        f"value/stored ratio {st['ratio']}, raw {st['hot_entries']} "
-        f"({st['frequent_entries']} frequent), "
-        f"hit rate {st['hit_rate']}, dictionary {st['compression']['dictionary_id']}; "
+        f"        ours: {st.entries} entries, {st.bytes / MiB:.1f} MiB charged, "
+        f"value/stored ratio {st.ratio}, raw {st.hot_entries} "
+        f"({st.frequent_entries} frequent), "
+        f"hit rate {st.hit_rate}, dictionary {st.compression.dictionary_id}; "
         f"bare holds {len(bare)} entries"
     )
     return ratios

@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 import edgestore
+from edgestore.cache.store_cache import StoreCache
 
 N = 2000
 RUNS = 7
@@ -145,8 +146,7 @@ async def main() -> int:
                 f"dict+decode {dd * 1e6:5.2f} ({hit / dd:5.1f}x)  "
                 f"{'>= 5x' if ratio >= 5 else '< 5x'}"
             )
-        st = store.cache_stats()
-        print(f"query cache: {st['query']}")
+        print(f"query cache: {StoreCache.of(store).stats().query}")
         await store.close()
         print(
             f"hit >= 5x uncached: met by {', '.join(met) or 'none'}; "

@@ -86,7 +86,7 @@ async def fill(cap: int, written: int, tasks: int, mix: str) -> dict[str, float]
     return {
         "cap": cap,
         "written": total,
-        "entries": float(stats.get("entries", 0)),
+        "entries": float(stats.entries),
         "charged": float(cache.lru.currsize),
         "rss_growth": grown,
         "heap_trims": monitor.trims,

@@ -11,6 +11,7 @@ import pytest
 
 import edgestore
 from edgestore.cache.doorkeeper import WINDOW, Doorkeeper
+from edgestore.cache.store_cache import StoreCache
 from edgestore.storage import Store
 
 SQL = "SELECT id, v FROM t WHERE id = ?"
@@ -44,9 +45,9 @@ async def test_random_keys_are_cached_from_their_second_read(store: Store) -> No
     for i in range(1, 2 * WINDOW + 1):  # a window and more of keys never read before
         await store.query(SQL, [i])
     key = ROWS
-    before = store.cache_stats()["first_sightings_uncached"]
+    before = StoreCache.of(store).stats().first_sightings_uncached
     first = await store.query(SQL, [key])
-    assert store.cache_stats()["first_sightings_uncached"] == before + 1
+    assert StoreCache.of(store).stats().first_sightings_uncached == before + 1
     assert first.values == [(key, f"v{key}")]
     assert not first.cached
     second = await store.query(SQL, [key])

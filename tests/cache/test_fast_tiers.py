@@ -39,12 +39,12 @@ async def test_decoded_hits_are_independent_and_never_stale(store: Store) -> Non
     # The first hit decodes from the compressed LRU and keeps the result decoded ...
     hit = await store.query(SQL, [5])
     assert hit.cached
-    assert StoreCache.of(store).query.stats()["decoded_hits"] == 0
+    assert StoreCache.of(store).query.stats().decoded_hits == 0
     # ... the next one is served decoded.
     hit = await store.query(SQL, [5])
     assert hit.cached
     assert len(hit.values) == 5
-    assert StoreCache.of(store).query.stats()["decoded_hits"] >= 1
+    assert StoreCache.of(store).query.stats().decoded_hits >= 1
     hit.values.clear()  # a caller changing its result does not change the next one
     again = await store.query(SQL, [5])
     assert again.cached
@@ -64,11 +64,11 @@ async def test_decoded_tier_is_charged_and_cleared(store: Store) -> None:
     tier = StoreCache.of(store).query.decoded
     assert len(tier) == 9
     assert tier.bytes > 0
-    assert lru.stats()["side_bytes"] == tier.bytes
+    assert lru.stats().side_bytes == tier.bytes
     assert lru.currsize == lru.audit()
     StoreCache.of(store).query.clear()
     assert len(tier) == 0
-    assert lru.stats()["side_bytes"] == 0
+    assert lru.stats().side_bytes == 0
     await store.query(SQL, [2])
     await store.query(SQL, [2])
     lru.resize(lru.maxsize // 2)
@@ -112,8 +112,8 @@ def test_frequently_read_compressed_values_go_back_to_raw() -> None:
         assert c.get(target) == values[target]
     assert not c.is_compressed(c.peek_stored(target) or b"")
     st = c.stats()
-    assert st["frequent_entries"] >= 1
-    assert st["compression"]["promotions"] >= 1
+    assert st.frequent_entries >= 1
+    assert st.compression.promotions >= 1
     assert c.currsize == c.audit() <= c.maxsize
     c.set(target, values[target][:-1] + b" ")  # a frequent raw value rewritten stays raw
     assert c.get(target) == values[target][:-1] + b" "

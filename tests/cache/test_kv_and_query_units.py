@@ -133,7 +133,7 @@ async def test_stale_stamp_is_a_miss_and_dropped() -> None:
     key = qc.key("select * from t", None)
     await qc.put(key, (0, 5), Result((Column("x", None),), [(1,)]))
     assert await qc.get(key, (0, 6)) is None
-    assert qc.stats()["stale"] == 1
+    assert qc.stats().stale == 1
     assert await qc.get(key, (0, 5)) is None  # dropped on sight
 
 
@@ -163,7 +163,7 @@ async def test_single_flight_runs_once_per_key_and_stamp() -> None:
     assert all(r.values == [(1,)] for r in results)
     assert sum(r.cached for r in results) == 9
     assert (await late).values == [(2,)]
-    assert qc.stats()["coalesced"] == 9
+    assert qc.stats().coalesced == 9
     # the first run's result was not stored: its stamp moved while it ran
     hit = await qc.fetch(key, lambda: stamp[0], run)
     assert hit.cached
@@ -184,4 +184,4 @@ async def test_single_flight_shares_errors() -> None:
     gate.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(o, RuntimeError) for o in outcomes)
-    assert qc.stats()["inflight"] == 0
+    assert qc.stats().inflight == 0

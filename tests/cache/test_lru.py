@@ -46,8 +46,8 @@ def test_get_set_delete_and_counters() -> None:
     assert c.delete("a") is True
     assert c.delete("a") is False
     s = c.stats()
-    assert (s["hits"], s["misses"], s["sets"], s["deletes"], s["entries"]) == (2, 2, 2, 1, 1)
-    assert s["bytes"] == c.currsize == c.audit()
+    assert (s.hits, s.misses, s.sets, s.deletes, s.entries) == (2, 2, 2, 1, 1)
+    assert s.bytes == c.currsize == c.audit()
     c.clear()
     assert len(c) == 0
     assert c.currsize == 0
@@ -77,7 +77,7 @@ def test_lru_order() -> None:
     c.set("d", b"v" * 100)
     assert "b" not in c
     assert all(k in c for k in ("a", "c", "d"))
-    assert c.stats()["evictions"] == 1
+    assert c.stats().evictions == 1
     c.get("c")
     c.set("e", b"v" * 100)
     assert "a" not in c
@@ -97,10 +97,10 @@ def test_oversized_value_is_refused_and_cache_untouched() -> None:
         c.set("new", os.urandom(70 * 1024))
     assert {k: c.get(k) for k in c} == before
     after = c.stats()
-    assert after["bytes"] == stats["bytes"]
-    assert after["entries"] == stats["entries"]
-    assert after["evictions"] == stats["evictions"]
-    assert after["rejections"] == 2
+    assert after.bytes == stats.bytes
+    assert after.entries == stats.entries
+    assert after.evictions == stats.evictions
+    assert after.rejections == 2
 
 
 def test_ttl_expiry_with_injected_clock() -> None:
@@ -114,7 +114,7 @@ def test_ttl_expiry_with_injected_clock() -> None:
     clock.now += 0.2
     assert c.get("short") is None
     assert "long" in c
-    assert c.stats()["expirations"] == 1
+    assert c.stats().expirations == 1
     clock.now += 100
     assert "long" not in c  # presence respects TTL too
     assert c.expire() == 1  # dropped by the sweep, bytes given back
@@ -132,7 +132,7 @@ def test_expired_entries_are_purged_on_later_sets() -> None:
     clock.now += 2
     c.set("fresh", b"v")
     assert len(c) == 1
-    assert c.stats()["expirations"] == 100
+    assert c.stats().expirations == 100
 
 
 def test_compression_under_pressure_round_trips() -> None:
@@ -142,11 +142,11 @@ def test_compression_under_pressure_round_trips() -> None:
     for k, v in values.items():
         c.set(k, v)
     s = c.stats()
-    assert s["compressed_entries"] > 0
-    assert s["bytes"] <= 2 << 20
-    assert s["ratio"] > 1.5
+    assert s.compressed_entries > 0
+    assert s.bytes <= 2 << 20
+    assert s.ratio > 1.5
     # more entries held than the raw bytes would allow
-    assert s["value_bytes"] > 2 << 20
+    assert s.value_bytes > 2 << 20
     # (reading promotes hot values back to raw, which may evict others: None is allowed)
     got = {k: c.get(k) for k in c}
     assert sum(v is not None for v in got.values()) > len(got) // 2
@@ -158,13 +158,13 @@ def test_small_values_stay_raw() -> None:
     c = CompressedLRU(64 * 1024)
     for i in range(2000):
         c.set(f"s{i}", b"a" * 200)
-    assert c.stats()["compressed_entries"] == 0
+    assert c.stats().compressed_entries == 0
 
 
 def test_big_values_compressed_when_stored() -> None:
     c = CompressedLRU(1 << 20)
     c.set("big", b"abc" * 20_000)
-    assert c.stats()["compressed_entries"] == 1
+    assert c.stats().compressed_entries == 1
     assert c.get("big") == b"abc" * 20_000
 
 
@@ -197,11 +197,11 @@ def test_dictionary_training_improves_ratio() -> None:
         plain.set(f"x{i}", r)
         trained.set(f"x{i}", r)
     p, t = plain.stats(), trained.stats()
-    assert t["compression"]["dictionary_id"] is not None
-    assert t["compression"]["dictionary_bytes"] > 0
+    assert t.compression.dictionary_id is not None
+    assert t.compression.dictionary_bytes > 0
     # the dictionary makes 1.4 KB rows compress markedly better, so more rows fit
-    assert t["compression"]["ratio"] > p["compression"]["ratio"] * 1.2
-    assert t["entries"] > p["entries"]
+    assert t.compression.ratio > p.compression.ratio * 1.2
+    assert t.entries > p.entries
     got = [trained.get(k) for k in trained.keys()[:200]]
     assert sum(v is not None for v in got) > 100
     assert all(v.startswith(b'{"id":') for v in got if v is not None)
@@ -271,5 +271,5 @@ def test_thread_safety_under_concurrent_use() -> None:
     assert c.currsize == c.audit()
     assert c.currsize <= c.maxsize
     s = c.stats()
-    assert s["sets"] > 0
-    assert s["hits"] > 0
+    assert s.sets > 0
+    assert s.hits > 0

@@ -26,6 +26,7 @@ RSS_OVERHEAD = 8 * MiB
 CHILD = textwrap.dedent(
     """
     import gc, json, os, random, sys, tracemalloc
+    import msgspec
     sys.path.insert(0, {root!r})
     from edgestore.cache import CompressedLRU
     from edgestore.memory import rss_bytes
@@ -74,7 +75,12 @@ CHILD = textwrap.dedent(
         i += 1
     del v
     gc.collect()
-    out = dict(stats=cache.stats(), written=total, count=i, rss_growth=rss_bytes() - rss0)
+    out = dict(
+        stats=msgspec.to_builtins(cache.stats()),
+        written=total,
+        count=i,
+        rss_growth=rss_bytes() - rss0,
+    )
     if mode == "traced":
         out["traced_growth"] = tracemalloc.get_traced_memory()[0] - before
     print(json.dumps(out))

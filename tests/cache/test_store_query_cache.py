@@ -68,9 +68,9 @@ async def test_repeated_read_is_a_hit(store: Store) -> None:
     assert second.columns == first.columns
     bypass = await store.query(JOIN, cache=False)
     assert not bypass.cached
-    stats = store.cache_stats()
-    assert stats["query"]["hits"] == 1
-    assert stats["cache"]["entries"] >= 1
+    stats = StoreCache.of(store).stats()
+    assert stats.query.hits == 1
+    assert stats.cache.entries >= 1
 
 
 @pytest.mark.parametrize(("sql", "params"), [(JOIN, None), (VIEW, None), (CTE, [5]), (SUBQ, None)])
@@ -184,9 +184,9 @@ async def test_volatile_and_tableless_reads_are_not_cached(store: Store) -> None
 async def test_concurrent_misses_run_once(store: Store) -> None:
     results = await asyncio.gather(*(store.query(VIEW, cache=True) for _ in range(20)))
     assert len({tuple(r.values) for r in results}) == 1
-    q = store.cache_stats()["query"]
-    assert q["stores"] == 1
-    assert q["coalesced"] + q["hits"] == 19
+    q = StoreCache.of(store).stats().query
+    assert q.stores == 1
+    assert q.coalesced + q.hits == 19
 
 
 async def test_ttl_and_max_rows_are_part_of_the_entry(store: Store) -> None:
@@ -205,9 +205,9 @@ async def test_kv_cache_on_the_store(store: Store) -> None:
     await store.cache.set("session:1", {"user": 1, "roles": ["a"]}, ttl=60)
     assert await store.cache.get("session:1") == {"user": 1, "roles": ["a"]}
     await store.query(PRODUCTS, cache=True)
-    stats = store.cache_stats()
-    assert stats["cache"]["entries"] == 2
-    assert stats["cache"]["max_bytes"] == store.settings.cache_max_bytes
+    stats = StoreCache.of(store).stats()
+    assert stats.cache.entries == 2
+    assert stats.cache.max_bytes == store.settings.cache_max_bytes
     assert StoreCache.of(store).query.clear() == 1
     assert await store.cache.get("session:1") is not None
 

@@ -105,11 +105,11 @@ async def test_emergency_clears_caches_and_actions_are_registered() -> None:
     assert len(lru) == 0
     assert "clear_caches" in m.last_actions
     snap = m.snapshot()
-    assert snap["level"] == "emergency"
-    assert snap["refuse_non_essential"] is True
-    assert snap["budget_bytes"] == BUDGET
-    assert snap["rss_bytes"] == int(BUDGET * 0.99)
-    assert snap["cache_max_bytes"] == 5 * MiB
+    assert snap.level == "emergency"
+    assert snap.refuse_non_essential is True
+    assert snap.budget_bytes == BUDGET
+    assert snap.rss_bytes == int(BUDGET * 0.99)
+    assert snap.cache_max_bytes == 5 * MiB
 
 
 async def test_failing_action_does_not_stop_the_others() -> None:

@@ -13,7 +13,8 @@ import pytest
 
 CHILD = textwrap.dedent(
     """
-    import asyncio, gc, json, sys
+    import asyncio, gc, sys
+    import msgspec
     sys.path.insert(0, {root!r})
     from edgestore.cache import CompressedLRU
     from edgestore.config import MiB, Settings
@@ -39,7 +40,9 @@ CHILD = textwrap.dedent(
             levels.append((await m.tick()).label)
         for _ in range(4):
             levels.append((await m.tick()).label)
-        print(json.dumps(dict(levels=levels, peak=peak, final=m.snapshot(), entries=len(lru))))
+        final = m.snapshot()
+        out = dict(levels=levels, peak=peak, final=final, entries=len(lru))
+        print(msgspec.json.encode(out).decode())
 
     asyncio.run(main())
     """

@@ -37,7 +37,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import cachetools
 
@@ -69,6 +68,7 @@ from .lru_entries import (
     replace_value,
     size_of,
 )
+from .stats import CompressionStats, LRUStats
 
 __all__ = [
     "ENTRY_OVERHEAD",
@@ -534,50 +534,50 @@ class CompressedLRU:
         """Bytes charged for the entries held (see the module docstring)."""
         return self._bytes
 
-    def stats(self) -> dict[str, Any]:
-        """Counters and sizes, JSON-friendly."""
+    def stats(self) -> LRUStats:
+        """Counters and sizes now."""
         with self._lock:
             c = self.codec.stats()
             lookups = self.hits + self.misses
-            return {
-                "entries": len(self._lru),
-                "bytes": self._bytes,
-                "max_bytes": self._maxsize,
-                "value_bytes": self._value_bytes,
-                "stored_bytes": self._stored_bytes,
-                "ratio": round(self._value_bytes / self._stored_bytes, 3)
+            return LRUStats(
+                entries=len(self._lru),
+                bytes=self._bytes,
+                max_bytes=self._maxsize,
+                value_bytes=self._value_bytes,
+                stored_bytes=self._stored_bytes,
+                ratio=round(self._value_bytes / self._stored_bytes, 3)
                 if self._stored_bytes
                 else 1.0,
-                "compressed_entries": self._compressed_entries,
-                "hot_entries": len(self._hot) + len(self._frequent),
-                "hot_bytes": self._hot_bytes + self._frequent_bytes,
-                "side_bytes": self._side_bytes,
-                "frequent_entries": len(self._frequent),
-                "frequent_bytes": self._frequent_bytes,
-                "overhead_bytes": self.codec.overhead_bytes() + FREQ_SLOT * len(self._freq),
-                "hits": self.hits,
-                "misses": self.misses,
-                "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
-                "sets": self.sets,
-                "evictions": self.evictions,
-                "expirations": self.expirations,
-                "rejections": self.rejections,
-                "deletes": self.deletes,
-                "compression": {
-                    "threshold": self.threshold,
-                    "level": self.codec.level,
-                    "compressions": self.compressions,
-                    "promotions": self.promotions,
-                    "ratio": c.ratio,
-                    "dictionary": self.codec.dictionary,
-                    "dictionary_id": c.dictionary_id,
-                    "dictionary_bytes": c.dictionary_bytes,
-                    "dictionaries_loaded": c.dictionaries_loaded,
-                    "dictionary_ratio": c.dictionary_ratio,
-                    "trainings": c.trainings,
-                    "sample_bytes": c.sample_bytes,
-                },
-            }
+                compressed_entries=self._compressed_entries,
+                hot_entries=len(self._hot) + len(self._frequent),
+                hot_bytes=self._hot_bytes + self._frequent_bytes,
+                side_bytes=self._side_bytes,
+                frequent_entries=len(self._frequent),
+                frequent_bytes=self._frequent_bytes,
+                overhead_bytes=self.codec.overhead_bytes() + FREQ_SLOT * len(self._freq),
+                hits=self.hits,
+                misses=self.misses,
+                hit_rate=round(self.hits / lookups, 4) if lookups else 0.0,
+                sets=self.sets,
+                evictions=self.evictions,
+                expirations=self.expirations,
+                rejections=self.rejections,
+                deletes=self.deletes,
+                compression=CompressionStats(
+                    threshold=self.threshold,
+                    level=self.codec.level,
+                    compressions=self.compressions,
+                    promotions=self.promotions,
+                    ratio=c.ratio,
+                    dictionary=self.codec.dictionary,
+                    dictionary_id=c.dictionary_id,
+                    dictionary_bytes=c.dictionary_bytes,
+                    dictionaries_loaded=c.dictionaries_loaded,
+                    dictionary_ratio=c.dictionary_ratio,
+                    trainings=c.trainings,
+                    sample_bytes=c.sample_bytes,
+                ),
+            )
 
     def audit(self) -> int:
         """Recompute the charged bytes from the entries (tests check it equals ``currsize``)."""

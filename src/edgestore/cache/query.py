@@ -27,6 +27,7 @@ from .decoded import DecodedTier, FastKey
 from .doorkeeper import Doorkeeper
 from .lru import HOT_VALUE_MAX, CompressedLRU
 from .offload import offload
+from .stats import QueryCacheStats
 
 __all__ = ["QueryCache", "SharedTier", "is_volatile", "normalize_sql"]
 
@@ -309,23 +310,23 @@ class QueryCache:
         """Drop every cached result (key/value entries stay); returns how many."""
         return self.lru.delete_where(lambda k: type(k) is bytes)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> QueryCacheStats:
         lookups = self.hits + self.misses
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "hit_rate": round(self.hits / lookups, 4) if lookups else 0.0,
-            "stale": self.stale,
-            "stores": self.stores,
-            "too_large": self.too_large,
-            "coalesced": self.coalesced,
-            "uncacheable": self.uncacheable,
-            "shared_tier_hits": self.tier_hits,
-            "decoded_entries": len(self.decoded),
-            "decoded_bytes": self.decoded.bytes,
-            "decoded_hits": self.decoded.hits,
-            "inflight": len(self._inflight),
-        }
+        return QueryCacheStats(
+            hits=self.hits,
+            misses=self.misses,
+            hit_rate=round(self.hits / lookups, 4) if lookups else 0.0,
+            stale=self.stale,
+            stores=self.stores,
+            too_large=self.too_large,
+            coalesced=self.coalesced,
+            uncacheable=self.uncacheable,
+            shared_tier_hits=self.tier_hits,
+            decoded_entries=len(self.decoded),
+            decoded_bytes=self.decoded.bytes,
+            decoded_hits=self.decoded.hits,
+            inflight=len(self._inflight),
+        )
 
     def _encode_prepared(self, stamp: Hashable, result: Result) -> bytes:
         return self.lru.prepare(_encode_entry(stamp, result))

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..errors import CacheError, MissingExtraError
+from .stats import RedisTierStats
 
 if TYPE_CHECKING:
     from ..storage.store import Store
@@ -214,13 +215,13 @@ class RedisTier:
             self.errors += 1
             log.warning("redis tier: %s", exc)
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "namespace": self.namespace,
-            "published": self.published,
-            "received": self.received,
-            "hits": self.hits,
-            "misses": self.misses,
-            "stores": self.stores,
-            "errors": self.errors,
-        }
+    def stats(self) -> RedisTierStats:
+        return RedisTierStats(
+            namespace=self.namespace,
+            published=self.published,
+            received=self.received,
+            hits=self.hits,
+            misses=self.misses,
+            stores=self.stores,
+            errors=self.errors,
+        )

@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import CacheError
 from .decoded import fast_key
 from .kv import KVCache
 from .lru import CompressedLRU
 from .query import QueryCache
+from .stats import CacheStats
 
 if TYPE_CHECKING:
     from ..storage.analysis import Analysis
@@ -183,25 +184,23 @@ class StoreCache:
             stamp_of = self._stamps[reads] = partial(self.store.versions.stamp, reads)
         return stamp_of
 
-    def stats(self) -> dict[str, Any]:
-        """Top level: the shared budget's figures (for metrics); then the details."""
+    def stats(self) -> CacheStats:
+        """The shared budget's figures (for metrics), then each part's."""
         lru = self.lru.stats()
-        out = {
-            "bytes": lru["bytes"],
-            "max_bytes": lru["max_bytes"],
-            "entries": lru["entries"],
-            "hits": lru["hits"],
-            "misses": lru["misses"],
-            "hit_ratio": lru["hit_rate"],
-            "compression_ratio": lru["ratio"],
-            "cache": lru,
-            "query": self.query.stats(),
-            "query_cache_default": self.default,
-            "external_checks": self.store.external.full_checks,
-            "external_fast_checks": self.store.external.fast_checks,
-            "unverified_reads": self.unchecked,
-            "first_sightings_uncached": self.query.doorkeeper.turned_away,
-        }
-        if self.redis is not None:
-            out["redis"] = self.redis.stats()
-        return out
+        return CacheStats(
+            bytes=lru.bytes,
+            max_bytes=lru.max_bytes,
+            entries=lru.entries,
+            hits=lru.hits,
+            misses=lru.misses,
+            hit_ratio=lru.hit_rate,
+            compression_ratio=lru.ratio,
+            cache=lru,
+            query=self.query.stats(),
+            query_cache_default=self.default,
+            external_checks=self.store.external.full_checks,
+            external_fast_checks=self.store.external.fast_checks,
+            unverified_reads=self.unchecked,
+            first_sightings_uncached=self.query.doorkeeper.turned_away,
+            redis=self.redis.stats() if self.redis is not None else None,
+        )

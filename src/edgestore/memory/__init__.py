@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from .monitor import DEFAULT_BUDGET, Level, MemoryMonitor
+from .accounting import Breakdown, Components, ConnectionCache
+from .monitor import DEFAULT_BUDGET, Level, MemoryMonitor, MemorySnapshot
 from .sampler import cgroup_limit, rss_bytes
+from .streams import BufferHolder, StreamBuffers
 
-__all__ = ["DEFAULT_BUDGET", "Level", "MemoryMonitor", "cgroup_limit", "rss_bytes"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "Breakdown",
+    "BufferHolder",
+    "Components",
+    "ConnectionCache",
+    "Level",
+    "MemoryMonitor",
+    "MemorySnapshot",
+    "StreamBuffers",
+    "cgroup_limit",
+    "rss_bytes",
+]

@@ -24,14 +24,17 @@ import ctypes
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from .sampler import rss_bytes
 
 __all__ = [
     "Breakdown",
+    "Components",
+    "ConnectionCache",
     "allocator_stats",
     "connection_cache_bytes",
     "file_backed_bytes",
@@ -43,24 +46,37 @@ __all__ = [
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Breakdown:
+class Components(msgspec.Struct, frozen=True, kw_only=True):
+    """This process's resident memory by component, in bytes (see the module docstring)."""
+
+    cache: int
+    sqlite: int
+    streams: int
+    python_heap: int
+    allocator_free: int
+    code: int
+    rest: int
+
+
+class ConnectionCache(msgspec.Struct, frozen=True, kw_only=True):
+    """One SQLite connection's page cache."""
+
+    role: str
+    """``writer`` or ``reader``."""
+    page_cache_bytes: int | None
+    """None while another thread was using the connection (not measured then)."""
+
+
+class Breakdown(msgspec.Struct, frozen=True, kw_only=True):
     """One accounting of the server's memory (bytes)."""
 
-    total: int
-    own_rss: int
+    total_bytes: int
+    """Every process of the server: this one plus ``other_processes``."""
+    own_rss_bytes: int
     other_processes: dict[int, int]
-    components: dict[str, int]
-    connections: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "total_bytes": self.total,
-            "own_rss_bytes": self.own_rss,
-            "other_processes": {str(pid): rss for pid, rss in self.other_processes.items()},
-            "components": dict(self.components),
-            "connections": list(self.connections),
-        }
+    """RSS in bytes by pid (JSON object keys are the pids as strings)."""
+    components: Components
+    connections: list[ConnectionCache] = msgspec.field(default_factory=list)
 
 
 class _MallInfo2(ctypes.Structure):
@@ -193,27 +209,27 @@ def measure(
     if server_root is not None and server_root != os.getpid():
         others = {p: r for p, r in process_tree_rss(server_root).items() if p != os.getpid()}
     sqlite = sqlite_memory_used()
-    per_conn: list[dict[str, Any]] = []
-    for role, db in connections:
-        used = connection_cache_bytes(db)
-        per_conn.append({"role": role, "page_cache_bytes": used})
+    per_conn = [
+        ConnectionCache(role=role, page_cache_bytes=connection_cache_bytes(db))
+        for role, db in connections
+    ]
     alloc = allocator_stats()
     in_use, free = alloc if alloc is not None else (0, 0)
     python_heap = max(0, in_use - cache_bytes - sqlite - stream_bytes)
     code = file_backed_bytes()
     named = cache_bytes + sqlite + stream_bytes + python_heap + free + code
-    components = {
-        "cache": cache_bytes,
-        "sqlite": sqlite,
-        "streams": stream_bytes,
-        "python_heap": python_heap,
-        "allocator_free": free,
-        "code": code,
-        "rest": max(0, own - named),
-    }
+    components = Components(
+        cache=cache_bytes,
+        sqlite=sqlite,
+        streams=stream_bytes,
+        python_heap=python_heap,
+        allocator_free=free,
+        code=code,
+        rest=max(0, own - named),
+    )
     return Breakdown(
-        total=own + sum(others.values()),
-        own_rss=own,
+        total_bytes=own + sum(others.values()),
+        own_rss_bytes=own,
         other_processes=others,
         components=components,
         connections=per_conn,

@@ -40,6 +40,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
+
 from ..config import MiB, Settings
 from ..errors import InvalidRequest
 from ..storage.dark import release_memory
@@ -49,7 +51,7 @@ from .sampler import cgroup_limit
 if TYPE_CHECKING:
     from ..cache import CompressedLRU
 
-__all__ = ["DEFAULT_BUDGET", "Level", "MemoryMonitor", "OptimizeLevel"]
+__all__ = ["DEFAULT_BUDGET", "Level", "MemoryMonitor", "MemorySnapshot", "OptimizeLevel"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,39 @@ _OPTIMIZE: dict[str, Level] = {
     "aggressive": Level.CRITICAL,
     "emergency": Level.EMERGENCY,
 }
+
+
+class MemorySnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The monitor's state (``GET /api/v1/memory``; the field names are its JSON keys)."""
+
+    level: str
+    """``normal``, ``warning``, ``critical`` or ``emergency``."""
+    level_value: int
+    """0 normal .. 3 emergency."""
+    rss_bytes: int
+    """The whole server's RSS at the last sample (every process of it)."""
+    peak_rss_bytes: int
+    budget_bytes: int
+    ratio: float
+    """``rss_bytes / budget_bytes``."""
+    cgroup_limit_bytes: int | None
+    thresholds: dict[str, float]
+    """The share of the budget at which each level starts."""
+    refuse_non_essential: bool
+    cache_max_bytes: int | None
+    """The cache cap now (None: no cache managed)."""
+    cache_base_bytes: int | None
+    """The configured cache cap the levels take shares of."""
+    cache_bytes: int | None
+    samples: int
+    transitions: int
+    since: float
+    """Unix time of the last level change."""
+    last_actions: list[str]
+    idle_releases: int
+    heap_trims: int
+    breakdown: Breakdown | None
+    """The last accounting by process and component (None before the first sample)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,30 +233,30 @@ class MemoryMonitor:
         """True while in EMERGENCY: refuse work that is not health, metrics or admin."""
         return self.level is Level.EMERGENCY
 
-    def snapshot(self) -> dict[str, Any]:
-        """Figures for metrics and the dashboard (JSON-friendly)."""
+    def snapshot(self) -> MemorySnapshot:
+        """Figures for metrics and the dashboard."""
         lru = self.lru
-        return {
-            "level": self.level.label,
-            "level_value": int(self.level),
-            "rss_bytes": self.last_rss,
-            "peak_rss_bytes": self.peak_rss,
-            "budget_bytes": self.budget,
-            "ratio": round(self.last_rss / self.budget, 4) if self.budget else 0.0,
-            "cgroup_limit_bytes": self.cgroup_limit,
-            "thresholds": {lv.label: t for lv, t in THRESHOLDS.items()},
-            "refuse_non_essential": self.refuse_non_essential,
-            "cache_max_bytes": lru.maxsize if lru is not None else None,
-            "cache_base_bytes": self.cache_base if lru is not None else None,
-            "cache_bytes": lru.currsize if lru is not None else None,
-            "samples": self.samples,
-            "transitions": self.transitions,
-            "since": self.changed_at,
-            "last_actions": list(self.last_actions),
-            "idle_releases": self.releases,
-            "heap_trims": self.trims,
-            "breakdown": self.breakdown.as_dict() if self.breakdown is not None else None,
-        }
+        return MemorySnapshot(
+            level=self.level.label,
+            level_value=int(self.level),
+            rss_bytes=self.last_rss,
+            peak_rss_bytes=self.peak_rss,
+            budget_bytes=self.budget,
+            ratio=round(self.last_rss / self.budget, 4) if self.budget else 0.0,
+            cgroup_limit_bytes=self.cgroup_limit,
+            thresholds={lv.label: t for lv, t in THRESHOLDS.items()},
+            refuse_non_essential=self.refuse_non_essential,
+            cache_max_bytes=lru.maxsize if lru is not None else None,
+            cache_base_bytes=self.cache_base if lru is not None else None,
+            cache_bytes=lru.currsize if lru is not None else None,
+            samples=self.samples,
+            transitions=self.transitions,
+            since=self.changed_at,
+            last_actions=list(self.last_actions),
+            idle_releases=self.releases,
+            heap_trims=self.trims,
+            breakdown=self.breakdown,
+        )
 
     # --- actions ----------------------------------------------------------------------
 
@@ -284,11 +319,11 @@ class MemoryMonitor:
         """Take one sample, move between levels, run the actions due, adjust the cache cap."""
         self.release_if_quiet()
         if self._rss is None:
-            rss = self.measure().total
+            rss = self.measure().total_bytes
             if self.breakdown is not None and self._trim_due(self.breakdown):
                 release_memory()
                 self.trims += 1
-                rss = self.measure().total
+                rss = self.measure().total_bytes
         else:
             rss = self.rss()
         self.last_rss = rss
@@ -315,8 +350,8 @@ class MemoryMonitor:
 
     @staticmethod
     def _trim_due(breakdown: Breakdown) -> bool:
-        free = breakdown.components.get("allocator_free", 0)
-        return free >= TRIM_FREE_MIN and free >= breakdown.own_rss // 20
+        free = breakdown.components.allocator_free
+        return free >= TRIM_FREE_MIN and free >= breakdown.own_rss_bytes // 20
 
     async def start(self) -> None:
         """Sample in the background until :meth:`stop`."""

@@ -20,6 +20,7 @@ from .primary import (
     format_position,
     parse_position,
 )
+from .status import PrimaryHealth, PrimaryStats, ReplicaStatus
 from .wal import WalHeader, WalIndex, cut_at_commit, wal_checksum
 
 
@@ -35,6 +36,9 @@ __all__ = [
     "EndOfGeneration",
     "Frames",
     "Position",
+    "PrimaryHealth",
+    "PrimaryStats",
+    "ReplicaStatus",
     "ReplicationPrimary",
     "SyncPushRefused",
     "WalHeader",

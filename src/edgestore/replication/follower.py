@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import InvalidRequest, MissingExtraError, ReplicaLagging, ReplicationError
 from .forward import HranaForwarder
 from .primary import Position
+from .status import ReplicaStatus
 
 __all__ = ["ReplicaFollower"]
 
@@ -231,7 +232,7 @@ class ReplicaFollower:
                 "'x-edgestore-accept-stale: true' to read anyway"
             )
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> ReplicaStatus:
         """For /health/ready: position, lag in seconds and (when the primary says) frames."""
         loop = asyncio.get_running_loop()
         primary = await loop.run_in_executor(None, self.forwarder.primary_position)
@@ -240,14 +241,15 @@ class ReplicaFollower:
         if primary is not None:
             frames_behind = max(0, primary[1] - mine[1]) if primary[0] == mine[0] else None
         lag = self.lag_seconds()
-        return {
-            "role": "replica",
-            "primary": self.url,
-            "position": f"{mine[0]}.{mine[1]}",
-            "primary_position": f"{primary[0]}.{primary[1]}" if primary else None,
-            "lag_frames": frames_behind,
-            "lag_seconds": None if lag is None else round(lag, 3),
-            "max_replication_lag": self.settings.max_replication_lag,
-            "pulls": self._pulls,
-            "last_error": self._last_error,
-        }
+        bound = self.settings.max_replication_lag
+        return ReplicaStatus(
+            primary=self.url,
+            position=f"{mine[0]}.{mine[1]}",
+            primary_position=f"{primary[0]}.{primary[1]}" if primary else None,
+            lag_frames=frames_behind,
+            lag_seconds=None if lag is None else round(lag, 3),
+            max_replication_lag=bound,
+            pulls=self._pulls,
+            last_error=self._last_error,
+            ok=lag is not None and lag <= bound,
+        )

@@ -45,6 +45,7 @@ from .archive import Archive, ArchivedGeneration, GenerationState
 from .pull import archived_chunks, live_chunks
 from .rwlock import FileRWLock
 from .snapshot import PAGE_SIZE, file_as_frames
+from .status import PrimaryStats
 from .wal import FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalIndex, cut_at_commit
 
 if TYPE_CHECKING:
@@ -654,15 +655,16 @@ class ReplicationPrimary:
         with self._lock.shared():
             yield from chunks
 
-    def stats(self) -> dict[str, Any]:
-        """For /health and metrics."""
+    def stats(self) -> PrimaryStats:
+        """For ``GET /replication`` (reads the archive directory: call it off the loop)."""
         gens = self.archive.generations()
-        return {
-            "generation": self._state.generation,
-            "frames": self._position[1],
-            "wal_bytes": self.wal_path.stat().st_size if self.wal_path.exists() else 0,
-            "archived_generations": gens,
-        }
+        return PrimaryStats(
+            generation=self._state.generation,
+            frames=self._position[1],
+            wal_bytes=self.wal_path.stat().st_size if self.wal_path.exists() else 0,
+            archived_generations=gens,
+            position=format_position(self.position()),
+        )
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()

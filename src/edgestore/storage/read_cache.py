@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from .analysis import Analysis
 from .results import Params, Result
 
-__all__ = ["KeyValueCache", "ReadCache"]
+__all__ = ["KeyValueCache", "ReadCache", "ReadCacheFigures"]
 
 
 class KeyValueCache(Protocol):
@@ -26,6 +26,30 @@ class KeyValueCache(Protocol):
     async def delete(self, key: str) -> bool: ...
 
     async def clear(self) -> int: ...
+
+
+class ReadCacheFigures(Protocol):
+    """The figures every read cache reports (``edgestore.cache.stats.CacheStats`` has these
+    and each part's details)."""
+
+    @property
+    def bytes(self) -> int:
+        """Bytes charged against the cache's cap."""
+        ...
+
+    @property
+    def max_bytes(self) -> int:
+        """The cap now, in bytes."""
+        ...
+
+    @property
+    def entries(self) -> int: ...
+
+    @property
+    def hits(self) -> int: ...
+
+    @property
+    def misses(self) -> int: ...
 
 
 class ReadCache(Protocol):
@@ -63,4 +87,4 @@ class ReadCache(Protocol):
 
     async def close(self) -> None: ...
 
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> ReadCacheFigures: ...

@@ -35,7 +35,7 @@ from .external import ExternalWatch
 from .params import check_params, raise_bind_error
 from .pool import ConnectionHook, IdleCloseHandler, Pool
 from .read_batch import read_batch
-from .read_cache import KeyValueCache, ReadCache
+from .read_cache import KeyValueCache, ReadCache, ReadCacheFigures
 from .results import Description, Params, Result, TableDeps
 from .roles import ReplicationRole
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
@@ -190,9 +190,10 @@ class Store:
             raise CacheError("this store has no cache: open it with edgestore.open()")
         return self.read_cache.kv
 
-    def cache_stats(self) -> dict[str, Any]:
-        """Cache figures: entries, bytes, hit rates, compression, query cache counters."""
-        return {} if self.read_cache is None else self.read_cache.stats()
+    def cache_stats(self) -> ReadCacheFigures | None:
+        """The read cache's figures (None without one); ``edgestore.open`` attaches a
+        ``StoreCache``, whose ``stats()`` is a ``CacheStats`` with every part's details."""
+        return None if self.read_cache is None else self.read_cache.stats()
 
     async def _read(self, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
         pool = self.pool

@@ -9,10 +9,10 @@ collector, next to prometheus-client's own ``process_*`` collector. Counters are
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,6 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .figures import cache_stats, pool_stats
 from .metrics import BUCKETS
 
 if TYPE_CHECKING:
@@ -30,12 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTENT_TYPE", "render"]
 
-log = logging.getLogger("edgestore.web")
-
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The one content type of ``/metrics`` (prometheus-client's)."""
 
-_LEVELS = {"normal": 0, "warning": 1, "critical": 2, "emergency": 3}
 _REGISTRIES: dict[int, CollectorRegistry] = {}
 
 
@@ -53,11 +51,6 @@ def render(state: AppState) -> bytes:
 def forget(state: AppState) -> None:
     """Drop the registry of an app that shut down."""
     _REGISTRIES.pop(id(state), None)
-
-
-def _num(d: Mapping[str, Any], key: str) -> float:
-    v = d.get(key)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
 
 
 class _EdgestoreCollector(Collector):
@@ -102,14 +95,7 @@ class _EdgestoreCollector(Collector):
         )
 
     def _cache(self) -> Iterator[Metric]:
-        store = self.state.store_or_none
-        try:
-            raw = store.cache_stats() if store is not None else {}
-        except Exception:  # a figure missing from a scrape beats a failed scrape
-            log.debug("cache figures unavailable", exc_info=True)
-            raw = {}
-        lru = raw.get("cache", {}) if isinstance(raw.get("cache"), Mapping) else {}
-        query = raw.get("query", {}) if isinstance(raw.get("query"), Mapping) else {}
+        stats = cache_stats(self.state)
         # cache="query": lookups of read results (any tier); cache="lru": lookups in the
         # byte-capped store that the key/value API and the query cache's stored tier share.
         hits = CounterMetricFamily(
@@ -118,26 +104,32 @@ class _EdgestoreCollector(Collector):
         misses = CounterMetricFamily(
             "edgestore_cache_misses", "Cache lookups that found nothing.", labels=["cache"]
         )
-        for label, figures in (("query", query), ("lru", lru)):
-            hits.add_metric([label], _num(figures, "hits"))
-            misses.add_metric([label], _num(figures, "misses"))
+        if stats is not None:
+            hits.add_metric(["query"], stats.query.hits)
+            misses.add_metric(["query"], stats.query.misses)
+            hits.add_metric(["lru"], stats.cache.hits)
+            misses.add_metric(["lru"], stats.cache.misses)
         yield hits
         yield misses
         yield CounterMetricFamily(
             "edgestore_cache_evictions",
             "Entries evicted to stay under the cap.",
-            value=_num(lru, "evictions"),
+            value=stats.cache.evictions if stats is not None else 0,
         )
         yield GaugeMetricFamily(
-            "edgestore_cache_bytes", "Bytes charged to the cache.", value=_num(raw, "bytes")
+            "edgestore_cache_bytes",
+            "Bytes charged to the cache.",
+            value=stats.bytes if stats is not None else 0,
         )
         yield GaugeMetricFamily(
             "edgestore_cache_max_bytes",
             "The cache cap now (memory pressure lowers it).",
-            value=_num(raw, "max_bytes"),
+            value=stats.max_bytes if stats is not None else 0,
         )
         yield GaugeMetricFamily(
-            "edgestore_cache_entries", "Entries in the cache.", value=_num(raw, "entries")
+            "edgestore_cache_entries",
+            "Entries in the cache.",
+            value=stats.entries if stats is not None else 0,
         )
         yield CounterMetricFamily(
             "edgestore_hot_cache_hits",
@@ -151,34 +143,33 @@ class _EdgestoreCollector(Collector):
         )
 
     def _pool(self) -> Iterator[Metric]:
-        store = self.state.store_or_none
-        try:
-            stats = store.pool.stats() if store is not None else None
-        except Exception:
-            log.debug("pool figures unavailable", exc_info=True)
-            stats = None
+        stats = pool_stats(self.state)
         if stats is None:
             return
-        for name, help_text in (
-            ("connections_open", "Open SQLite connections."),
-            ("readers_busy", "Reader connections running a statement."),
-            ("max_connections", "Most SQLite connections the pool opens."),
-            ("writes_pending", "Writes queued for the writer."),
+        for name, help_text, value in (
+            ("connections_open", "Open SQLite connections.", stats.connections_open),
+            ("readers_busy", "Reader connections running a statement.", stats.readers_busy),
+            ("max_connections", "Most SQLite connections the pool opens.", stats.max_connections),
+            ("writes_pending", "Writes queued for the writer.", stats.writes_pending),
         ):
-            yield GaugeMetricFamily(
-                f"edgestore_pool_{name}", help_text, value=getattr(stats, name, 0)
-            )
-        for name, help_text in (
-            ("waits", "Times a request waited for a reader."),
-            ("timeouts", "Waits for a connection that timed out."),
-            ("group_commits", "Group commits (transactions holding several writes)."),
-            ("grouped_writes", "Writes acknowledged through group commits."),
-            ("opens", "SQLite connections opened."),
-            ("idle_closes", "SQLite connections closed after idle_timeout."),
+            yield GaugeMetricFamily(f"edgestore_pool_{name}", help_text, value=value)
+        for name, help_text, value in (
+            ("waits", "Times a request waited for a reader.", stats.waits),
+            ("timeouts", "Waits for a connection that timed out.", stats.timeouts),
+            (
+                "group_commits",
+                "Group commits (transactions holding several writes).",
+                stats.group_commits,
+            ),
+            (
+                "grouped_writes",
+                "Writes acknowledged through group commits.",
+                stats.grouped_writes,
+            ),
+            ("opens", "SQLite connections opened.", stats.opens),
+            ("idle_closes", "SQLite connections closed after idle_timeout.", stats.idle_closes),
         ):
-            yield CounterMetricFamily(
-                f"edgestore_pool_{name}", help_text, value=getattr(stats, name, 0)
-            )
+            yield CounterMetricFamily(f"edgestore_pool_{name}", help_text, value=value)
 
     def _memory(self) -> Iterator[Metric]:
         memory = self.state.memory
@@ -188,31 +179,33 @@ class _EdgestoreCollector(Collector):
         yield GaugeMetricFamily(
             "edgestore_memory_rss_bytes",
             "Resident memory of the whole server (every process of it).",
-            value=_num(snap, "rss_bytes"),
+            value=snap.rss_bytes,
         )
         yield GaugeMetricFamily(
             "edgestore_memory_budget_bytes",
             "Memory budget the pressure levels refer to.",
-            value=_num(snap, "budget_bytes"),
+            value=snap.budget_bytes,
         )
         yield GaugeMetricFamily(
             "edgestore_memory_pressure_level",
             "Memory pressure: 0 normal, 1 warning, 2 critical, 3 emergency.",
-            value=_LEVELS.get(str(snap.get("level")), 0),
+            value=snap.level_value,
         )
-        breakdown = snap.get("breakdown") or {}
+        breakdown = snap.breakdown
         parts = GaugeMetricFamily(
             "edgestore_memory_component_bytes",
             "This process's resident memory by component (see /api/v1/memory).",
             labels=["component"],
         )
-        for name, value in sorted((breakdown.get("components") or {}).items()):
-            parts.add_metric([name], value)
+        if breakdown is not None:
+            components = msgspec.structs.asdict(breakdown.components)
+            for name, value in sorted(components.items()):
+                parts.add_metric([name], value)
         yield parts
         yield GaugeMetricFamily(
             "edgestore_memory_processes",
             "Processes of the server counted in the budget.",
-            value=1 + len(breakdown.get("other_processes") or {}),
+            value=1 + (len(breakdown.other_processes) if breakdown is not None else 0),
         )
 
 

@@ -18,9 +18,12 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from ..memory import Components
+from .figures import cache_stats, pool_stats
 from .metrics import BUCKETS
 
 if TYPE_CHECKING:
@@ -34,7 +37,8 @@ FINE_POINTS = 300
 COARSE_EVERY = 10
 COARSE_POINTS = 330
 FAMILIES = ("tables", "sql", "hrana", "cache", "ops", "other")
-COMPONENTS = ("cache", "sqlite", "streams", "python_heap", "allocator_free", "code", "rest")
+COMPONENTS: tuple[str, ...] = Components.__struct_fields__
+"""The memory breakdown's components, in the order of its fields."""
 STATUSES = ("4xx", "5xx")
 
 
@@ -111,24 +115,17 @@ class History:
             counts = hist[family_of(route)]
             for i, n in enumerate(h.counts):
                 counts[i] += n
-        cache: Mapping[str, Any] = {}
-        pool: Any = None
-        store = state.store_or_none
-        with contextlib.suppress(Exception):  # closed store while shutting down
-            if store is not None:
-                cache = store.cache_stats()
-                pool = store.pool.stats()
-        query = cache.get("query", {}) if isinstance(cache.get("query"), Mapping) else {}
+        cache = cache_stats(state)
         return {
             "time": time.time(),
             "families": per_family,
             "errors": errors,
             "hist": hist,
-            "hits": query.get("hits", 0),
-            "misses": query.get("misses", 0),
-            "cache_bytes": cache.get("bytes", 0),
-            "cache_cap": cache.get("max_bytes", 0),
-            "pool": pool,
+            "hits": cache.query.hits if cache is not None else 0,
+            "misses": cache.query.misses if cache is not None else 0,
+            "cache_bytes": cache.bytes if cache is not None else 0,
+            "cache_cap": cache.max_bytes if cache is not None else 0,
+            "pool": pool_stats(state),
             "ws": m.websockets_opened - m.websockets_closed,
         }
 
@@ -145,10 +142,17 @@ class History:
             return max(0.0, float(now - before) / dt)
 
         memory = self.state.memory
-        snap = memory.snapshot() if memory is not None else {}
-        parts = (snap.get("breakdown") or {}).get("components") or {}
-        row: list[float | None] = [raw["time"], snap.get("rss_bytes"), snap.get("budget_bytes")]
-        row += [parts.get(c) for c in COMPONENTS]
+        snap = memory.snapshot() if memory is not None else None
+        breakdown = snap.breakdown if snap is not None else None
+        row: list[float | None] = [
+            raw["time"],
+            snap.rss_bytes if snap is not None else None,
+            snap.budget_bytes if snap is not None else None,
+        ]
+        if breakdown is not None:
+            row += msgspec.structs.astuple(breakdown.components)
+        else:
+            row += [None] * len(COMPONENTS)
         row += [raw["cache_bytes"], raw["cache_cap"]]
         row += [rate(raw["hits"], prev["hits"]), rate(raw["misses"], prev["misses"])]
         row += [rate(raw["families"][f], prev["families"][f]) for f in FAMILIES]

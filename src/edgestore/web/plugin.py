@@ -58,6 +58,8 @@ from .sync_routes import route_handlers as sync_route_handlers
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
 
+    from ..memory import MemoryMonitor
+
 __all__ = ["STATE_KEY", "EdgestoreConfig", "EdgestorePlugin"]
 
 log = logging.getLogger("edgestore.web")
@@ -167,15 +169,17 @@ def _cache_of(state: AppState) -> Any:
     return provide_cache
 
 
-def _start_memory_monitor(settings: Settings, store: Store, metrics: Metrics) -> Any:
+def _start_memory_monitor(state: AppState, store: Store) -> MemoryMonitor:
     from ..memory import MemoryMonitor
 
+    settings = state.settings
     # With several workers this process is one of granian's children: the budget covers the
     # master and every sibling too, so the monitor measures the tree from the parent.
     return MemoryMonitor(
         settings,
         store,
-        activity=metrics.activity,
+        activity=state.metrics.activity,
+        stream_bytes=state.buffers.total,
         server_root=os.getppid() if settings.workers > 1 else None,
     )
 
@@ -197,7 +201,7 @@ def _lifespan(state: AppState, schema: Catalog, given: Store | None) -> Any:
         )
         state.store_or_none = opened
         schema.attach(opened)
-        memory = _start_memory_monitor(settings, opened, state.metrics)
+        memory = _start_memory_monitor(state, opened)
         await memory.start()
         state.memory = memory
         if settings.statement_stats:

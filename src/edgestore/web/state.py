@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Authenticator
 from ..config import Settings
+from ..memory.streams import StreamBuffers
 from .drain import Drain
 from .hotcache import HotCache
 
 if TYPE_CHECKING:
+    from ..memory import MemoryMonitor
     from ..storage import Store
     from .metrics import Metrics
 
@@ -31,10 +33,12 @@ class AppState:
     authenticator: Authenticator
     metrics: Metrics
     store_or_none: Store | None = None
-    memory: Any = None  # edgestore.memory.MemoryMonitor once started (None before startup)
+    memory: MemoryMonitor | None = None  # set once started (None before startup)
     history: Any = None  # edgestore.web.history.History while the app runs
     queries: Any = None  # edgestore.web.query_stats.QueryStats while the app runs
     hot: HotCache = field(default_factory=HotCache)
+    buffers: StreamBuffers = field(default_factory=StreamBuffers)
+    """Bytes held for WebSockets and Hrana streams (the memory breakdown's ``streams``)."""
     drain: Drain = field(default_factory=Drain)
     started_at: float = field(default_factory=time.time)
 

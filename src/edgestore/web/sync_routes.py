@@ -25,6 +25,9 @@ from ..auth import Role
 from ..errors import EndOfGeneration, NotFoundError, SyncPushRefused
 from ..replication import (
     POSITION_HEADER,
+    PrimaryHealth,
+    PrimaryStats,
+    ReplicaStatus,
     ReplicationPrimary,
     format_position,
     position_of,
@@ -121,12 +124,9 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
         return {"generation": generation, "position": format_position(p.position())}
 
     @get("/replication", opt={ROLE_OPT: Role.RO})
-    async def status() -> dict[str, Any]:
+    async def status() -> PrimaryStats:
         """Generation, position, WAL size and archived generations of this primary."""
-        p = await primary()
-        out = await asyncio.to_thread(p.stats)
-        out["position"] = format_position(p.position())
-        return out
+        return await asyncio.to_thread((await primary()).stats)
 
     return [info, export, pull, push, push_baton, checkpoint, status]
 
@@ -167,21 +167,16 @@ def position_header(state: AppState) -> tuple[str, str] | None:
     return None if position is None else (POSITION_HEADER, format_position(position))
 
 
-async def replication_health(state: AppState) -> dict[str, Any] | None:
-    """Replication part of ``/health/ready``: role, position and, on a replica, the lag.
-
-    ``"ok": False`` on a replica further behind than ``max_replication_lag``.
-    """
+async def replication_health(state: AppState) -> PrimaryHealth | ReplicaStatus | None:
+    """Replication part of ``/health/ready``: role, position and, on a replica, the lag
+    (``ok`` false further behind than ``max_replication_lag``); None without replication."""
     store = state.store_or_none
-    if store is None:
+    if store is None or store.replication_role is None:
         return None
-    follower = getattr(store, "follower", None)
-    if follower is not None:
-        out: dict[str, Any] = await follower.status()
-        lag = out.get("lag_seconds")
-        out["ok"] = lag is not None and lag <= state.settings.max_replication_lag
-        return out
     primary = ReplicationPrimary.of(store)
-    if primary is None:
-        return None
-    return {"role": "primary", "position": format_position(primary.position()), "ok": True}
+    if primary is not None:
+        return PrimaryHealth(position=format_position(primary.position()))
+    # Imported here: only replica nodes load the follower (and its HTTP client).
+    from ..replication.replica_store import ReplicaStore
+
+    return await store.follower.status() if isinstance(store, ReplicaStore) else None

@@ -10,6 +10,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from ...auth import Role
+from ...cache.stats import CacheStats
+from ...cache.store_cache import StoreCache
 from ...errors import InvalidRequest, NotFoundError
 from ..encoding import encode_value
 from ..errors import NO_CONTENT, NOT_FOUND, OK, responses
@@ -31,8 +33,8 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     rw = {ROLE_OPT: Role.RW}
 
     @get("/api/v1/cache", opt=ro, tags=["cache"], summary="Cache statistics", responses=responses())
-    async def cache_stats() -> dict[str, Any]:
-        return dict(state.store.cache_stats())
+    async def cache_stats() -> CacheStats:
+        return StoreCache.of(state.store).stats()
 
     @get(
         "/api/v1/cache/{key:str}",
