@@ -25,6 +25,7 @@ import itertools
 import logging
 import re
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -72,6 +73,17 @@ class StreamRegistry:
 
     def __len__(self) -> int:
         return len(self._streams)
+
+    def held_bytes(self) -> int:
+        """Bytes the streams waiting for their next baton hold: their SQL stored with
+        ``store_sql`` and their own state (shallow sizes). For the memory breakdown's
+        ``streams`` component, asked when the memory monitor samples."""
+        held = 0
+        for entry in list(self._streams.values()):
+            stream = entry.stream
+            held += sys.getsizeof(stream) + sys.getsizeof(stream.__dict__)
+            held += sum(sys.getsizeof(sql) for sql in stream.sqls.values())
+        return held
 
     # --- batons --------------------------------------------------------------------------
     def _mac(self, stream_id: int, seq: int) -> str:

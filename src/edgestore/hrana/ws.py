@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import sys
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
 
 from ..errors import AuthError, EdgestoreError, ProtocolError
+from ..memory.streams import StreamBuffers
 from .backend import StoreLike
 from .errors import error_of
 from .framing import decode_object
@@ -74,25 +76,41 @@ def choose_subprotocol(offered: list[str]) -> str | None:
 
 
 class _Cursor:
-    def __init__(self, stream: Stream, entries: AsyncIterator[dict[str, Any]]) -> None:
+    """An open cursor: the stream's entries a group at a time, the rest of the group read
+    ahead (``ahead[at:]``) until the client fetches it."""
+
+    def __init__(self, stream: Stream, groups: AsyncGenerator[list[dict[str, Any]], None]) -> None:
         self.stream = stream
-        self.entries = entries
+        self.groups = groups
+        self.ahead: list[dict[str, Any]] = []
+        self.at = 0
         self.done = False
 
     async def fetch(self, max_count: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while len(out) < max_count and not self.done:
-            try:
-                out.append(await anext(self.entries))
-            except StopAsyncIteration:
-                self.done = True
+            if self.at >= len(self.ahead):
+                try:
+                    self.ahead, self.at = await anext(self.groups), 0
+                except StopAsyncIteration:
+                    self.done = True
+                    self.ahead, self.at = [], 0
+                continue
+            taken = self.ahead[self.at : self.at + max_count - len(out)]
+            out += taken
+            self.at += len(taken)
         return out
+
+    def buffered_bytes(self) -> int:
+        """JSON bytes of the entries read ahead and not fetched yet (measured when asked)."""
+        if self.at >= len(self.ahead):
+            return 0
+        return len(_encode(self.ahead[self.at :]))
 
     async def close(self) -> None:
         self.done = True
-        aclose = getattr(self.entries, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        self.ahead, self.at = [], 0
+        await self.groups.aclose()
 
 
 class WsConnection:
@@ -107,6 +125,7 @@ class WsConnection:
         send: Callable[[str], Awaitable[None]],
         quotas: Quotas | None = None,
         peer: str | None = None,
+        buffers: StreamBuffers | None = None,
     ) -> None:
         self.store = store
         self._quotas = quotas
@@ -126,11 +145,31 @@ class WsConnection:
         self._cursors: dict[int, _Cursor] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False
+        self._pending = 0
+        """Bytes of request messages waiting for their answer and of answers waiting for
+        the socket (see :meth:`held_bytes`)."""
+        self._buffers = buffers
+        if buffers is not None:
+            buffers.track(self)
+
+    def held_bytes(self) -> int:
+        """Bytes this connection holds for its client now: messages in flight, stored SQL,
+        cursor rows read ahead, and its streams' own state (shallow sizes). Asked by the
+        memory monitor when it samples (``edgestore.memory.streams``), never per request."""
+        held = self._pending + sum(sys.getsizeof(sql) for sql in self._sqls.values())
+        held += sum(c.buffered_bytes() for c in self._cursors.values())
+        held += sum(_shallow(s) for s in self._streams.values())
+        return held
 
     # --- framing -------------------------------------------------------------------------
     async def _emit(self, msg: Mapping[str, Any]) -> None:
-        async with self._send_lock:
-            await self._send(_encode(msg).decode())
+        frame = _encode(msg)
+        self._pending += len(frame)
+        try:
+            async with self._send_lock:
+                await self._send(frame.decode())
+        finally:
+            self._pending -= len(frame)
 
     async def handle(self, text: str | bytes) -> None:
         """Handle one client message. Raises ProtocolError when the socket must close."""
@@ -143,7 +182,7 @@ class WsConnection:
         elif kind == "request":
             if self._readonly is None:
                 raise ProtocolError("the first message must be hello")
-            self._request(msg)
+            self._request(msg, len(text))
         else:
             raise ProtocolError(f"unknown message type {kind!r}")
 
@@ -165,7 +204,7 @@ class WsConnection:
         await self._emit({"type": "hello_ok"})
 
     # --- requests ------------------------------------------------------------------------
-    def _request(self, msg: Mapping[str, Any]) -> None:
+    def _request(self, msg: Mapping[str, Any], size: int) -> None:
         request_id = msg.get("request_id")
         req = msg.get("request")
         if isinstance(request_id, bool) or not isinstance(request_id, int):
@@ -176,13 +215,13 @@ class WsConnection:
             stream, work = self._prepare(req)
         except EdgestoreError as exc:
             error = exc
-            self._spawn(lambda: self._respond_error(request_id, error))
+            self._spawn(lambda: self._respond_error(request_id, error), size)
             return
         if stream is None:
-            self._spawn(lambda: self._respond(request_id, work))
+            self._spawn(lambda: self._respond(request_id, work), size)
         else:
             target = stream
-            self._spawn(lambda: self._respond_on(target, request_id, work))
+            self._spawn(lambda: self._respond_on(target, request_id, work), size)
 
     def _stream(self, req: Mapping[str, Any]) -> Stream:
         sid = req.get("stream_id")
@@ -276,7 +315,7 @@ class WsConnection:
             if cid in self._cursors:
                 raise ProtocolError(f"cursor {cid} is already open")
             batch = resolve_batch(req.get("batch"), self._sqls)
-            self._cursors[cid] = _Cursor(stream, stream.cursor(batch))
+            self._cursors[cid] = _Cursor(stream, stream.cursor_chunks(batch))
             return stream, _const({"type": "open_cursor"})
         cursor = self._cursors.get(cid)
         if cursor is None:
@@ -320,14 +359,21 @@ class WsConnection:
             {"type": "response_error", "request_id": request_id, "error": error_of(exc)}
         )
 
-    def _spawn(self, make: Callable[[], Awaitable[None]]) -> None:
+    def _spawn(self, make: Callable[[], Awaitable[None]], size: int) -> None:
         # The coroutine is made inside the task, so a task cancelled before it starts (the
         # socket closed) leaves no never-awaited coroutine behind.
-        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(make))
+        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(make, size))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, make: Callable[[], Awaitable[None]]) -> None:
+    async def _guarded(self, make: Callable[[], Awaitable[None]], size: int) -> None:
+        self._pending += size  # the request's message, held until it is answered
+        try:
+            await self._answer(make)
+        finally:
+            self._pending -= size
+
+    async def _answer(self, make: Callable[[], Awaitable[None]]) -> None:
         try:
             await make()
         except Exception:
@@ -354,6 +400,14 @@ class WsConnection:
                 await stream.close()
             except Exception:
                 log.exception("closing a Hrana stream failed")
+        if self._buffers is not None:
+            self._buffers.untrack(self)
+
+
+def _shallow(obj: object) -> int:
+    """An object's own size and its attribute dict's (not what the attributes point to)."""
+    attrs = getattr(obj, "__dict__", None)
+    return sys.getsizeof(obj) + (sys.getsizeof(attrs) if attrs is not None else 0)
 
 
 def _const(response: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:

@@ -81,6 +81,7 @@ class _Hrana:
         store = self.state.store
         if self._http is None or self._http.store is not store:
             self._http = HranaHttp(store, quotas=self.quotas)
+            self.state.buffers.track(self._http.registry)  # its streams' memory
         return self._http
 
     def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str]:
@@ -211,6 +212,7 @@ def route_handlers(state: AppState) -> list[Any]:
             send=socket.send_text,
             quotas=hrana.quotas,
             peer=str(client[0]) if client else None,
+            buffers=state.buffers,
         )
         limit = state.settings.max_body_bytes
         closing: asyncio.Future[None] | None = None
