@@ -93,7 +93,8 @@ def test_ready_renders_pool_and_replication_objects(client: TestClient[Any]) -> 
     assert pool.writer_open is now.writer_open is True
     # A served node is a replication primary by default.
     assert msgspec.convert(body["replication"], PrimaryHealth).ok is True
-    assert set(body["replication"]) == fields(PrimaryHealth)
+    assert body["replication"]["role"] == "primary"  # the tag that tells primary from replica
+    assert set(body["replication"]) == fields(PrimaryHealth) | {"role"}
 
 
 def test_live_stats_and_metrics_say_the_same_numbers(client: TestClient[Any]) -> None:

@@ -4,8 +4,6 @@ node's part of ``/health/ready``. Field names are the JSON keys; positions are
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
 __all__ = ["PrimaryHealth", "PrimaryStats", "ReplicaStatus"]
@@ -24,18 +22,17 @@ class PrimaryStats(msgspec.Struct, frozen=True, kw_only=True):
     """The position after the latest commit."""
 
 
-class PrimaryHealth(msgspec.Struct, frozen=True, kw_only=True):
-    """A primary's part of ``/health/ready``: always ready as far as replication goes."""
+class PrimaryHealth(msgspec.Struct, frozen=True, kw_only=True, tag_field="role", tag="primary"):
+    """A primary's part of ``/health/ready``: always ready as far as replication goes. The
+    JSON carries ``"role": "primary"`` (the tag that tells it from :class:`ReplicaStatus`)."""
 
-    role: Literal["primary"] = "primary"
     position: str
     ok: bool = True
 
 
-class ReplicaStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """A replica node's part of ``/health/ready``."""
+class ReplicaStatus(msgspec.Struct, frozen=True, kw_only=True, tag_field="role", tag="replica"):
+    """A replica node's part of ``/health/ready`` (``"role": "replica"`` in the JSON)."""
 
-    role: Literal["replica"] = "replica"
     primary: str
     """The primary's URL."""
     position: str

@@ -18,11 +18,13 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from ..memory import Components
+from ..storage import PoolStats
 from .figures import cache_stats, pool_stats
 from .metrics import BUCKETS
 
@@ -73,6 +75,26 @@ def _quantile(counts: list[int], q: float) -> float | None:
     return BUCKETS[-1]
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """The cumulative figures at one instant; a sample is the difference of two."""
+
+    time: float
+    families: dict[str, int]
+    """Requests so far by route family."""
+    errors: dict[str, int]
+    """4xx and 5xx answers so far."""
+    hist: dict[str, list[int]]
+    """Latency bucket counts so far by route family."""
+    hits: int
+    misses: int
+    cache_bytes: int
+    cache_cap: int
+    pool: PoolStats | None
+    websockets: int
+    """Open now."""
+
+
 class History:
     """Samples the app's figures every second into two fixed-size tiers."""
 
@@ -82,7 +104,7 @@ class History:
         self.fine: deque[tuple[float | None, ...]] = deque(maxlen=FINE_POINTS)
         self.coarse: deque[tuple[float | None, ...]] = deque(maxlen=COARSE_POINTS)
         self._pending: list[tuple[float | None, ...]] = []
-        self._prev: dict[str, Any] | None = None
+        self._prev: _Reading | None = None
         self._task: asyncio.Task[None] | None = None
         self.lag: float | None = None
 
@@ -99,7 +121,7 @@ class History:
 
     # --- sampling ---------------------------------------------------------------------
 
-    def _raw(self) -> dict[str, Any]:
+    def _raw(self) -> _Reading:
         state = self.state
         m = state.metrics
         per_family: dict[str, int] = dict.fromkeys(FAMILIES, 0)
@@ -116,18 +138,18 @@ class History:
             for i, n in enumerate(h.counts):
                 counts[i] += n
         cache = cache_stats(state)
-        return {
-            "time": time.time(),
-            "families": per_family,
-            "errors": errors,
-            "hist": hist,
-            "hits": cache.query.hits if cache is not None else 0,
-            "misses": cache.query.misses if cache is not None else 0,
-            "cache_bytes": cache.bytes if cache is not None else 0,
-            "cache_cap": cache.max_bytes if cache is not None else 0,
-            "pool": pool_stats(state),
-            "ws": m.websockets_opened - m.websockets_closed,
-        }
+        return _Reading(
+            time=time.time(),
+            families=per_family,
+            errors=errors,
+            hist=hist,
+            hits=cache.query.hits if cache is not None else 0,
+            misses=cache.query.misses if cache is not None else 0,
+            cache_bytes=cache.bytes if cache is not None else 0,
+            cache_cap=cache.max_bytes if cache is not None else 0,
+            pool=pool_stats(state),
+            websockets=m.websockets_opened - m.websockets_closed,
+        )
 
     def sample(self) -> None:
         """Take one sample now (the background task calls it every second)."""
@@ -136,7 +158,7 @@ class History:
         self._prev = raw
         if prev is None:
             return
-        dt = max(1e-3, float(raw["time"] - prev["time"]))
+        dt = max(1e-3, raw.time - prev.time)
 
         def rate(now: float, before: float) -> float:
             return max(0.0, float(now - before) / dt)
@@ -145,7 +167,7 @@ class History:
         snap = memory.snapshot() if memory is not None else None
         breakdown = snap.breakdown if snap is not None else None
         row: list[float | None] = [
-            raw["time"],
+            raw.time,
             snap.rss_bytes if snap is not None else None,
             snap.budget_bytes if snap is not None else None,
         ]
@@ -153,18 +175,18 @@ class History:
             row += msgspec.structs.astuple(breakdown.components)
         else:
             row += [None] * len(COMPONENTS)
-        row += [raw["cache_bytes"], raw["cache_cap"]]
-        row += [rate(raw["hits"], prev["hits"]), rate(raw["misses"], prev["misses"])]
-        row += [rate(raw["families"][f], prev["families"][f]) for f in FAMILIES]
+        row += [raw.cache_bytes, raw.cache_cap]
+        row += [rate(raw.hits, prev.hits), rate(raw.misses, prev.misses)]
+        row += [rate(raw.families[f], prev.families[f]) for f in FAMILIES]
         total = [0] * (len(BUCKETS) + 1)
         fam_p95: list[float | None] = []
         for f in FAMILIES:
-            delta = [a - b for a, b in zip(raw["hist"][f], prev["hist"][f], strict=True)]
+            delta = [a - b for a, b in zip(raw.hist[f], prev.hist[f], strict=True)]
             total = [a + b for a, b in zip(total, delta, strict=True)]
             fam_p95.append(_ms(_quantile(delta, 0.95)))
         row += [_ms(_quantile(total, q)) for q in (0.5, 0.95, 0.99)] + fam_p95
-        row += [rate(raw["errors"][s], prev["errors"][s]) for s in STATUSES]
-        pool, before = raw["pool"], prev["pool"]
+        row += [rate(raw.errors[s], prev.errors[s]) for s in STATUSES]
+        pool, before = raw.pool, prev.pool
         if pool is not None and before is not None:
             commits = pool.group_commits - before.group_commits
             grouped = pool.grouped_writes - before.grouped_writes
@@ -176,7 +198,7 @@ class History:
             ]
         else:
             row += [None, None, None, None]
-        row += [self.lag, raw["ws"]]
+        row += [self.lag, raw.websockets]
         self._add(tuple(row))
 
     def _add(self, row: tuple[float | None, ...]) -> None:
