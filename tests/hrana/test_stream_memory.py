@@ -14,7 +14,7 @@ import httpx
 from libsql_client.hrana.conn import HranaConn
 from websockets.asyncio.client import connect
 
-from .conftest import StartServer
+from .conftest import StartServer, pipeline
 
 CONNECTIONS = 6
 STREAMS = 3
@@ -99,3 +99,19 @@ async def test_open_streams_and_cursors_show_in_the_memory_breakdown(
             await conn.close()
         assert await streams_bytes(http, lambda v: v == 0) == 0
         assert streams_metric((await http.get("/metrics")).text) == 0
+
+
+async def test_http_streams_waiting_for_their_baton_are_counted(start_server: StartServer) -> None:
+    server = await start_server(memory_sample_interval=0.05)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        assert await streams_bytes(http, lambda v: v == 0) == 0
+        batons = []
+        for _ in range(4):
+            body = await pipeline(http, None, {"type": "store_sql", "sql_id": 1, "sql": STORED_SQL})
+            batons.append(body["baton"])
+        stored = 4 * len(STORED_SQL)
+        held = await streams_bytes(http, lambda v: v >= stored)
+        assert held < stored + 64 * 1024  # the SQL and a few hundred bytes of state each
+        for baton in batons:
+            await pipeline(http, baton, {"type": "close"})
+        assert await streams_bytes(http, lambda v: v == 0) == 0
