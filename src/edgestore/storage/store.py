@@ -191,8 +191,7 @@ class Store:
         return self.read_cache.kv
 
     def cache_stats(self) -> ReadCacheFigures | None:
-        """The read cache's figures (None without one); ``edgestore.open`` attaches a
-        ``StoreCache``, whose ``stats()`` is a ``CacheStats`` with every part's details."""
+        """The read cache's figures, None without one (a ``CacheStats`` from edgestore.open)."""
         return None if self.read_cache is None else self.read_cache.stats()
 
     async def _read(self, analysis: Analysis, params: Params, max_rows: int | None) -> Result:
