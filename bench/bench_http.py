@@ -24,20 +24,19 @@ import base64
 import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 
 import httpx
-import psutil
+
+import servers
+from servers import baseline_cmd, edgestore_cmd, edgestore_env, server, tree_rss
 
 RUNS = 5
 DURATION = 3  # seconds per wrk run in the rps sections (ours and baseline alternate)
@@ -45,85 +44,8 @@ CONNECTIONS = 32
 ROWS = 10_000
 MIXED_CLIENTS = 1_000
 MIXED_SECONDS = 30
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def server(cmd: list[str], env: dict[str, str], cwd: Path, health: str) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    full = [c.replace("{port}", str(port)) for c in cmd]
-    log = (cwd / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        full, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + health, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"server did not start: {full}")
-        server.pid = proc.pid  # type: ignore[attr-defined]
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
-
-
-def edgestore_env(db: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGESTORE_")}
-    env.update({"EDGESTORE_ACCESS_LOG": "false", "EDGESTORE_DB_PATH": str(db)})
-    env.update(extra)
-    return env
-
-
-def edgestore_cmd(db: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-c",
-        "from edgestore.cli import main; main()",
-        "serve",
-        "--port",
-        "{port}",
-        "--db",
-        str(db),
-        "--schemas",
-        str(REPO / "schemas"),
-    ]
-
-
-def baseline_cmd() -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--working-dir",
-        str(BENCH),
-        "--no-log",
-        "http_baseline_app:create_app",
-    ]
+# wrk with this module's defaults (the rps sections alternate short runs of ours and baseline).
+wrk = partial(servers.wrk, connections=CONNECTIONS, seconds=DURATION)
 
 
 def seed(db: Path) -> None:
@@ -137,54 +59,6 @@ def seed(db: Path) -> None:
         )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-
-
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-
-
-def wrk(
-    url: str,
-    *,
-    connections: int = CONNECTIONS,
-    seconds: int = DURATION,
-    script: Path | None = None,
-    threads: int = 1,
-) -> dict[str, float]:
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "--timeout",
-        "10s",
-    ]
-    if script is not None:
-        cmd += ["-s", str(script)]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
-    assert p99 is not None, out
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    requests = re.search(r"(\d+) requests in", out)
-    return {
-        "rps": rps,
-        "p99": float(p99.group(1)) * _UNITS[p99.group(2)],
-        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
-        "socket_errors": float(sum(int(g) for g in sock.groups())) if sock else 0.0,
-        "requests": float(requests.group(1)) if requests else 0.0,
-    }
-
-
-def tree_rss(pid: int) -> int:
-    """RSS of the server process and its workers."""
-    proc = psutil.Process(pid)
-    total = proc.memory_info().rss
-    for child in proc.children(recursive=True):
-        with suppress(psutil.NoSuchProcess):
-            total += child.memory_info().rss
-    return total
 
 
 def fmt_ratio(name: str, ours: float, base: float, target: str) -> str:
@@ -289,7 +163,7 @@ def section_mixed(work: Path) -> None:
         print(f"\n[mixed] skipped: open-file limit {soft} < {MIXED_CLIENTS + 100}")
         return
     with server(edgestore_cmd(db), edgestore_env(db), work, "/health") as url:
-        pid = server.pid  # type: ignore[attr-defined]
+        pid = url.pid
         cache_bytes = fill_cache(url)
         samples: list[int] = []
         proc = subprocess.Popen(
@@ -352,13 +226,13 @@ def section_idle(work: Path) -> None:
     base_rss: list[int] = []
     for _ in range(RUNS):
         with server(edgestore_cmd(db), env, work, "/health") as url:
-            pid = server.pid  # type: ignore[attr-defined]
+            pid = url.pid
             wrk(url + "/api/v1/tables/items/rows/1", seconds=2)
             time.sleep(3)  # past idle_timeout: connections and page caches closed
             ready = httpx.get(url + "/health/ready").json()
             ours_rss.append(tree_rss(pid))
         with server(baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), work, "/const") as url:
-            pid = server.pid  # type: ignore[attr-defined]
+            pid = url.pid
             wrk(url + "/const", seconds=2)
             time.sleep(3)
             base_rss.append(tree_rss(pid))

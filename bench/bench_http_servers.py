@@ -10,11 +10,10 @@ and the ratio granian / uvicorn.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from bench_http import BENCH, server, wrk
+from servers import baseline_cmd, server, uvicorn_baseline_cmd, wrk
 
 RUNS = 3
 
@@ -23,40 +22,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {"BENCH_DB": str(work / "unused.db"), "PATH": "/usr/bin:/bin"}
-        granian = [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--working-dir",
-            str(BENCH),
-            "--no-log",
-            "http_baseline_app:create_app",
-        ]
-        uvicorn = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--app-dir",
-            str(BENCH),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "http_baseline_app:create_app",
-        ]
         results: dict[str, list[dict[str, float]]] = {"granian": [], "uvicorn": []}
-        with server(granian, env, work, "/const") as g, server(uvicorn, env, work, "/const") as u:
+        with (
+            server(baseline_cmd(), env, work, "/const") as g,
+            server(uvicorn_baseline_cmd(), env, work, "/const") as u,
+        ):
             for url in (g, u):
                 wrk(url + "/const", seconds=1)
             for _ in range(RUNS):

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import edgestore
-from bench_http import edgestore_cmd, edgestore_env, seed, server
+from bench_http import seed
 from bench_server_modes import measured
 from edgestore.config import Settings
 from edgestore.web.metrics import Metrics
 from edgestore.web.query_stats import QueryStats
+from servers import edgestore_cmd, edgestore_env, server
 
 RUNS = 5
 CALLS = 200_000
@@ -87,7 +88,7 @@ def main() -> None:
         seed(db)
         env = edgestore_env(db, EDGESTORE_QUERY_CACHE="false")
         with server(edgestore_cmd(db), env, work, "/health") as url:
-            pid = server.pid  # type: ignore[attr-defined]
+            pid = url.pid
             measured(url + "/api/v1/tables/items/rows/1", pid)  # warm up
             reads = [measured(url + "/api/v1/tables/items/rows/1", pid) for _ in range(RUNS)]
         plain, profiled = asyncio.run(profile_cost(db))

@@ -29,14 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
-from bench_http import (
+from bench_http import seed
+from servers import (
     baseline_cmd,
     edgestore_cmd,
     edgestore_env,
-    seed,
+    granian_processes_cmd,
     server,
+    tree_cpu,
     tree_rss,
     wrk,
 )
@@ -47,29 +47,12 @@ ROW = "/api/v1/tables/items/rows/1"
 MiB = 2**20
 
 
-def processes_cmd() -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--no-log",
-        "edgestore.web.app:create_app",
-    ]
-
-
 def designs(db: Path) -> dict[str, tuple[list[str], dict[str, str], str, str]]:
     """name -> (command, environment, health path, load path)."""
     env = edgestore_env(db)
     return {
         "one-process": (edgestore_cmd(db), env, "/health", ROW),
-        "processes": (processes_cmd(), env, "/health", ROW),
+        "processes": (granian_processes_cmd(), env, "/health", ROW),
         "bare": (baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), "/const", "/const"),
     }
 
@@ -81,7 +64,7 @@ def section_idle(work: Path) -> None:
     for _ in range(RUNS):
         for name, (cmd, env, health, load) in designs(db).items():
             with server(cmd, env, work, health) as url:
-                pid = server.pid  # type: ignore[attr-defined]
+                pid = url.pid
                 time.sleep(1)
                 start.setdefault(name, []).append(tree_rss(pid) / MiB)
                 wrk(url + load, seconds=3, connections=64)
@@ -98,15 +81,6 @@ def section_idle(work: Path) -> None:
     bare = statistics.median(idle["bare"])
     print(f"  one-process / bare (idle): {ours / bare:.2f}x (target <= 1.0x; <= 60 MB)")
     print(f"  one-process / processes (idle): {ours / statistics.median(idle['processes']):.2f}x")
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by the server process and its children."""
-    proc = psutil.Process(pid)
-    total = sum(proc.cpu_times()[:2])
-    for child in proc.children(recursive=True):
-        total += sum(child.cpu_times()[:2])
-    return total
 
 
 def measured(url: str, pid: int) -> tuple[float, float]:
@@ -129,9 +103,9 @@ def section_throughput(work: Path) -> None:
     with (
         server(one_cmd, one_env, work, "/health") as one,
     ):
-        one_pid = server.pid  # type: ignore[attr-defined]
+        one_pid = one.pid
         with server(mp_cmd, mp_env, work, "/health") as mp:
-            mp_pid = server.pid  # type: ignore[attr-defined]
+            mp_pid = mp.pid
             for url in (one, mp):
                 wrk(url + ROW, seconds=1)
             for _ in range(RUNS):

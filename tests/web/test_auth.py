@@ -200,3 +200,21 @@ def test_jwt_claim_semantics_match_sqld() -> None:
     forged = pyjwt.encode({"a": "rw"}, public.encode() * 2, algorithm="HS256")
     with pytest.raises(AuthError, match="algorithm"):
         auth.authenticate(forged)
+
+
+def test_hashed_token_answers_are_remembered_for_valid_tokens_only() -> None:
+    auth = Authenticator(Settings(auth_tokens=TOKENS))
+    for _ in range(3):
+        assert auth.authenticate(RW) is Role.RW
+        with pytest.raises(AuthError):
+            auth.authenticate("not-a-token")
+    # Invalid tokens are never remembered (they cannot crowd the valid ones out), valid ones
+    # once each; the bound holds whatever callers send.
+    assert auth._token_cache == {RW: Role.RW}
+    for i in range(3000):
+        with pytest.raises(AuthError):
+            auth.authenticate(f"guess-{i}")
+    assert auth._token_cache == {RW: Role.RW}
+    assert auth.authenticate(RO) is Role.RO
+    with pytest.raises(PermissionDenied):
+        auth.authorize(RO, Role.RW)

@@ -220,20 +220,28 @@ def log_fault(exc: BaseException, db_path: object, where: str) -> None:
 
 def _caller_error(exc: Exception) -> Exception:
     """Exceptions the framework raises on bad input that are not HTTP errors of its own."""
-    if isinstance(exc, RecursionError):  # msgspec stops decoding at 1000 levels of nesting
+    # A backstop only: web/json_depth.py refuses bodies nested past its bound before any
+    # decoder runs, whatever the interpreter's recursion limit.
+    if isinstance(exc, RecursionError):
         return e.InvalidRequest("the request body is nested too deeply (at most 1000 levels)")
     return exc
+
+
+def _log(exc: BaseException, status: int, scope: Any) -> None:
+    """Log what operators must see: storage faults (with the database) and server errors."""
+    where = f"{scope.get('method', '?')} {scope.get('path', '?')}"
+    if isinstance(exc, e.StorageFault):
+        app = scope.get("app")
+        state = app.state.get("edgestore") if app is not None else None
+        log_fault(exc, state.settings.db_path if state is not None else "?", where)
+    elif status >= 500 and not isinstance(exc, e.OverloadedError | e.DatabaseBusyError):
+        log.error("request failed: %s", where, exc_info=exc)
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     exc = _caller_error(exc)
     status = status_for(exc)
-    if isinstance(exc, e.StorageFault):
-        state = request.app.state.get("edgestore")
-        db_path = state.settings.db_path if state is not None else "?"
-        log_fault(exc, db_path, f"{request.method} {request.url.path}")
-    elif status >= 500 and not isinstance(exc, e.OverloadedError | e.DatabaseBusyError):
-        log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+    _log(exc, status, request.scope)
     render = _renderer(request.scope.get("route_handler"))
     return Response(
         content=render(exc),
@@ -251,8 +259,13 @@ def _renderer(handler: Any) -> ErrorBody:
 
 
 async def asgi_error(exc: BaseException, send: Send, scope: Scope | None = None) -> None:
-    """Send ``exc`` as a complete JSON error response on a raw ASGI ``send``."""
+    """Send ``exc`` as a complete JSON error response on a raw ASGI ``send``: the same status,
+    shape, headers and log lines as the handler Litestar calls."""
+    if isinstance(exc, Exception):
+        exc = _caller_error(exc)
     status = status_for(exc)
+    if scope is not None:
+        _log(exc, status, scope)
     render = _renderer(scope.get("route_handler") if scope is not None else None)
     body = msgspec.json.encode(render(exc))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

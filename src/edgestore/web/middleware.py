@@ -1,5 +1,6 @@
 """The one per-route ASGI middleware: browser rules, pressure refusal, auth, metrics, access log,
-position, body read timeout.
+position, body read timeout, JSON nesting bound, and the raw implementations of the hottest
+routes (web/rawroute.py).
 
 Done as plain ASGI rather than Litestar guards and layered middlewares because this path runs
 on every request: Litestar copies the route handler for each guard call (~20 µs), and every
@@ -23,12 +24,15 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import Role
-from ..errors import EdgestoreError, OverloadedError, RequestTimeout
+from ..errors import EdgestoreError, InvalidRequest, OverloadedError, ProtocolError
+from .body_deadline import BodyDeadlines
 from .drain import LONG_RUNNING_OPT
 from .errors import NOT_MODIFIED, OK, SERVER_ERROR, asgi_error
 from .hotcache import HOT_OPT, MAX_AGE
+from .json_depth import MAX_DEPTH, DepthGuard, too_deep
 from .metrics import log_access
 from .origins import BrowserPolicy
+from .rawroute import RawHandler, runs_raw
 from .routes.tables import hot_key
 from .state import ESSENTIAL_OPT, ROLE_OPT, AppState
 
@@ -86,7 +90,10 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
     position_header, set_read_options, reset_read_options = _replication_hooks()
 
     policy = BrowserPolicy(state.settings)
-    body_timeout = state.settings.body_read_timeout
+    deadlines = BodyDeadlines(state.settings.body_read_timeout)
+    # Per route handler (by id; handlers live as long as the app): its raw implementation
+    # when it may run (web/rawroute.py), else None. Decided once, at the route's first request.
+    raw_routes: dict[int, RawHandler | None] = {}
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,6 +103,7 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                         close: Any = {"type": "websocket.close", "code": _WS_POLICY_VIOLATION}
                         await send(close)
                         return
+                    receive = _depth_checked_frames(receive)
                     if _long_running(scope):
                         await _run_long(state, app, scope, receive, send)
                         return
@@ -104,13 +112,15 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
             start = time.perf_counter()
             method: str = scope["method"]
             status = SERVER_ERROR  # until the app says otherwise
+            started = False
             writes = method not in _READ_METHODS
             cors_origin = policy.cors_origin(scope)
 
             async def send_wrapper(message: Message) -> None:
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
                     status = message["status"]
+                    started = True
                     if writes:
                         extra = position_header(state.store_or_none)
                         if extra is not None:
@@ -120,43 +130,64 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                 await send(message)
 
             body_done = False
+            depth: DepthGuard | None = None
 
-            async def timed_receive() -> Any:
+            async def checked_receive() -> Any:
                 # Only while the request body is still arriving: afterwards the app waits on
                 # receive() for a disconnect (streamed responses), which may take any time.
-                nonlocal body_done
+                nonlocal body_done, depth
                 if body_done:
                     return await receive()
-                try:
-                    async with asyncio.timeout(body_timeout):
-                        message = await receive()
-                except TimeoutError:
+                message = await deadlines.read(receive())
+                if message["type"] != "http.request":
                     body_done = True
-                    raise RequestTimeout(
-                        f"the request body did not arrive within {body_timeout:g}s"
-                    ) from None
-                if message["type"] != "http.request" or not message.get("more_body"):
+                    return message
+                more = message.get("more_body", False)
+                if not more:
                     body_done = True
+                if depth is None:
+                    depth = DepthGuard()
+                if depth.feed(message.get("body", b""), not more):
+                    body_done = True
+                    raise InvalidRequest(
+                        f"the request body is nested too deeply (at most {MAX_DEPTH} levels)"
+                    )
                 return message
 
+            handler = scope.get("route_handler")
+            opt: dict[str, Any] = getattr(handler, "opt", None) or {}
             # Replica read options (x-edgestore-position / accept-stale) for the store; a request
             # carrying them must really read, so it skips the hot response cache.
             token = set_read_options(scope["headers"])
             try:
-                refusal = policy.refusal(scope) or _check(scope, state, authenticator)
+                refusal = policy.refusal(scope) or _check(opt, scope, state, authenticator)
                 if refusal is not None:
                     await asgi_error(refusal, send_wrapper, scope)
-                elif await policy.answer_preflight(scope, send_wrapper):
-                    pass
-                elif not (
+                elif await policy.answer_preflight(scope, send_wrapper) or (
                     method == "GET"
                     and token is None
+                    and opt.get(HOT_OPT)
                     and await _serve_hot(scope, state, send_wrapper)
                 ):
-                    if _long_running(scope):
-                        await _run_long(state, app, scope, timed_receive, send_wrapper)
+                    pass  # answered
+                elif opt.get(LONG_RUNNING_OPT):
+                    await _run_long(state, app, scope, checked_receive, send_wrapper)
+                else:
+                    key = id(handler)
+                    if key in raw_routes:
+                        raw = raw_routes[key]
                     else:
-                        await app(scope, timed_receive, send_wrapper)
+                        raw = raw_routes[key] = runs_raw(handler)
+                    if raw is None:
+                        await app(scope, checked_receive, send_wrapper)
+                    else:
+                        try:
+                            await raw(scope, checked_receive, send_wrapper)
+                        except Exception as exc:
+                            if started:
+                                raise
+                            # What Litestar's exception middleware does for its handlers.
+                            await asgi_error(exc, send_wrapper, scope)
             finally:
                 if token is not None:
                     reset_read_options(token)
@@ -169,6 +200,22 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
         return middleware
 
     return factory
+
+
+def _depth_checked_frames(receive: Receive) -> Receive:
+    """``receive`` of a WebSocket, refusing text and binary frames nested past MAX_DEPTH."""
+
+    async def checked() -> Any:
+        message: Any = await receive()
+        if message["type"] == "websocket.receive":
+            data = message.get("text") or message.get("bytes")
+            if data and too_deep(data):
+                raise ProtocolError(
+                    f"the message is nested too deeply (at most {MAX_DEPTH} levels)"
+                )
+        return message
+
+    return checked
 
 
 async def _run_long(
@@ -190,10 +237,7 @@ def _long_running(scope: Scope) -> bool:
 
 
 async def _serve_hot(scope: Scope, state: AppState, send: Send) -> bool:
-    """Answer from the HotCache if this route allows it and the entry is current."""
-    handler = scope.get("route_handler")
-    if not getattr(handler, "opt", {}).get(HOT_OPT):
-        return False
+    """Answer from the HotCache if the entry is current (the route allows it: HOT_OPT)."""
     hot = state.hot
     key = hot_key(scope)
     entry = hot.get(key)
@@ -237,10 +281,10 @@ def _etag_matches(scope: Scope, etag: bytes) -> bool:
     return False
 
 
-def _check(scope: Scope, state: AppState, authenticator: Any) -> EdgestoreError | None:
-    """The error that refuses this request, or None to let it through."""
-    handler = scope.get("route_handler")
-    opt: dict[str, Any] = getattr(handler, "opt", None) or {}
+def _check(
+    opt: dict[str, Any], scope: Scope, state: AppState, authenticator: Any
+) -> EdgestoreError | None:
+    """The error that refuses this request (its route's ``opt``), or None to let it through."""
     memory = state.memory
     if memory is not None and memory.refuse_non_essential and not opt.get(ESSENTIAL_OPT):
         state.hot.clear()  # give its memory back too

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
+from litestar.types import Receive, Scope, Send
 
 from ...auth import Role
 from ...errors import EdgestoreError, PermissionDenied, ResponseTooLarge
@@ -16,6 +17,7 @@ from ...storage.policy import Access, classify, permit
 from ..encoding import decode_params, encode_rows, encode_value
 from ..errors import OK, error_body, responses
 from ..middleware import role_of
+from ..rawroute import RAW_OPT, decode_body, read_body, send_json
 from ..state import ROLE_OPT, AppState
 
 __all__ = [
@@ -89,6 +91,10 @@ class BatchResponse(msgspec.Struct):
     results: list[BatchItemOut]
 
 
+_QUERY_DECODER = msgspec.json.Decoder(QueryRequest)
+_ENCODER = msgspec.json.Encoder()
+
+
 def result_out(result: Any) -> ResultOut:
     """A storage Result to its JSON form."""
     return ResultOut(
@@ -108,12 +114,14 @@ def _access(role: Role) -> Access:
     return "read-write" if role >= Role.RW else "read-only"
 
 
-def _sql_post(path: str, role: Role, summary: str, **kwargs: Any) -> post:
+def _sql_post(
+    path: str, role: Role, summary: str, opt_extra: dict[str, Any] | None = None, **kwargs: Any
+) -> post:
     """The decorator of a SQL route: POST, 200 on success, ``role`` needed, the usual errors."""
     return post(
         path,
         status_code=OK,
-        opt={ROLE_OPT: role},
+        opt={ROLE_OPT: role, **(opt_extra or {})},
         tags=["sql"],
         summary=summary,
         responses=responses(),
@@ -127,8 +135,8 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
     def row_cap(requested: int | None) -> int:
         return min(requested or settings.max_rows, settings.max_rows)
 
-    @_sql_post("/api/v1/query", Role.RO, "Run one read-only statement")
-    async def query(data: JSONBody[QueryRequest]) -> ResultOut:
+    async def run_query(data: QueryRequest) -> ResultOut:
+        """POST /api/v1/query: the work of both implementations of the route."""
         result = await state.store.query(
             data.sql,
             decode_params(data.params),
@@ -136,6 +144,18 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
             max_rows=row_cap(data.max_rows),
         )
         return result_out(result)
+
+    async def query_raw(scope: Scope, receive: Receive, send: Send) -> None:
+        """The raw implementation of ``query`` (web/rawroute.py)."""
+        body = await read_body(receive, settings.max_body_bytes)
+        result = await run_query(decode_body(body, _QUERY_DECODER, scope))
+        await send_json(send, OK, _ENCODER.encode(result))
+
+    @_sql_post(
+        "/api/v1/query", Role.RO, "Run one read-only statement", opt_extra={RAW_OPT: query_raw}
+    )
+    async def query(data: JSONBody[QueryRequest]) -> ResultOut:
+        return await run_query(data)
 
     @_sql_post("/api/v1/execute", Role.RW, "Run one statement (a write goes through group commit)")
     async def execute(data: JSONBody[ExecuteRequest], request: Request[Any, Any, Any]) -> ResultOut:

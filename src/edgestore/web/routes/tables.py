@@ -36,6 +36,7 @@ from ..errors import (
     responses,
 )
 from ..hotcache import HOT_OPT, HotCache, HotEntry
+from ..rawroute import RAW_OPT
 from ..state import ROLE_OPT, AppState
 
 __all__ = ["HOT_SCOPE_KEY", "RowsOut", "TableOut", "hot_key", "route_handlers"]
@@ -145,7 +146,7 @@ class RawResponse(ASGIResponse):
         await send({"type": "http.response.body", "body": self._raw_body, "more_body": False})
 
 
-def _json_response(request: Request[Any, Any, Any], payload: Any) -> ASGIResponse:
+def _json_response(scope: Any, payload: Any) -> RawResponse:
     """A JSON response with an ETag; Not Modified when the client already has this body.
 
     An ASGIResponse, not a Response: these are the hot read routes, and skipping Litestar's
@@ -155,12 +156,11 @@ def _json_response(request: Request[Any, Any, Any], payload: Any) -> ASGIRespons
     body = msgspec.json.encode(payload)
     etag = _etag(body)
     etag_bytes = etag.encode("ascii")
-    scope: dict[str, Any] = request.scope  # type: ignore[assignment]
     hot: tuple[HotCache, frozenset[str], Hashable] | None = scope.get(HOT_SCOPE_KEY)
     if hot is not None:
         cache, tables, stamp = hot
-        cache.put(hot_key(request.scope), HotEntry(tables, stamp, body, etag_bytes))
-    if _not_modified(request.scope, etag):
+        cache.put(hot_key(scope), HotEntry(tables, stamp, body, etag_bytes))
+    if _not_modified(scope, etag):
         return RawResponse(NOT_MODIFIED, [(b"etag", etag_bytes)], b"")
     headers = [
         (b"content-type", b"application/json"),
@@ -214,15 +214,37 @@ def route_handlers(state: AppState, schema: Catalog) -> list[HTTPRouteHandler]:
     async def table(name: str) -> TableInfo:
         return await schema.table(state.store, name)
 
-    def remember(request: Request[Any, Any, Any], t: TableInfo) -> None:
+    def remember(scope: Any, t: TableInfo) -> None:
         """Arrange for the response to enter the HotCache, stamped as of *before* the read."""
         if hot_enabled:
             tables = frozenset((t.name,))
-            request.scope[HOT_SCOPE_KEY] = (  # type: ignore[literal-required]
-                state.hot,
-                tables,
-                state.store.versions.stamp(tables),
-            )
+            scope[HOT_SCOPE_KEY] = (state.hot, tables, state.store.versions.stamp(tables))
+
+    async def row_response(scope: Any, table_name: str, key: str) -> RawResponse:
+        """GET one row: the work of both implementations of the route."""
+        t = await table(table_name)
+        remember(scope, t)
+        store = state.store
+        result = await read_row(store, t, _parse_key(t, key))
+        if not result.values:
+            raise NotFoundError(f"no row in {t.name!r} with key {key}")
+        caching = store.read_cache
+        if (
+            not result.cached
+            and isinstance(caching, StoreCache)
+            and caching.query.doorkeeper.strict
+        ):
+            # Mostly new keys (cache/doorkeeper.py): an entry would only push an unread one out
+            # of the FIFO (HotCache.put was ~5% of a random row read, py-spy, bench_reads.py).
+            scope.pop(HOT_SCOPE_KEY, None)
+        names = [c.name for c in result.columns]
+        return _json_response(scope, _row_dict(names, result.values[0]))
+
+    async def get_row_raw(scope: Scope, receive: Receive, send: Send) -> None:
+        """The raw implementation of ``get_row`` (web/rawroute.py)."""
+        params = scope["path_params"]
+        response = await row_response(scope, params["table_name"], params["key"])
+        await response(scope, receive, send)
 
     @get(
         "/api/v1/tables",
@@ -273,7 +295,7 @@ def route_handlers(state: AppState, schema: Catalog) -> list[HTTPRouteHandler]:
         ] = None,
     ) -> ASGIResponse:
         t = await table(table_name)
-        remember(request, t)
+        remember(request.scope, t)
         order_by, descending = parse_order(order) if order else (None, False)
         page = await read_page(
             state.store,
@@ -285,11 +307,11 @@ def route_handlers(state: AppState, schema: Catalog) -> list[HTTPRouteHandler]:
             after=cursor,
         )
         rows = [_row_dict(page.names, r) for r in page.values]
-        return _json_response(request, RowsOut(rows=rows, next=page.next))
+        return _json_response(request.scope, RowsOut(rows=rows, next=page.next))
 
     @get(
         "/api/v1/tables/{table_name:str}/rows/{key:str}",
-        opt=hot_ro,
+        opt={**hot_ro, RAW_OPT: get_row_raw},
         tags=["tables"],
         summary="Read one row by primary key",
         responses={**responses(NOT_FOUND), **ok_response(dict[str, Any], "The row (ETag set)")},
@@ -297,23 +319,7 @@ def route_handlers(state: AppState, schema: Catalog) -> list[HTTPRouteHandler]:
     async def get_row(
         request: Request[Any, Any, Any], table_name: TableName, key: RowKey
     ) -> ASGIResponse:
-        t = await table(table_name)
-        remember(request, t)
-        store = state.store
-        result = await read_row(store, t, _parse_key(t, key))
-        if not result.values:
-            raise NotFoundError(f"no row in {t.name!r} with key {key}")
-        caching = store.read_cache
-        if (
-            not result.cached
-            and isinstance(caching, StoreCache)
-            and caching.query.doorkeeper.strict
-        ):
-            # Mostly new keys (cache/doorkeeper.py): an entry would only push an unread one out
-            # of the FIFO (HotCache.put was ~5% of a random row read, py-spy, bench_reads.py).
-            request.scope.pop(HOT_SCOPE_KEY, None)  # type: ignore[misc]
-        names = [c.name for c in result.columns]
-        return _json_response(request, _row_dict(names, result.values[0]))
+        return await row_response(request.scope, table_name, key)
 
     @post(
         "/api/v1/tables/{table_name:str}/rows",
