@@ -8,7 +8,14 @@
    SQLite connections open on the database file sampled from /proc/self/fd throughout
    (target: edgestore never above 3).
 
-Every engine works on its own copy of the same WAL database. Medians of RUNS runs:
+Every engine works on its own copy of the same WAL database; the baselines get the PRAGMAs
+edgestore sets (synchronous at edgestore's default, foreign keys), and the bench prints each
+engine's pool, journal mode and synchronous. Beside them runs the floor (floor_driver.py): the
+edgestore_async dialect over a driver that does nothing, that is SQLAlchemy's ORM and asyncio
+layer alone; the ratio the floor reaches against a baseline is the most any asyncio driver can
+reach. The insert section also runs the sessions in AUTOCOMMIT (each INSERT group-committed by
+the writer; not a target) and prints the store's commits, group commits and connection opens.
+Runs of the drivers are interleaved; medians of RUNS runs, per wall and per CPU second:
 
     .venv/bin/python bench/bench_sqlalchemy.py [get] [inserts]
 """
