@@ -8,7 +8,14 @@
    SQLite connections open on the database file sampled from /proc/self/fd throughout
    (target: edgestore never above 3).
 
-Every engine works on its own copy of the same WAL database. Medians of RUNS runs:
+Every engine works on its own copy of the same WAL database; the baselines get the PRAGMAs
+edgestore sets (synchronous at edgestore's default, foreign keys), and the bench prints each
+engine's pool, journal mode and synchronous. Beside them runs the floor (floor_driver.py): the
+edgestore_async dialect over a driver that does nothing, that is SQLAlchemy's ORM and asyncio
+layer alone; the ratio the floor reaches against a baseline is the most any asyncio driver can
+reach. The insert section also runs the sessions in AUTOCOMMIT (each INSERT group-committed by
+the writer; not a target) and prints the store's commits, group commits and connection opens.
+Runs of the drivers are interleaved; medians of RUNS runs, per wall and per CPU second:
 
     .venv/bin/python bench/bench_sqlalchemy.py [get] [inserts]
 """
@@ -27,10 +34,14 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, String, bindparam, create_engine, select
+from sqlalchemy import Connection, Engine, String, bindparam, create_engine, event, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+import floor_driver  # noqa: F401  (registers sqlite+edgestore_floor://)
+from edgestore.config import Settings
 
 RUNS = 5
 LOOKUPS = 3_000
@@ -202,53 +213,125 @@ def sync_getters(
 NAMES = ("orm get", "core select", "orm get, one session", "core, one connection")
 
 
+# The baselines get the PRAGMAs edgestore sets on its own connections (storage/connection.py):
+# WAL (persistent in the file, set by make_db), synchronous at edgestore's default, foreign keys.
+SYNCHRONOUS = Settings.__dataclass_fields__["synchronous"].default
+
+
+def same_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+
+async def describe_async(label: str, engine: AsyncEngine) -> None:
+    # SERIALIZABLE: edgestore runs the PRAGMAs on its writer (a read outside a transaction
+    # runs on a read-only reader, where synchronous is not set: it never writes).
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="SERIALIZABLE")
+        await conn.begin()
+        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        sync = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
+    print(
+        f"   {label:16} pool {type(engine.pool).__name__:22} journal_mode={mode} synchronous={sync}"
+    )
+
+
+def describe_sync(label: str, engine: Engine) -> None:
+    with engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    print(
+        f"   {label:16} pool {type(engine.pool).__name__:22} journal_mode={mode} synchronous={sync}"
+    )
+
+
+def async_engine(url: str, **options: Any) -> AsyncEngine:
+    engine = create_async_engine(url, **options)
+    if not url.startswith("sqlite+edgestore"):
+        same_pragmas(engine.sync_engine)
+    return engine
+
+
+GET_LABELS = ("edgestore_async", "aiosqlite", "pysqlite", "floor")
+
+
 async def bench_get(tmp: Path, base: Path) -> None:
     print(f"\n== get: {LOOKUPS} lookups by primary key, medians of {RUNS} runs (ops/s)")
-    edge = create_async_engine(f"sqlite+edgestore_async:///{copy_db(base, tmp / 'e.db')}")
-    aio = create_async_engine(f"sqlite+aiosqlite:///{copy_db(base, tmp / 'a.db')}")
+    edge = async_engine(f"sqlite+edgestore_async:///{copy_db(base, tmp / 'e.db')}")
+    aio = async_engine(f"sqlite+aiosqlite:///{copy_db(base, tmp / 'a.db')}")
+    floor = async_engine(f"sqlite+edgestore_floor:///{tmp / 'unused.db'}")
     pys = create_engine(f"sqlite:///{copy_db(base, tmp / 'p.db')}")
+    same_pragmas(pys)
+    print("   (synchronous: 1 = NORMAL, 2 = FULL)")
+    await describe_async("edgestore_async", edge)
+    await describe_async("aiosqlite", aio)
+    describe_sync("pysqlite", pys)
+    print(f"   {'floor':16} the edgestore_async dialect over a driver that does nothing")
     rng = random.Random(7)
     ids = [rng.randint(1, ROWS) for _ in range(LOOKUPS)]
     figures: dict[tuple[str, str], list[Rates]] = {}
-    edge_session, aio_session, pys_session = AsyncSession(edge), AsyncSession(aio), Session(pys)
-    edge_conn, aio_conn, pys_conn = await edge.connect(), await aio.connect(), pys.connect()
+    engines = {"edgestore_async": edge, "aiosqlite": aio, "floor": floor}
+    sessions = {label: AsyncSession(engine) for label, engine in engines.items()}
+    conns = {label: await engine.connect() for label, engine in engines.items()}
     getters = {
-        "edgestore_async": async_getters(edge, edge_session, edge_conn),
-        "aiosqlite": async_getters(aio, aio_session, aio_conn),
+        label: async_getters(engine, sessions[label], conns[label])
+        for label, engine in engines.items()
     }
+    pys_session, pys_conn = Session(pys), pys.connect()
     sync = sync_getters(pys, pys_session, pys_conn)
     for name in NAMES:
-        for fn in (getters["edgestore_async"][name], getters["aiosqlite"][name]):
-            await time_async(fn, ids[:200])  # warm up: pools, statement caches
+        for fns in getters.values():
+            await time_async(fns[name], ids[:200])  # warm up: pools, statement caches
         time_sync(sync[name], ids[:200])
         for _ in range(RUNS):
+            # Interleaved, so that a change in the machine's load hits every driver alike.
             for label, fns in getters.items():
                 figures.setdefault((name, label), []).append(await time_async(fns[name], ids))
             figures.setdefault((name, "pysqlite"), []).append(time_sync(sync[name], ids))
+    print("   floor NNx: the ratio the floor itself reaches, the most any asyncio driver can reach")
     for clock, index in (("wall", 0), ("cpu", 1)):
         print(f"-- ops per {clock} second")
         for name in NAMES:
-            e, a, p = (
-                statistics.median(r[index] for r in figures[(name, label)])
-                for label in ("edgestore_async", "aiosqlite", "pysqlite")
+            e, a, p, f = (
+                statistics.median(r[index] for r in figures[(name, label)]) for label in GET_LABELS
             )
             print(
-                f"{name:21} edgestore_async {e:8.0f}  aiosqlite {a:8.0f}  pysqlite (sync) "
-                f"{p:8.0f}  | vs aiosqlite {e / a:5.2f}x (>= 3)  vs pysqlite {e / p:5.2f}x (>= 0.7)"
+                f"{name:21} edgestore_async {e:7.0f}  aiosqlite {a:7.0f}  pysqlite (sync) "
+                f"{p:7.0f}  floor {f:7.0f} | vs aiosqlite {e / a:5.2f}x (>= 3; floor {f / a:5.2f}x)"
+                f"  vs pysqlite {e / p:4.2f}x (>= 0.7; floor {f / p:4.2f}x)"
             )
-    for closing in (edge_session, aio_session, edge_conn, aio_conn):
-        await closing.close()
+    for label in engines:
+        await sessions[label].close()
+        await conns[label].close()
+        await engines[label].dispose()
     pys_session.close()
     pys_conn.close()
-    await edge.dispose()
-    await aio.dispose()
     pys.dispose()
 
 
-async def insert_run(url: str, db: Path) -> tuple[float, float, int, int]:
-    engine = create_async_engine(url)
+class InsertRun:
+    """One run of the insert section on one engine: rates, peak connections, store counters."""
+
+    def __init__(self, rate: float, cpu_rate: float, peak: int, failed: int) -> None:
+        self.rate, self.cpu_rate, self.peak, self.failed = rate, cpu_rate, peak, failed
+        self.store: dict[str, int] = {}
+
+
+async def insert_run(url: str, db: Path, **engine_options: Any) -> InsertRun:
+    engine = async_engine(url, **engine_options)
     async with engine.connect() as conn:  # open the pool before the clock starts
         await conn.exec_driver_sql("SELECT 1")
+        commits = [0]
+        store = None
+        if url.startswith("sqlite+edgestore_async"):
+            driver = (await conn.get_raw_connection()).driver_connection
+            store = driver.store
+            before = store.pool.stats()
+            store.add_commit_listener(lambda tables: commits.__setitem__(0, commits[0] + 1))
 
     async def one(i: int) -> bool:
         try:
@@ -263,61 +346,67 @@ async def insert_run(url: str, db: Path) -> tuple[float, float, int, int]:
         start, cpu = time.perf_counter(), time.process_time()
         done = await asyncio.gather(*(one(i) for i in range(INSERTS)))
         elapsed, cpu_used = time.perf_counter() - start, time.process_time() - cpu
-    await engine.dispose()
     ok = sum(done)
-    # The sampler thread's own CPU is in cpu_used for both drivers alike.
-    return ok / elapsed, ok / cpu_used, fds.peak, INSERTS - ok
+    # The sampler thread's own CPU is in cpu_used for every driver alike.
+    run = InsertRun(ok / elapsed, ok / cpu_used, fds.peak, INSERTS - ok)
+    if store is not None:
+        after = store.pool.stats()
+        run.store = {
+            "commits": commits[0],
+            "group commits": after.group_commits - before.group_commits,
+            "grouped writes": after.grouped_writes - before.grouped_writes,
+            "connections opened": after.opens - before.opens,
+            "connections closed": after.closes - before.closes,
+        }
+    await engine.dispose()
+    return run
 
 
-def orm_floor() -> float:
-    """SQLAlchemy's own price: the same ORM sessions, one by one, on in-memory pysqlite."""
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    start = time.perf_counter()
-    for i in range(INSERTS):
-        with Session(engine) as session:
-            session.add(User(name=f"new{i}", email=f"new{i}@example.com", score=i % 7))
-            session.commit()
-    rate = INSERTS / (time.perf_counter() - start)
-    engine.dispose()
-    return rate
+INSERT_LABELS = {
+    "edgestore_async": ("sqlite+edgestore_async", {}),
+    "aiosqlite": ("sqlite+aiosqlite", {}),
+    "floor": ("sqlite+edgestore_floor", {}),
+    # Not a target: the same sessions with each INSERT committed on its own through the
+    # writer's group commit (SQLAlchemy's AUTOCOMMIT isolation level).
+    "edgestore_async AUTOCOMMIT": ("sqlite+edgestore_async", {"isolation_level": "AUTOCOMMIT"}),
+}
 
 
 async def bench_inserts(tmp: Path, base: Path) -> None:
     print(
         f"\n== inserts: {INSERTS} concurrent ORM inserts, a session + commit each "
-        "(committed inserts/s)"
+        f"(committed inserts/s, medians of {RUNS} runs)"
     )
-    figures: dict[str, list[float]] = {"edgestore_async": [], "aiosqlite": [], "floor": []}
-    cpu_figures: dict[str, list[float]] = {"edgestore_async": [], "aiosqlite": []}
-    peaks: dict[str, int] = {"edgestore_async": 0, "aiosqlite": 0}
-    failed: dict[str, int] = {"edgestore_async": 0, "aiosqlite": 0}
+    runs: dict[str, list[InsertRun]] = {label: [] for label in INSERT_LABELS}
     for run in range(RUNS):
-        for label, scheme in (
-            ("edgestore_async", "sqlite+edgestore_async"),
-            ("aiosqlite", "sqlite+aiosqlite"),
-        ):
-            db = copy_db(base, tmp / f"ins_{label}_{run}.db")
-            rate, cpu_rate, peak, failures = await insert_run(f"{scheme}:///{db}", db)
-            figures[label].append(rate)
-            cpu_figures[label].append(cpu_rate)
-            failed[label] += failures
-            peaks[label] = max(peaks[label], peak)
-        figures["floor"].append(orm_floor())
-    e = statistics.median(figures["edgestore_async"])
-    a = statistics.median(figures["aiosqlite"])
-    f = statistics.median(figures["floor"])
-    ec = statistics.median(cpu_figures["edgestore_async"])
-    ac = statistics.median(cpu_figures["aiosqlite"])
+        for label, (scheme, options) in INSERT_LABELS.items():
+            db = copy_db(base, tmp / f"ins_{run}_{len(runs[label])}_{scheme[7:]}.db")
+            runs[label].append(await insert_run(f"{scheme}:///{db}", db, **options))
+    wall = {label: statistics.median(r.rate for r in rs) for label, rs in runs.items()}
+    cpu = {label: statistics.median(r.cpu_rate for r in rs) for label, rs in runs.items()}
+    for clock, rates in (("wall", wall), ("CPU", cpu)):
+        e, a, f = rates["edgestore_async"], rates["aiosqlite"], rates["floor"]
+        print(
+            f"per {clock} second: edgestore_async {e:6.0f}  aiosqlite {a:6.0f}  floor {f:6.0f}"
+            f"  AUTOCOMMIT {rates['edgestore_async AUTOCOMMIT']:6.0f}"
+            f" | vs aiosqlite {e / a:5.2f}x (>= 5; the floor allows {f / a:5.2f}x)"
+        )
+    peaks = {label: max(r.peak for r in rs) for label, rs in runs.items()}
+    failed = {label: sum(r.failed for r in rs) for label, rs in runs.items()}
     print(
-        f"per wall second: edgestore_async {e:8.0f}  aiosqlite {a:8.0f}  | {e / a:5.2f}x (>= 5)\n"
-        f"per CPU second:  edgestore_async {ec:8.0f}  aiosqlite {ac:8.0f}  | {ec / ac:5.2f}x\n"
-        f"SQLite connections open at most: edgestore_async {peaks['edgestore_async']} (<= 3)"
-        f", aiosqlite {peaks['aiosqlite']}\n"
-        f"failed sessions (all runs): edgestore_async {failed['edgestore_async']}, "
-        f"aiosqlite {failed['aiosqlite']}\n"
-        f"SQLAlchemy alone (same sessions, sync, in-memory pysqlite): {f:8.0f}/s, so no driver "
-        f"can beat aiosqlite by more than {f / a:5.2f}x here"
+        f"SQLite connections open at most: edgestore_async {peaks['edgestore_async']} (<= 3), "
+        f"AUTOCOMMIT {peaks['edgestore_async AUTOCOMMIT']}, aiosqlite {peaks['aiosqlite']}\n"
+        "failed sessions (all runs): " + ", ".join(f"{label} {n}" for label, n in failed.items())
+    )
+    for label in ("edgestore_async", "edgestore_async AUTOCOMMIT"):
+        counters = runs[label][-1].store
+        print(
+            f"store counters, last run, {label}: "
+            + ", ".join(f"{k} {v}" for k, v in counters.items())
+        )
+    print(
+        "floor: the edgestore_async dialect over a driver that does nothing (SQLAlchemy's ORM "
+        "and asyncio layer alone)"
     )
 
 
