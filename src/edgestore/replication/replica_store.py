@@ -33,7 +33,7 @@ from ..storage.batch_settings import setting_alone
 from ..storage.results import Description, Params, Result
 from ..storage.store import Store
 from .follower import ReplicaFollower
-from .primary import Position
+from .position import Position
 from .read_options import read_options
 
 if TYPE_CHECKING:
