@@ -90,7 +90,8 @@ def checkpoint(
 
 async def _offline_checkpoint(settings: Settings) -> tuple[int, str]:
     from ..errors import InvalidRequest
-    from ..replication import ReplicationPrimary, format_position, open_node
+    from ..opening import open as open_node
+    from ..replication import ReplicationPrimary, format_position
 
     store = await open_node(
         settings=settings.replace(schemas_dir=None, replication=True), serve_replicas=True
