@@ -20,6 +20,8 @@ from litestar import Litestar
 
 from edgestore.config import Settings
 
+from .clients import install_js_packages
+
 
 @dataclass
 class Server:
@@ -44,6 +46,12 @@ def _build_app(settings: Settings) -> Litestar:
 
 
 StartServer = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture(scope="module")
+def js_packages() -> None:
+    """node and tests/js's npm packages, for the tests that run ``@libsql/client``."""
+    install_js_packages()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import apsw
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from .clients import run_client
 from .conftest import Server, StartServer, assert_pool_idle, execute, pipeline
 
 ROWS = 10_000
@@ -80,21 +81,7 @@ def cursor_body(sql: str, baton: str | None = None) -> dict[str, Any]:
 
 
 async def test_libsql_client_reads_ten_thousand_rows_through_a_cursor(server: Server) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPT),
-        server.url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, err.decode()[-4000:]
-    seen = json.loads(out.decode().strip().splitlines()[-1])
+    seen = await run_client(sys.executable, SCRIPT, server.url)
     assert seen["count"] == ROWS
     assert seen["first"] == [1, "row-00001", 1]
     assert seen["last"] == [ROWS, f"row-{ROWS:05d}", ROWS % 7]
