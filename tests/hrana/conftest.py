@@ -109,6 +109,35 @@ async def assert_pool_idle(store: Any) -> None:
     assert stats.connections_open == 0, stats
 
 
+async def eventually_idle(store: Any) -> None:
+    """The pool returns to idle within 10 s (cleanup after a disconnect runs as a task)."""
+    last: AssertionError | None = None
+    for _ in range(200):
+        try:
+            await assert_pool_idle(store)
+            return
+        except AssertionError as exc:
+            last = exc
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the pool did not return to idle: {last}")
+
+
+async def open_raw_cursor(server: Server, body: bytes) -> asyncio.StreamWriter:
+    """POST ``body`` to /v3/cursor on a bare socket and wait for the 200 head; the caller
+    closes the returned writer to vanish mid-stream (an HTTP client would read the rows)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(4096), 10)
+    assert b" 200 " in head.split(b"\r\n", 1)[0]
+    return writer
+
+
 async def pipeline(
     client: Any, baton: str | None, *requests: dict[str, Any], path: str = "/v2/pipeline"
 ) -> dict[str, Any]:

@@ -20,7 +20,14 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from .clients import run_client
-from .conftest import Server, StartServer, assert_pool_idle, execute, pipeline
+from .conftest import (
+    Server,
+    StartServer,
+    eventually_idle,
+    execute,
+    open_raw_cursor,
+    pipeline,
+)
 
 ROWS = 10_000
 FILL = (
@@ -57,18 +64,6 @@ async def eventually(check: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("condition not reached")
-
-
-async def eventually_idle(store: Any) -> None:
-    last: AssertionError | None = None
-    for _ in range(200):
-        try:
-            await assert_pool_idle(store)
-            return
-        except AssertionError as exc:
-            last = exc
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the pool did not return to idle: {last}")
 
 
 async def big_table(server: Server, rows: int = ROWS) -> None:
@@ -198,16 +193,7 @@ async def test_http_client_gone_mid_cursor_frees_the_reader(server: Server) -> N
     gate = Gate(at=3_000)
     gate.install(store)
     body = json.dumps(cursor_body("SELECT gate(i), s FROM big ORDER BY i")).encode()
-    host, port = server.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    await writer.drain()
-    head = await asyncio.wait_for(reader.read(4096), 10)
-    assert b" 200 " in head.split(b"\r\n", 1)[0]
+    writer = await open_raw_cursor(server, body)
     await asyncio.to_thread(gate.entered.wait, 20)
     assert gate.entered.is_set()
     assert store.pool.stats().readers_busy == 1  # the statement holds its reader
