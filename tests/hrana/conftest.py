@@ -8,17 +8,16 @@ clients (the Rust-based ``libsql``, node) run in a thread or a subprocess.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from litestar import Litestar
 
 from edgestore.config import Settings
+from tests.in_loop import LoopServers
 
 from .clients import install_js_packages
 
@@ -56,7 +55,7 @@ def js_packages() -> None:
 
 @pytest.fixture
 async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    servers = LoopServers()
 
     async def start(**overrides: Any) -> Server:
         overrides.setdefault("db_path", tmp_path / "hrana.db")
@@ -64,33 +63,11 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
         schemas = overrides.pop("schemas_dir")
         settings = Settings.load(environ={}, **overrides).replace(schemas_dir=schemas)
         app = _build_app(settings)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            ws="websockets-sansio",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        running.append((server, task))
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if not server.started:
-            raise RuntimeError("the test server did not start")
+        port = await servers.start(app)
         return Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app, settings)
 
     yield start
-    for server, _ in running:
-        server.should_exit = True
-    for _, task in running:
-        await asyncio.wait_for(task, 15)
+    await servers.stop()
 
 
 @pytest.fixture
