@@ -75,30 +75,6 @@ async def server(start_server: StartServer) -> Server:
     return await start_server()
 
 
-async def assert_pool_idle(store: Any) -> None:
-    """Nothing holds a connection: no busy reader, no queued write, and every connection
-    closes when asked to close the idle ones (a pinned writer or reader would stay open)."""
-    stats = store.pool.stats()
-    assert stats.readers_busy == 0, stats
-    assert stats.writes_pending == 0, stats
-    await store.close_idle()
-    stats = store.pool.stats()
-    assert stats.connections_open == 0, stats
-
-
-async def eventually_idle(store: Any) -> None:
-    """The pool returns to idle within 10 s (cleanup after a disconnect runs as a task)."""
-    last: AssertionError | None = None
-    for _ in range(200):
-        try:
-            await assert_pool_idle(store)
-            return
-        except AssertionError as exc:
-            last = exc
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the pool did not return to idle: {last}")
-
-
 async def open_raw_cursor(server: Server, body: bytes) -> asyncio.StreamWriter:
     """POST ``body`` to /v3/cursor on a bare socket and wait for the 200 head; the caller
     closes the returned writer to vanish mid-stream (an HTTP client would read the rows)."""

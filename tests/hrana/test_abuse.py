@@ -12,8 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from edgestore.auth import hash_token
+from tests.pool import eventually_idle
 
-from .conftest import Server, StartServer, eventually_idle, execute, open_raw_cursor, pipeline
+from .conftest import Server, StartServer, execute, open_raw_cursor, pipeline
 
 
 async def still_serving(server: Server) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,10 @@ import apsw
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.pool import eventually, eventually_idle
+
 from .clients import run_client
-from .conftest import (
-    Server,
-    StartServer,
-    eventually_idle,
-    execute,
-    open_raw_cursor,
-    pipeline,
-)
+from .conftest import Server, StartServer, execute, open_raw_cursor, pipeline
 
 ROWS = 10_000
 FILL = (
@@ -56,14 +50,6 @@ class Gate:
             db.create_scalar_function("gate", self, 1)
 
         store.add_connection_hook(hook)
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    for _ in range(400):
-        if check():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition not reached")
 
 
 async def big_table(server: Server, rows: int = ROWS) -> None:

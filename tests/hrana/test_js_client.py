@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from edgestore.auth import hash_token
+from tests.pool import assert_pool_idle
 
 from .clients import run_node
-from .conftest import Server, StartServer, assert_pool_idle
+from .conftest import Server, StartServer
 
 pytestmark = pytest.mark.usefixtures("js_packages")
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tests.pool import assert_pool_idle
+
 from .clients import run_client
-from .conftest import Server, assert_pool_idle
+from .conftest import Server
 
 SCRIPT = Path(__file__).with_name("libsql_script.py")
 

@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from edgestore.auth import hash_token
+from tests.pool import assert_pool_idle
 
 from .clients import run_node
-from .conftest import Server, StartServer, assert_pool_idle, execute
+from .conftest import Server, StartServer, execute
 
 SCHEMA = [
     "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL)",

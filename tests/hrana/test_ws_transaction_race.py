@@ -16,10 +16,11 @@ from typing import Any
 import libsql_client
 import pytest
 
+from tests.pool import assert_pool_idle
 from tests.server import EdgestoreServer
 
 from .clients import run_node
-from .conftest import Server, StartServer, assert_pool_idle
+from .conftest import Server, StartServer
 
 ROUNDS = 8
 CALLERS = 5
