@@ -1,9 +1,9 @@
-"""The direction of imports is the architecture (DESIGN.md, "Layout"; README, "Internals").
+"""The direction of imports is the architecture (README, "Development" / "Layout").
 
 Layers, lowest first (tests/import_graph.py, ``LAYERS``): errors/config -> storage -> cache,
-tables, memory (and auth) -> the ``edgestore.open`` factory -> hrana -> replication, migrate,
-sqlalchemy -> web -> cli. Imports only point down; within a layer and across, no module-level
-import cycle. ``if TYPE_CHECKING:`` imports count like any other (an annotation couples the two
+tables, memory, auth -> hrana -> replication, migrate, sqlalchemy -> opening (the
+``edgestore.open`` factory) -> web -> cli. Imports only point down; within a layer and across,
+no import cycle. ``if TYPE_CHECKING:`` imports count like any other (an annotation couples the two
 modules all the same), so they too point down and close no cycle. Dynamic imports
 (``importlib.import_module``, ``__import__``) hide an edge from the graph: each one fails unless
 its module is in ``DYNAMIC_ALLOWED`` with its reason.

@@ -1,4 +1,5 @@
-"""The README matches the code: every command it lists exists, every setting is documented."""
+"""The README matches the code: every command it lists exists, every setting is documented,
+the layout names the import graph's layers and every package."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from click.testing import CliRunner
 
 from edgestore import Settings
 from edgestore.cli import main
+from tests import import_graph
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _section(title: str) -> str:
@@ -58,3 +61,27 @@ def test_tables_example_runs_and_prints_what_it_says(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.splitlines() == expected
+
+
+def _layout() -> str:
+    return _section("Development").split("### Layout\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_layout_states_the_layers_of_the_import_graph() -> None:
+    line = _layout().split("```text\n", 1)[1].split("\n", 1)[0]
+    stated = [frozenset(layer.split(", ")) for layer in line.split(" -> ")]
+    # Private modules (``_version``) are left out of the README.
+    layers = [frozenset(m for m in layer if not m.startswith("_")) for layer in import_graph.LAYERS]
+    assert stated == layers
+
+
+def test_layout_lists_every_package() -> None:
+    packages = _layout().split("one line each:\n", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^- `(\w+)(?:/|\.py)`: ", packages, re.M)
+    src = ROOT / "src" / "edgestore"
+    present = {
+        p.stem
+        for p in src.iterdir()
+        if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists())
+    }
+    assert sorted(listed) == sorted(present)

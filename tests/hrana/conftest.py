@@ -8,17 +8,18 @@ clients (the Rust-based ``libsql``, node) run in a thread or a subprocess.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from litestar import Litestar
 
 from edgestore.config import Settings
+from tests.in_loop import LoopServers
+
+from .clients import install_js_packages
 
 
 @dataclass
@@ -46,9 +47,15 @@ def _build_app(settings: Settings) -> Litestar:
 StartServer = Callable[..., Awaitable[Server]]
 
 
+@pytest.fixture(scope="module")
+def js_packages() -> None:
+    """node and tests/js's npm packages, for the tests that run ``@libsql/client``."""
+    install_js_packages()
+
+
 @pytest.fixture
 async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    servers = LoopServers()
 
     async def start(**overrides: Any) -> Server:
         overrides.setdefault("db_path", tmp_path / "hrana.db")
@@ -56,33 +63,11 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
         schemas = overrides.pop("schemas_dir")
         settings = Settings.load(environ={}, **overrides).replace(schemas_dir=schemas)
         app = _build_app(settings)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            ws="websockets-sansio",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        running.append((server, task))
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if not server.started:
-            raise RuntimeError("the test server did not start")
+        port = await servers.start(app)
         return Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app, settings)
 
     yield start
-    for server, _ in running:
-        server.should_exit = True
-    for _, task in running:
-        await asyncio.wait_for(task, 15)
+    await servers.stop()
 
 
 @pytest.fixture
@@ -90,15 +75,20 @@ async def server(start_server: StartServer) -> Server:
     return await start_server()
 
 
-async def assert_pool_idle(store: Any) -> None:
-    """Nothing holds a connection: no busy reader, no queued write, and every connection
-    closes when asked to close the idle ones (a pinned writer or reader would stay open)."""
-    stats = store.pool.stats()
-    assert stats.readers_busy == 0, stats
-    assert stats.writes_pending == 0, stats
-    await store.close_idle()
-    stats = store.pool.stats()
-    assert stats.connections_open == 0, stats
+async def open_raw_cursor(server: Server, body: bytes) -> asyncio.StreamWriter:
+    """POST ``body`` to /v3/cursor on a bare socket and wait for the 200 head; the caller
+    closes the returned writer to vanish mid-stream (an HTTP client would read the rows)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.read(4096), 10)
+    assert b" 200 " in head.split(b"\r\n", 1)[0]
+    return writer
 
 
 async def pipeline(

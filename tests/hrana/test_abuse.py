@@ -12,21 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from edgestore.auth import hash_token
+from tests.pool import eventually_idle
 
-from .conftest import Server, StartServer, assert_pool_idle, execute, pipeline
-
-
-async def eventually_idle(store: Any) -> None:
-    """The pool returns to idle (cleanup after a disconnect runs as a task)."""
-    last: AssertionError | None = None
-    for _ in range(100):
-        try:
-            await assert_pool_idle(store)
-            return
-        except AssertionError as exc:
-            last = exc
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the pool did not return to idle: {last}")
+from .conftest import Server, StartServer, execute, open_raw_cursor, pipeline
 
 
 async def still_serving(server: Server) -> None:
@@ -149,16 +137,7 @@ async def test_client_disconnects_mid_cursor(server: Server) -> None:
     body = json.dumps(
         {"baton": began["baton"], "batch": {"steps": [{"stmt": {"sql": "SELECT * FROM wide"}}]}}
     ).encode()
-    host, port = server.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    await writer.drain()
-    head = await asyncio.wait_for(reader.read(4096), 10)
-    assert b" 200 " in head.split(b"\r\n", 1)[0]
+    writer = await open_raw_cursor(server, body)
     writer.close()  # gone mid-stream: megabytes of rows are still to come
     await eventually_idle(store)
     # The abandoned transaction was rolled back, and writes go through again.

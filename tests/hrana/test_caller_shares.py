@@ -5,7 +5,6 @@ callers hold. Real HTTP, real WebSocket clients (libsql-client)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,8 @@ import pytest
 from edgestore.auth import hash_token
 from tests.server import EdgestoreServer
 
+from .clients import run_node
 from .conftest import Server, StartServer, execute, pipeline
-from .test_js_client import JS, NODE, js_client, run_node
-
-__all__ = ["js_client"]  # the fixture, imported for the JS test
 
 RO_A, RO_B, RW_A, RW_B = "ro-caller-a", "ro-caller-b", "rw-caller-a", "rw-caller-b"
 TOKENS = (
@@ -171,15 +168,15 @@ async def test_writer_transactions_of_one_caller_queue_behind_their_own(shared: 
         assert order[0] == "b1", order
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed on this machine")
-async def test_js_client_read_transactions_leave_a_reader(tmp_path: Path, js_client: Path) -> None:
+@pytest.mark.usefixtures("js_packages")
+async def test_js_client_read_transactions_leave_a_reader(tmp_path: Path) -> None:
     # Against `edgestore serve` itself: the in-process test server (uvicorn) does not notice
     # node's sockets closing when node exits, and would keep their streams open.
     env = {"EDGESTORE_AUTH_TOKENS": ",".join(TOKENS), "EDGESTORE_POOL_TIMEOUT": "3"}
     with EdgestoreServer(tmp_path / "js.db", schemas_dir=None, env=env) as server:
         ws_url = server.url.replace("http://", "ws://")
-        out = await run_node(JS / "caller_shares.mjs", ws_url, server.url, RO_A, RO_B, limit=60)
-    assert json.loads(out.strip().splitlines()[-1]) == {"ok": True}
+        report = await run_node("caller_shares.mjs", ws_url, server.url, RO_A, RO_B, limit=60)
+    assert report == {"ok": True}
 
 
 async def test_health_ready_answers_while_every_reader_is_held(shared: Server) -> None:

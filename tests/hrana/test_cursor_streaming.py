@@ -11,7 +11,6 @@ import asyncio
 import json
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,10 @@ import apsw
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from .conftest import Server, StartServer, assert_pool_idle, execute, pipeline
+from tests.pool import eventually, eventually_idle
+
+from .clients import run_client
+from .conftest import Server, StartServer, execute, open_raw_cursor, pipeline
 
 ROWS = 10_000
 FILL = (
@@ -50,26 +52,6 @@ class Gate:
         store.add_connection_hook(hook)
 
 
-async def eventually(check: Callable[[], bool]) -> None:
-    for _ in range(400):
-        if check():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition not reached")
-
-
-async def eventually_idle(store: Any) -> None:
-    last: AssertionError | None = None
-    for _ in range(200):
-        try:
-            await assert_pool_idle(store)
-            return
-        except AssertionError as exc:
-            last = exc
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the pool did not return to idle: {last}")
-
-
 async def big_table(server: Server, rows: int = ROWS) -> None:
     await server.store.execute("CREATE TABLE big(i INTEGER PRIMARY KEY, s TEXT)")
     await server.store.execute(FILL.format(n=rows))
@@ -80,21 +62,7 @@ def cursor_body(sql: str, baton: str | None = None) -> dict[str, Any]:
 
 
 async def test_libsql_client_reads_ten_thousand_rows_through_a_cursor(server: Server) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPT),
-        server.url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, err.decode()[-4000:]
-    seen = json.loads(out.decode().strip().splitlines()[-1])
+    seen = await run_client(sys.executable, SCRIPT, server.url)
     assert seen["count"] == ROWS
     assert seen["first"] == [1, "row-00001", 1]
     assert seen["last"] == [ROWS, f"row-{ROWS:05d}", ROWS % 7]
@@ -211,16 +179,7 @@ async def test_http_client_gone_mid_cursor_frees_the_reader(server: Server) -> N
     gate = Gate(at=3_000)
     gate.install(store)
     body = json.dumps(cursor_body("SELECT gate(i), s FROM big ORDER BY i")).encode()
-    host, port = server.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /v3/cursor HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    await writer.drain()
-    head = await asyncio.wait_for(reader.read(4096), 10)
-    assert b" 200 " in head.split(b"\r\n", 1)[0]
+    writer = await open_raw_cursor(server, body)
     await asyncio.to_thread(gate.entered.wait, 20)
     assert gate.entered.is_set()
     assert store.pool.stats().readers_busy == 1  # the statement holds its reader

@@ -5,7 +5,9 @@ from __future__ import annotations
 import libsql_client
 import pytest
 
-from .conftest import Server, assert_pool_idle
+from tests.pool import assert_pool_idle
+
+from .conftest import Server
 
 BIG = 2**63 - 1
 VALUES = [

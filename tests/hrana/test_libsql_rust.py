@@ -3,32 +3,19 @@ go through /v3/pipeline (describe, get_autocommit, close), queries through /v3/c
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from pathlib import Path
 
-from .conftest import Server, assert_pool_idle
+from tests.pool import assert_pool_idle
+
+from .clients import run_client
+from .conftest import Server
 
 SCRIPT = Path(__file__).with_name("libsql_script.py")
 
 
 async def test_libsql_over_http(server: Server) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPT),
-        server.url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, err.decode()[-4000:]
-    seen = json.loads(out.decode().strip().splitlines()[-1])
+    seen = await run_client(sys.executable, SCRIPT, server.url)
     assert seen["description"] == ["a", "b", "f", "z"]
     assert seen["rows"] == [
         [1, "x", 0.5, "00ff"],

@@ -16,10 +16,11 @@ import httpx
 import libsql_client
 import pytest
 
+from tests.pool import assert_pool_idle
 from tests.rss import peak_rss_mib
 from tests.server import EdgestoreServer
 
-from .conftest import Server, StartServer, assert_pool_idle, execute, pipeline
+from .conftest import Server, StartServer, execute, pipeline
 
 LIMIT = 256 * 1024
 MAX_ROWS = 500

@@ -5,21 +5,16 @@ the Hrana HTTP pipeline itself."""
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from edgestore.auth import hash_token
+from tests.pool import assert_pool_idle
 
-from .conftest import Server, StartServer, assert_pool_idle, execute
-
-JS = Path(__file__).resolve().parents[1] / "js"
-NODE = shutil.which("node")
+from .clients import run_node
+from .conftest import Server, StartServer, execute
 
 SCHEMA = [
     "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
@@ -63,42 +58,11 @@ async def _writer_cascades(server: Server) -> None:
     assert rows.values == [(0,)]
 
 
-@pytest.fixture(scope="module")
-def node_script() -> Path:
-    if NODE is None:
-        pytest.skip("node is not installed on this machine (.ci/run installs it)")
-    if not (JS / "node_modules" / "@libsql" / "client").is_dir():
-        subprocess.run(["bash", str(JS / "install.sh")], check=True, timeout=600)
-    return JS / "fk_rebuild.mjs"
-
-
-async def _run_node(script: Path, *args: str) -> dict[str, Any]:
-    assert NODE is not None
-    proc = await asyncio.create_subprocess_exec(
-        NODE,
-        str(script),
-        *args,
-        cwd=str(JS),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, (out.decode()[-2000:], err.decode()[-4000:])
-    report: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return report
-
-
+@pytest.mark.usefixtures("js_packages")
 @pytest.mark.parametrize("scheme", ["http", "ws"])
-async def test_drizzle_rebuild_through_the_js_client(
-    scheme: str, server: Server, node_script: Path
-) -> None:
+async def test_drizzle_rebuild_through_the_js_client(scheme: str, server: Server) -> None:
     url = server.url if scheme == "http" else server.ws_url
-    report = await _run_node(node_script, url)
+    report = await run_node("fk_rebuild.mjs", url)
     assert report["afterMigrate"] == [4, 77]  # count(*), sum(id * 7 + user_id)
     assert report["afterScript"] == report["afterMigrate"]
     assert report["fkCheck"] == 0

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 
 from edgestore.auth import hash_token
+from tests.pool import assert_pool_idle
 
-from .conftest import Server, StartServer, assert_pool_idle, execute, hv, pipeline
+from .conftest import Server, StartServer, execute, hv, pipeline
 
 
 def ok(result: dict[str, Any]) -> dict[str, Any]:

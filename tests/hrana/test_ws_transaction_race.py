@@ -9,7 +9,6 @@ them; the rollback of its transaction must finish before the writer goes to the 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,12 @@ from typing import Any
 import libsql_client
 import pytest
 
+from tests.pool import assert_pool_idle
 from tests.server import EdgestoreServer
 
-from .conftest import Server, StartServer, assert_pool_idle
-from .test_js_client import JS, NODE, js_client, run_node
+from .clients import run_node
+from .conftest import Server, StartServer
 
-__all__ = ["js_client"]  # the fixture, imported for the JS test
 ROUNDS = 8
 CALLERS = 5
 
@@ -97,14 +96,13 @@ async def test_concurrent_ws_transactions_python_client(start_server: StartServe
     await assert_pool_idle(server.store)
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed on this machine")
-async def test_concurrent_ws_transactions_js_client(tmp_path: Path, js_client: Path) -> None:
+@pytest.mark.usefixtures("js_packages")
+async def test_concurrent_ws_transactions_js_client(tmp_path: Path) -> None:
     # Against `edgestore serve` itself (granian), where the clients' own suites failed.
     with EdgestoreServer(tmp_path / "race.db", schemas_dir=None) as server:
         ws_url = server.url.replace("http://", "ws://")
-        out = await run_node(
-            JS / "ws_transaction_race.mjs", ws_url, str(ROUNDS), str(CALLERS), limit=240
+        report = await run_node(
+            "ws_transaction_race.mjs", ws_url, str(ROUNDS), str(CALLERS), limit=240
         )
-    report = json.loads(out.strip().splitlines()[-1])
     assert report["errors"] == [], report
     assert report["committed"] > 0

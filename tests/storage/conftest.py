@@ -19,10 +19,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
+async def store(db_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The store with the test module's ``SCHEMA`` statements run in order (when the module has
+    none: the ``items`` table)."""
     st = await edgestore.open(db_path, schemas_dir=None, idle_timeout=0)
-    await st.execute(ITEMS)
     try:
+        for sql in getattr(request.module, "SCHEMA", [ITEMS]):
+            await st.execute(sql)
         yield st
     finally:
         await st.close()

@@ -3,14 +3,12 @@ libSQL's semantics (storage/alter_column.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 import edgestore
 from edgestore.storage import Store
 
+# The conftest ``store`` fixture runs these.
 SCHEMA = [
     "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL)",
     "CREATE TABLE posts(id INTEGER PRIMARY KEY, "
@@ -26,17 +24,6 @@ SCHEMA = [
     "INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x')",
     "INSERT INTO posts(id, title, user_id) VALUES (1, 'one', 1), (2, 'two', 2)",
 ]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    st = await edgestore.open(tmp_path / "alter.db", schemas_dir=None, idle_timeout=0)
-    for sql in SCHEMA:
-        await st.execute(sql)
-    try:
-        yield st
-    finally:
-        await st.close()
 
 
 async def _table_sql(store: Store, name: str) -> str:

@@ -3,14 +3,12 @@ stream (storage/session_settings.py), through the library."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 import edgestore
 from edgestore.storage import Session, Store
 
+# The conftest ``store`` fixture runs these.
 SCHEMA = [
     "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
     "CREATE TABLE posts(id INTEGER PRIMARY KEY, title TEXT NOT NULL, "
@@ -35,17 +33,6 @@ DRIZZLE_REBUILD_PARENT = [
     "COMMIT",
     "PRAGMA foreign_keys=on",
 ]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    st = await edgestore.open(tmp_path / "fk.db", schemas_dir=None, idle_timeout=0)
-    for sql in SCHEMA:
-        await st.execute(sql)
-    try:
-        yield st
-    finally:
-        await st.close()
 
 
 async def _count(store: Store, table: str) -> int:

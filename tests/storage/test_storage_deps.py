@@ -11,6 +11,7 @@ import pytest
 import edgestore
 from edgestore.storage import Store, TableDeps
 
+# The conftest ``store`` fixture runs these.
 SCHEMA = [
     "CREATE TABLE authors(id INTEGER PRIMARY KEY, name TEXT)",
     "CREATE TABLE books(id INTEGER PRIMARY KEY, author_id INT REFERENCES authors(id), title TEXT)",
@@ -24,12 +25,9 @@ SCHEMA = [
 
 
 @pytest.fixture
-async def library(db_path: Path) -> Store:
-    st = await edgestore.open(db_path, schemas_dir=None)
-    for sql in SCHEMA:
-        await st.execute(sql)
-    yield st  # type: ignore[misc]
-    await st.close()
+def library(store: Store) -> Store:
+    """The conftest ``store``, which runs this module's SCHEMA."""
+    return store
 
 
 def deps(reads: set[str], writes: set[str] = frozenset(), *, ro: bool = True) -> TableDeps:  # type: ignore[assignment]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import apsw
 import pytest
+from tests.pool import assert_pool_idle, eventually
 
 import edgestore
 from edgestore.errors import (
@@ -44,23 +44,6 @@ async def big(db_path: Path) -> Any:
         yield st
     finally:
         await st.close()
-
-
-async def assert_idle(store: Store) -> None:
-    """No reader busy, no write queued, and every connection closes when asked to."""
-    stats = store.pool.stats()
-    assert stats.readers_busy == 0, stats
-    assert stats.writes_pending == 0, stats
-    await store.close_idle()
-    assert store.pool.stats().connections_open == 0, store.pool.stats()
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    for _ in range(400):
-        if check():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition not reached")
 
 
 async def collect(rows: RowStream, into: list[Any]) -> None:
@@ -109,7 +92,7 @@ async def test_chunks_of_a_read(big: Store) -> None:
     assert sizes == [100] * 10
     assert got == (await big.query("SELECT i, s FROM t ORDER BY i", cache=False)).values
     assert (rows.rows_affected, rows.last_insert_rowid) == (0, None)
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_small_and_empty_results_release_at_start(big: Store) -> None:
@@ -120,7 +103,7 @@ async def test_small_and_empty_results_release_at_start(big: Store) -> None:
     async with big.stream("SELECT i, s AS label FROM t WHERE i < 0") as rows:
         assert [c.name for c in await rows.start()] == ["i", "label"]
         assert [c async for c in rows] == []
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_early_close_gives_the_reader_back(big: Store) -> None:
@@ -138,7 +121,7 @@ async def test_early_close_gives_the_reader_back(big: Store) -> None:
         async for _ in rows:
             break
     assert big.pool.stats().readers_busy == 0
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_closed_before_start(big: Store) -> None:
@@ -168,7 +151,7 @@ async def test_cancelled_while_sqlite_produces_rows(big: Store) -> None:
     assert big.pool.stats().readers_busy == 1  # the thread is still inside SQLite
     gate.go.set()
     await eventually(lambda: big.pool.stats().readers_busy == 0)
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_cancelled_consumer_in_async_with(big: Store) -> None:
@@ -187,7 +170,7 @@ async def test_cancelled_consumer_in_async_with(big: Store) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert big.pool.stats().readers_busy == 0
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_errors_at_start_and_mid_stream(big: Store) -> None:
@@ -206,7 +189,7 @@ async def test_errors_at_start_and_mid_stream(big: Store) -> None:
     assert len(got) == 200
     with pytest.raises(StopAsyncIteration):
         await anext(rows)
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_statement_timeout_is_a_budget_over_chunks(db_path: Path) -> None:
@@ -221,7 +204,7 @@ async def test_statement_timeout_is_a_budget_over_chunks(db_path: Path) -> None:
         slow = ENDLESS + " WHERE x < 0 LIMIT 1"
         with pytest.raises(StatementTimeout):
             await st.stream(slow).start()
-        await assert_idle(st)
+        await assert_pool_idle(st)
     finally:
         await st.close()
 
@@ -236,7 +219,7 @@ async def test_a_reader_held_too_long_is_taken_back(db_path: Path) -> None:
             await anext(rows)
         with pytest.raises(StopAsyncIteration):
             await anext(rows)
-        await assert_idle(st)
+        await assert_pool_idle(st)
     finally:
         await st.close()
 
@@ -256,7 +239,7 @@ async def test_inside_a_transaction_it_sees_uncommitted_rows(big: Store) -> None
         assert outside.values == [(1000,)]
         await session.execute("COMMIT")
     assert (await big.query("SELECT count(*) FROM t", cache=False)).values == [(501,)]
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_commit_closes_a_stream_left_open(big: Store) -> None:
@@ -275,7 +258,7 @@ async def test_commit_closes_a_stream_left_open(big: Store) -> None:
     await session.close()
     with pytest.raises(StoreClosedError):
         await anext(rows2)
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_transaction_timeout_under_an_open_stream(db_path: Path) -> None:
@@ -289,7 +272,7 @@ async def test_transaction_timeout_under_an_open_stream(db_path: Path) -> None:
         with pytest.raises(TransactionTimeout):
             await anext(rows)
         await session.close()
-        await assert_idle(st)
+        await assert_pool_idle(st)
     finally:
         await st.close()
 
@@ -313,7 +296,7 @@ async def test_transaction_timeout_during_a_fetch(db_path: Path) -> None:
             await fetch
         await eventually(lambda: session.is_autocommit)
         await session.close()
-        await assert_idle(st)
+        await assert_pool_idle(st)
     finally:
         await st.close()
 
@@ -327,7 +310,7 @@ async def test_session_close_closes_autocommit_streams(big: Store) -> None:
     assert big.pool.stats().readers_busy == 0
     with pytest.raises(StoreClosedError):
         await session.stream("SELECT 1").start()
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_writes_go_through_execute(big: Store) -> None:
@@ -359,7 +342,7 @@ async def test_writes_go_through_execute(big: Store) -> None:
     await session.stream("COMMIT").start()
     assert session.is_autocommit
     await session.close()
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_two_streams_at_once_use_two_readers(big: Store) -> None:
@@ -375,7 +358,7 @@ async def test_two_streams_at_once_use_two_readers(big: Store) -> None:
     await a.aclose()
     assert (await asyncio.wait_for(third, 10)).values == [(1000,)]
     await b.aclose()
-    await assert_idle(big)
+    await assert_pool_idle(big)
 
 
 async def test_without_readers_it_falls_back_to_execute(db_path: Path) -> None:

@@ -87,11 +87,16 @@ def table_digests(db_path: Path, tables: Sequence[str]) -> dict[str, tuple[int, 
         db.close()
 
 
-def user_tables(db_path: Path) -> set[str]:
+def file_rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    """The rows of ``sql``, read from the file itself (read-only), not through a server."""
     db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        return {
-            str(r[0]) for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")
-        }
+        return [tuple(r) for r in db.execute(sql)]
     finally:
         db.close()
+
+
+def user_tables(db_path: Path) -> set[str]:
+    return {
+        str(r[0]) for r in file_rows(db_path, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+    }

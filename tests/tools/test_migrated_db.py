@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import apsw
 import httpx
 import pytest
 
@@ -17,7 +16,7 @@ from edgestore.migrate import run
 from tests.migrate.conftest import admin_dsn, make_db, pg_server  # noqa: F401 (fixtures)
 from tests.server import EdgestoreServer
 
-from .conftest import schema_dir, table_digests, user_tables
+from .conftest import file_rows, schema_dir, table_digests, user_tables
 from .test_drizzle import drizzle_kit
 
 sa = pytest.importorskip("sqlalchemy", reason="the compat extra is not installed")
@@ -47,16 +46,8 @@ def migrated(make_db: Callable[..., str], tmp_path: Path) -> Path:  # noqa: F811
     return target
 
 
-def _rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return [tuple(r) for r in db.execute(sql)]
-    finally:
-        db.close()
-
-
 def _bookkeeping(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
-    return {t: _rows(db_path, f"SELECT * FROM {t} ORDER BY 1") for t in BOOKKEEPING}
+    return {t: file_rows(db_path, f"SELECT * FROM {t} ORDER BY 1") for t in BOOKKEEPING}
 
 
 def _execute(server: EdgestoreServer, sql: str) -> None:
@@ -84,11 +75,11 @@ def test_drizzle_push_on_a_migrated_database(
         _execute(server, "INSERT INTO events(day, note) VALUES ('2026-02-01', 'c')")
         again = drizzle_kit(node_tools, "push", "schema_migrated.ts", server.url, tmp_path / "o")
         assert "No changes detected" in again
-    assert _rows(migrated, "SELECT id FROM events WHERE note = 'c'") == [(3,)]
-    assert _rows(migrated, "SELECT value FROM sqlite_edgestore_sequences") == [(3,)]
-    assert _rows(migrated, "SELECT value FROM sqlite_edgestore_migration WHERE key = 'state'") == [
-        ("complete",)
-    ]
+    assert file_rows(migrated, "SELECT id FROM events WHERE note = 'c'") == [(3,)]
+    assert file_rows(migrated, "SELECT value FROM sqlite_edgestore_sequences") == [(3,)]
+    assert file_rows(
+        migrated, "SELECT value FROM sqlite_edgestore_migration WHERE key = 'state'"
+    ) == [("complete",)]
 
 
 def test_alembic_autogenerate_on_a_migrated_database(migrated: Path) -> None:

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import apsw
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from tests.server import EdgestoreServer
 
-from .conftest import table_digests, user_tables
+from .conftest import file_rows, table_digests, user_tables
 from .sqla.models import Author, Base, Book, Review
 
 _EXTRA = "the compat extra is not installed: pip install -e '.[compat]'"
@@ -176,7 +175,7 @@ def test_alembic_autogenerate_upgrade_and_batch(server: EdgestoreServer, tmp_pat
         )
     engine.dispose()
     before = table_digests(server.db_path, TABLES)
-    reviews_before = _rows(server.db_path, "SELECT id, book_id, stars, body FROM reviews")
+    reviews_before = file_rows(server.db_path, "SELECT id, book_id, stars, body FROM reviews")
     assert len(reviews_before) == 2
 
     # The next model version: a batch migration that rebuilds reviews.
@@ -189,7 +188,9 @@ def test_alembic_autogenerate_upgrade_and_batch(server: EdgestoreServer, tmp_pat
     assert table_digests(server.db_path, ("authors", "books")) == {
         t: before[t] for t in ("authors", "books")
     }
-    assert _rows(server.db_path, "SELECT id, book_id, stars, body FROM reviews") == reviews_before
+    assert (
+        file_rows(server.db_path, "SELECT id, book_id, stars, body FROM reviews") == reviews_before
+    )
     engine = sa.create_engine(libsql_url(server))
     cols = {c["name"]: c for c in sa.inspect(engine).get_columns("reviews")}
     assert cols["body"]["nullable"] is True
@@ -203,14 +204,6 @@ def test_alembic_autogenerate_upgrade_and_batch(server: EdgestoreServer, tmp_pat
     # Nothing left to generate: the database matches the models.
     third = command.revision(cfg, message="noop", autogenerate=True)
     assert "pass" in Path(third.path).read_text()  # type: ignore[union-attr]
-
-
-def _rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    db = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return [tuple(r) for r in db.execute(sql)]
-    finally:
-        db.close()
 
 
 def test_connection_settings_do_not_outlive_a_statement(server: EdgestoreServer) -> None:

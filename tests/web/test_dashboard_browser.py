@@ -10,9 +10,7 @@ must show the chart line colour (a page whose fetches failed draws only axes).
 from __future__ import annotations
 
 import re
-import shutil
 import struct
-import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -22,8 +20,9 @@ import pytest
 
 from tests.server import EdgestoreServer
 
+from .chromium import CHROMIUM, MISSING, chromium
+
 LINE = (0x09, 0x69, 0xDA)  # stroke colour of each chart's first line (dashboard.html)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -87,36 +86,6 @@ def count_colour(png: bytes, rgb: tuple[int, int, int], tolerance: int = 24) -> 
     return n
 
 
-def chromium(url: str, profile: Path, *extra: str) -> str:
-    """Run headless Chromium on ``url`` (virtual time: several polls); returns its stdout."""
-    assert CHROMIUM is not None
-    out = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            # Nothing but the server itself can be reached: the page must need no CDN.
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=6000",
-            *extra,
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return out.stdout
-
-
 def real_traffic(url: str) -> None:
     """Reads (cached and not), writes, errors and a WebSocket, spread over a few seconds."""
     with httpx.Client(base_url=url, timeout=10) as http:
@@ -143,7 +112,7 @@ CHART_IDS = (
 )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 def test_dashboard_shows_the_servers_history_in_every_chart(tmp_path: Path) -> None:
     env = {"EDGESTORE_STATEMENT_STATS": "true"}
     with EdgestoreServer(tmp_path / "dash.db", env=env) as server:

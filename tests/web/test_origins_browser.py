@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import threading
@@ -25,7 +24,8 @@ import pytest
 
 from tests.server import EdgestoreServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .chromium import CHROMIUM, MISSING, headless
+
 PAGE_TIMEOUT = 60.0
 
 PAGE = """<!doctype html><html><body><script>
@@ -112,20 +112,8 @@ def pages() -> Iterator[tuple[PageServer, PageServer]]:
 
 def run_page(page: PageServer, profile: Path) -> dict[str, str]:
     """Open ``page`` in headless Chromium; the page posts its results back to its server."""
-    assert CHROMIUM is not None
     proc = subprocess.Popen(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            page.url,
-        ],
+        [*headless(profile), page.url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # Chromium's helper processes go down with it
@@ -147,7 +135,7 @@ def names_in(db: Path) -> set[str]:
         conn.close()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 def test_pages_of_other_origins_cannot_write_or_open_websockets(
     tmp_path: Path, pages: tuple[PageServer, PageServer]
 ) -> None:

@@ -6,10 +6,8 @@ WebSocket and HTTP, httpx) talk to it; the README's example is the host app of o
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,7 +17,6 @@ from typing import Any
 import httpx
 import libsql_client
 import pytest
-import uvicorn
 from litestar import Litestar, get
 from litestar.di import NamedDependency
 from litestar.testing import AsyncTestClient, TestClient
@@ -29,6 +26,7 @@ from edgestore.auth import hash_token
 from edgestore.cache import KVCache
 from edgestore.errors import NoSuchTableError
 from edgestore.web import EdgestoreConfig, EdgestorePlugin, create_app
+from tests.in_loop import LoopServers
 
 from .conftest import REPO, make_settings
 
@@ -42,28 +40,13 @@ Serve = Callable[[Litestar], Awaitable[str]]
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
     """``await serve(app)`` -> base URL of ``app`` under uvicorn; every server stops at teardown."""
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    servers = LoopServers()
 
     async def start(app: Litestar) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        running.append((server, task))
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "the host app did not start"
-        return f"127.0.0.1:{port}"
+        return f"127.0.0.1:{await servers.start(app)}"
 
     yield start
-    for server, _ in running:
-        server.should_exit = True
-    for _, task in running:
-        await asyncio.wait_for(task, 15)
+    await servers.stop()
 
 
 @get("/hello")

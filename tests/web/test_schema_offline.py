@@ -6,8 +6,6 @@ loopback address unresolvable, and the rendered page lists the API's operations.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -15,7 +13,7 @@ import pytest
 
 from tests.server import EdgestoreServer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .chromium import CHROMIUM, MISSING, chromium
 
 
 def test_schema_page_references_nothing_outside_the_server(tmp_path: Path) -> None:
@@ -28,33 +26,10 @@ def test_schema_page_references_nothing_outside_the_server(tmp_path: Path) -> No
     assert "cdn" not in page.text.lower()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 def test_schema_renders_offline_in_chromium(tmp_path: Path) -> None:
-    assert CHROMIUM is not None
     with EdgestoreServer(tmp_path / "s.db") as server:
-        out = subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                # Offline: no name resolves; the server is reached by its loopback address.
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                "--virtual-time-budget=5000",
-                "--dump-dom",
-                server.url + "/schema",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    dom = out.stdout
+        dom = chromium(server.url + "/schema", tmp_path / "profile", "--dump-dom")
     assert 'class="path">/api/v1/query<' in dom, dom[:2000]
     assert 'class="m post"' in dom
     assert '<main id="main">Could not load' not in dom

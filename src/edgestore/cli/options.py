@@ -1,7 +1,8 @@
-"""Click options shared by the commands that load Settings (``--db``, ``--config``).
+"""Click options shared by the commands that load Settings (``--db``, ``--config``,
+``--create-dirs``).
 
 One definition each, so the flag name, parameter name and path checks cannot drift apart
-between ``schema apply``, ``sql`` and ``serve``.
+between the commands (``schema apply``, ``sql``, ``serve``, ``tables``, ``replication``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["config_option", "db_option"]
+__all__ = ["config_option", "create_dirs_option", "db_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,4 +34,14 @@ def config_option() -> Callable[[F], F]:
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
         help="TOML config file (keys are Settings field names).",
+    )
+
+
+def create_dirs_option() -> Callable[[F], F]:
+    """``--create-dirs`` (parameter ``create_dirs``; unset: the create_dirs setting)."""
+    return click.option(
+        "--create-dirs",
+        is_flag=True,
+        default=None,
+        help="Create missing parent directories of --db (otherwise a missing one is an error).",
     )

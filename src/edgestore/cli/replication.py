@@ -17,6 +17,7 @@ import httpx
 
 from ..config import Settings
 from ..errors import ConfigError, EdgestoreError
+from .options import config_option, db_option
 
 __all__ = ["replication"]
 
@@ -56,17 +57,13 @@ _url_option = click.option("--url", help="Server URL (default http://<host>:<por
 _token_option = click.option(
     "--token", envvar="EDGESTORE_ADMIN_TOKEN", help="Admin bearer token ($EDGESTORE_ADMIN_TOKEN)."
 )
-_config_option = click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path)
-)
-_db_option = click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path))
 
 
 @replication.command()
 @_url_option
 @_token_option
-@_config_option
-@_db_option
+@config_option()
+@db_option()
 @click.option("--offline", is_flag=True, help="Work on the file directly (no server running).")
 def checkpoint(
     url: str | None,
@@ -90,7 +87,8 @@ def checkpoint(
 
 async def _offline_checkpoint(settings: Settings) -> tuple[int, str]:
     from ..errors import InvalidRequest
-    from ..replication import ReplicationPrimary, format_position, open_node
+    from ..opening import open as open_node
+    from ..replication import ReplicationPrimary, format_position
 
     store = await open_node(
         settings=settings.replace(schemas_dir=None, replication=True), serve_replicas=True
@@ -108,7 +106,7 @@ async def _offline_checkpoint(settings: Settings) -> tuple[int, str]:
 @replication.command()
 @_url_option
 @_token_option
-@_config_option
+@config_option()
 def status(url: str | None, token: str | None, config_file: Path | None) -> None:
     """Print the server's generation, position, WAL size and archived generations."""
     settings = _settings(config_file, None)

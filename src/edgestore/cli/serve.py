@@ -22,7 +22,7 @@ import click
 
 from ..config import ENV_PREFIX, Settings, is_loopback_host, serves_publicly_without_auth
 from ..errors import ConfigError
-from .options import config_option, db_option
+from .options import config_option, create_dirs_option, db_option
 from .preflight import ServeLock, check_database_dir, check_port_free, check_schemas_dir
 
 __all__ = ["is_loopback", "serve"]
@@ -87,12 +87,7 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     type=float,
     help="Seconds to finish in-flight work on SIGTERM before killing workers.",
 )
-@click.option(
-    "--create-dirs",
-    is_flag=True,
-    default=None,
-    help="Create missing parent directories of --db (otherwise a missing one is an error).",
-)
+@create_dirs_option()
 @click.option(
     "--allow-public-without-auth",
     is_flag=True,

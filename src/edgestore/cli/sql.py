@@ -11,7 +11,7 @@ import click
 
 from ..config import Settings
 from ..errors import DatabaseError, EdgestoreError, SchemaError
-from .options import config_option, db_option
+from .options import config_option, create_dirs_option, db_option
 from .preflight import check_database_dir
 
 __all__ = ["render_json", "render_table", "sql"]
@@ -69,12 +69,7 @@ def render_table(result: Any) -> str:
 @db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @config_option()
-@click.option(
-    "--create-dirs",
-    is_flag=True,
-    default=None,
-    help="Create missing parent directories of --db (otherwise a missing one is an error).",
-)
+@create_dirs_option()
 def sql(
     statement: str,
     db_path: Path | None,

@@ -29,11 +29,12 @@ def _line(obj: Any) -> str:
 
 
 def _run(settings: Settings, work: Any) -> Any:
-    """Open the store, await ``work(store)``, close; errors as click errors."""
-    from ..storage import open as open_store
+    """Open the node as ``edgestore.open`` does (with its cache; a replica node when
+    ``replica_of`` is set), await ``work(store)``, close; errors as click errors."""
+    from ..opening import open as open_node
 
     async def main() -> Any:
-        store = await open_store(settings=settings)
+        store = await open_node(settings=settings)
         try:
             return await work(store)
         finally:

@@ -9,17 +9,11 @@ from Settings, and the store keeps that role (``Store.replication_role``). Frame
 
 from __future__ import annotations
 
+from ..errors import EndOfGeneration, SyncPushRefused
 from .node import open_node
-from .primary import (
-    POSITION_HEADER,
-    EndOfGeneration,
-    Frames,
-    Position,
-    ReplicationPrimary,
-    SyncPushRefused,
-    format_position,
-    parse_position,
-)
+from .position import POSITION_HEADER, Position, format_position, parse_position
+from .primary import ReplicationPrimary
+from .serving import Frames
 from .status import PrimaryHealth, PrimaryStats, ReplicaStatus
 from .wal import WalHeader, WalIndex, cut_at_commit, wal_checksum
 

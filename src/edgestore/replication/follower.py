@@ -25,7 +25,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import InvalidRequest, MissingExtraError, ReplicaLagging, ReplicationError
 from .forward import HranaForwarder
-from .primary import Position
+from .position import Position
 from .status import ReplicaStatus
 
 __all__ = ["ReplicaFollower"]

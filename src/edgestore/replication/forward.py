@@ -40,7 +40,7 @@ from ..hrana.wire import (
     result_of,
 )
 from ..storage.results import Params, Result
-from .primary import POSITION_HEADER, Position, parse_position
+from .position import POSITION_HEADER, Position, parse_position
 
 __all__ = ["HranaForwarder", "PipelineReply"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 
-from .primary import Position, parse_position
+from .position import Position, parse_position
 
 __all__ = ["ACCEPT_STALE_HEADER", "read_options", "reset_read_options", "set_read_options"]
 

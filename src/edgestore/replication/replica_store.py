@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,10 +30,11 @@ import apsw
 from ..config import Settings
 from ..errors import DatabaseError, ReplicationError, StoreClosedError
 from ..storage.batch_settings import setting_alone
+from ..storage.factory import StorePreparer, start_store
 from ..storage.results import Description, Params, Result
 from ..storage.store import Store
 from .follower import ReplicaFollower
-from .primary import Position
+from .position import Position
 from .read_options import read_options
 
 if TYPE_CHECKING:
@@ -44,9 +45,7 @@ __all__ = ["ReplicaSession", "ReplicaStore", "ReplicaTransaction", "open_replica
 _POSITION_WAIT = 5.0  # seconds a read waits for a requested position before 503
 
 
-async def open_replica(
-    settings: Settings, prepare: Callable[[Store], None] | None = None
-) -> ReplicaStore:
+async def open_replica(settings: Settings, prepare: StorePreparer | None = None) -> ReplicaStore:
     """Bootstrap (if needed) and open the replica node's store for ``settings.replica_of``.
 
     ``prepare(store)`` runs before the store starts (``edgestore.open`` attaches its cache).
@@ -58,13 +57,7 @@ async def open_replica(
     store.set_replication_role(follower)
     store.add_connection_hook(_configure)
     store.set_idle_close_handler(_no_checkpoint)
-    if prepare is not None:
-        prepare(store)
-    try:
-        await store.start()
-    except BaseException:
-        await store.close()
-        raise
+    await start_store(store, prepare)
     follower.add_change_listener(store._pulled)
     follower.start()
     return store

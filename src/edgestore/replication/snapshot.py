@@ -15,9 +15,12 @@ from pathlib import Path
 
 from .wal import FRAME_HEADER_SIZE
 
-__all__ = ["apply_frames", "file_as_frames"]
+__all__ = ["FRAME_SIZE", "PAGE_SIZE", "apply_frames", "file_as_frames"]
 
 PAGE_SIZE = 4096
+"""The page size libSQL replicas expect (the primary refuses to serve any other)."""
+FRAME_SIZE = FRAME_HEADER_SIZE + PAGE_SIZE
+"""One WAL frame of such a database."""
 
 
 def file_as_frames(path: Path, *, padding: int = 0, pages_per_chunk: int = 256) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from .store import Store
 
-__all__ = ["StorePreparer", "open", "open_store", "resolve_settings"]
+__all__ = ["StorePreparer", "open", "open_store", "resolve_settings", "start_store"]
 
 
 def resolve_settings(
@@ -52,6 +52,13 @@ async def open_store(settings: Settings, prepare: StorePreparer | None = None) -
         # let another driver write libsql's WAL. The layer above composes replica nodes.
         raise ConfigError("a replica node (replica_of) opens through edgestore.open()")
     store = Store(settings, asyncio.get_running_loop())
+    await start_store(store, prepare)
+    return store
+
+
+async def start_store(store: Store, prepare: StorePreparer | None) -> None:
+    """``prepare(store)``, then start it; a store that fails to start is closed (its pool and
+    threads do not outlive the error)."""
     if prepare is not None:
         prepare(store)
     try:
@@ -59,7 +66,6 @@ async def open_store(settings: Settings, prepare: StorePreparer | None = None) -
     except BaseException:
         await store.close()
         raise
-    return store
 
 
 async def open(

@@ -1,56 +1,8 @@
 // Version 2: posts.author_id's foreign key changes (ON DELETE CASCADE -> RESTRICT), which drizzle-kit
 // applies by rebuilding posts (a new table, copy, DROP, RENAME) while comments reference it.
-import { sql } from "drizzle-orm";
-import {
-  blob,
-  customType,
-  index,
-  integer,
-  real,
-  sqliteTable,
-  text,
-  uniqueIndex,
-} from "drizzle-orm/sqlite-core";
+import { conformanceTables } from "./tables.ts";
 
-// A 64-bit INTEGER column read as a JavaScript bigint (the client runs with intMode "bigint").
-const bigInteger = customType<{ data: bigint; driverData: bigint }>({
-  dataType: () => "integer",
-  fromDriver: (value) => BigInt(value),
+export const { authors, posts, comments } = conformanceTables({
+  onAuthorDelete: "restrict",
+  titleRequired: true,
 });
-
-export const authors = sqliteTable(
-  "authors",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    email: text("email").notNull(),
-    name: text("name").notNull(),
-    karma: integer("karma", { mode: "number" }).notNull().default(0),
-  },
-  (t) => [uniqueIndex("authors_email").on(t.email)],
-);
-
-export const posts = sqliteTable(
-  "posts",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    authorId: integer("author_id").notNull().references(() => authors.id, { onDelete: "restrict" }),
-    title: text("title").notNull(),
-    views: blob("views", { mode: "bigint" }),
-    big: bigInteger("big"),
-    score: real("score"),
-    cover: blob("cover", { mode: "buffer" }),
-    createdAt: text("created_at").notNull().default(sql`(CURRENT_TIMESTAMP)`),
-  },
-  (t) => [index("posts_author").on(t.authorId)],
-);
-
-export const comments = sqliteTable(
-  "comments",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    postId: integer("post_id").notNull().references(() => posts.id, { onDelete: "cascade" }),
-    body: text("body").notNull(),
-    rating: real("rating"),
-  },
-  (t) => [index("comments_post").on(t.postId)],
-);
