@@ -138,6 +138,12 @@ class Quotas:
             share = self._shares[key] = CallerShare(self, key)
         return share
 
+    def may_open_stream(self, key: str) -> bool:
+        """Whether the caller ``key`` may open one more stream (``CallerShare.open_stream``
+        would not refuse it); creates no share."""
+        share = self._shares.get(key)
+        return share is None or share.streams < self.max_streams
+
     def _forget_if_idle(self, share: CallerShare) -> None:
         if share.idle() and self._shares.get(share.key) is share:
             del self._shares[share.key]
