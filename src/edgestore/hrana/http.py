@@ -117,9 +117,7 @@ class HranaHttp:
             )
             if answer is not None:
                 return answer
-        entry = self.registry.take(
-            baton, owner=owner, readonly=readonly, share=self._share(caller)
-        )
+        entry = self.registry.take(baton, owner=owner, readonly=readonly, share=self._share(caller))
         failed = True
         try:
             stream = entry.stream

@@ -46,8 +46,9 @@ _encode = msgspec.json.Encoder().encode
 
 # The constant parts of the response, encoded once: the stream is closed (baton null) and
 # the close request answers ok.
-_OK_HEAD = b'{"baton":null,"base_url":null,"results":[{"type":"ok","response":{"type":"execute","result":'
-_ERROR_HEAD = b'{"baton":null,"base_url":null,"results":[{"type":"error","error":'
+_HEAD = b'{"baton":null,"base_url":null,"results":['
+_OK_HEAD = _HEAD + b'{"type":"ok","response":{"type":"execute","result":'
+_ERROR_HEAD = _HEAD + b'{"type":"error","error":'
 _CLOSED = b',{"type":"ok","response":{"type":"close"}}]}'
 _OK_TAIL = b"}}" + _CLOSED
 _ERROR_TAIL = b"}" + _CLOSED
