@@ -12,7 +12,6 @@ comes from the app's error mapper like every other route.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,7 +36,7 @@ from ..hrana import (
     choose_subprotocol,
     error_of,
 )
-from ..hrana.quota import Quotas, caller_key
+from ..hrana.quota import Quotas, caller_key, token_digest
 from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
 from .drain import LONG_RUNNING_OPT
 from .errors import ERROR_BODY_OPT, OK
@@ -83,18 +82,15 @@ class _Hrana:
             self._http = HranaHttp(store, quotas=self.quotas)
         return self._http
 
-    def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str]:
-        """(read-only?, owner key for batons) of the request's credentials (the middleware
-        has authenticated them already)."""
-        token = bearer_token(request.scope)
-        owner = hashlib.sha256((token or "").encode()).hexdigest()
-        return role_of(request) < Role.RW, owner
-
-    @staticmethod
-    def caller_key(request: Request[Any, Any, Any]) -> str:
-        """Whose share a request counts in: its token, or its client address."""
-        client = request.client
-        return caller_key(bearer_token(request.scope), client.host if client else None)
+    def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str, str]:
+        """(read-only?, owner key for batons, whose share it counts in) of the request's
+        credentials (the middleware has authenticated them already). The share is the
+        token's, or without one the client address's."""
+        scope = request.scope
+        token = bearer_token(scope)
+        client = scope.get("client")
+        share = caller_key(token, client[0] if client else None)
+        return role_of(request) < Role.RW, token_digest(token or ""), share
 
 
 async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
@@ -154,13 +150,13 @@ def route_handlers(state: AppState) -> list[Any]:
 
     @post("/v1/execute", status_code=OK, opt=_OPT, include_in_schema=False)
     async def v1_execute(request: Request[Any, Any, Any]) -> Response[bytes]:
-        readonly, _ = hrana.caller(request)
+        readonly, _, _ = hrana.caller(request)
         body = await hrana.http.v1_execute(await request.body(), readonly=readonly)
         return Response(body, media_type=MediaType.JSON)
 
     @post("/v1/batch", status_code=OK, opt=_OPT, include_in_schema=False)
     async def v1_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
-        readonly, _ = hrana.caller(request)
+        readonly, _, _ = hrana.caller(request)
         body = await hrana.http.v1_batch(await request.body(), readonly=readonly)
         return Response(body, media_type=MediaType.JSON)
 
@@ -174,12 +170,12 @@ def route_handlers(state: AppState) -> list[Any]:
 
     @post(["/v2/pipeline", "/v3/pipeline"], status_code=OK, opt=_OPT, include_in_schema=False)
     async def pipeline(request: Request[Any, Any, Any]) -> ASGIResponse:
-        readonly, owner = hrana.caller(request)
+        readonly, owner, share = hrana.caller(request)
         body = await hrana.http.pipeline(
             await _read_body(request, state.settings.max_body_bytes),
             owner=owner,
             readonly=readonly,
-            caller=hrana.caller_key(request),
+            caller=share,
         )
         # Raw ASGI messages, as the hot table reads send them: Litestar's Response costs
         # ~10 µs a request here (~9% of a point-read pipeline, py-spy on bench_reads.py).
@@ -192,9 +188,9 @@ def route_handlers(state: AppState) -> list[Any]:
         include_in_schema=False,
     )
     async def cursor(request: Request[Any, Any, Any]) -> Stream:
-        readonly, owner = hrana.caller(request)
+        readonly, owner, share = hrana.caller(request)
         chunks: AsyncIterator[bytes] = hrana.http.cursor(
-            await request.body(), owner=owner, readonly=readonly, caller=hrana.caller_key(request)
+            await request.body(), owner=owner, readonly=readonly, caller=share
         )
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
