@@ -97,21 +97,7 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     """The request body straight from the ASGI messages, 413 past ``limit`` bytes as
     ``request.body()`` does. That one first builds the parsed headers (for Content-Length)
     and streams through an async generator: ~8% of a point-read pipeline (py-spy,
-    bench/bench_reads.py).
-
-    It stops once ``Content-Length`` bytes have arrived. Granian hands over a body as its
-    data (``more_body`` true) and then an empty message to say it ended; each receive() is
-    a task on its runtime and a wake-up of the event loop from another thread, ~10 µs of
-    CPU (a bare ASGI app under wrk: 40-56 µs a POST reading both, 35-37 µs stopping at the
-    length). The body is complete at that length (HTTP/1.1 frames it by the header), so
-    the second message adds nothing."""
-    expected = -1
-    for name, value in request.scope["headers"]:
-        if name == b"content-length":
-            expected = int(value) if value.isdigit() else -1
-            break
-    if expected > limit:
-        raise RequestEntityTooLarge
+    bench/bench_reads.py)."""
     chunks: list[bytes] = []
     size = 0
     receive = request.receive
@@ -124,7 +110,7 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
             if size > limit:
                 raise RequestEntityTooLarge
             chunks.append(body)
-            if size == expected or not event.get("more_body", False):
+            if not event.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         elif kind == "http.disconnect":
             raise InternalServerException("client disconnected prematurely")

@@ -120,11 +120,12 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                 await send(message)
 
             body_done = False
+            body_left: int | None = None  # bytes still to come (Content-Length); -1 unknown
 
             async def timed_receive() -> Any:
                 # Only while the request body is still arriving: afterwards the app waits on
                 # receive() for a disconnect (streamed responses), which may take any time.
-                nonlocal body_done
+                nonlocal body_done, body_left
                 if body_done:
                     return await receive()
                 try:
@@ -136,6 +137,20 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                         f"the request body did not arrive within {body_timeout:g}s"
                     ) from None
                 if message["type"] != "http.request" or not message.get("more_body"):
+                    body_done = True
+                    return message
+                if body_left is None:
+                    body_left = _content_length(scope)
+                if body_left < 0:
+                    return message
+                body_left -= len(message.get("body", b""))
+                if body_left == 0:
+                    # Content-Length bytes are in: the body is complete. Granian still sends
+                    # an empty message to say so, and every receive() is a task on its
+                    # runtime and a wake-up of the loop from another thread, ~10 µs of CPU
+                    # (a bare ASGI app under wrk: 40-56 µs a POST reading both, 35-37 µs
+                    # stopping here). So this one says it, and readers stop now.
+                    message["more_body"] = False
                     body_done = True
                 return message
 
@@ -169,6 +184,14 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
         return middleware
 
     return factory
+
+
+def _content_length(scope: Scope) -> int:
+    """The request's Content-Length, or -1 (absent, or not a plain number)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
 
 
 async def _run_long(
