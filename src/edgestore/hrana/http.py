@@ -27,6 +27,7 @@ from .backend import StoreLike
 from .batons import Entry, StreamRegistry
 from .errors import error_of
 from .framing import decode_object
+from .point_read import point_read
 from .quota import CallerShare, Quotas
 from .stream import ResponseBudget, Stream
 
@@ -44,11 +45,19 @@ class HranaHttp:
     """The HTTP side of Hrana for one store; owns the registry of baton streams."""
 
     def __init__(
-        self, store: StoreLike, *, idle_timeout: float | None = None, quotas: Quotas | None = None
+        self,
+        store: StoreLike,
+        *,
+        idle_timeout: float | None = None,
+        quotas: Quotas | None = None,
+        point_reads: bool = True,
     ) -> None:
         self.store = store
         self.quotas = quotas
         """Per-caller shares (streams, held readers and writer); None: no shares."""
+        self.point_reads = point_reads
+        """Answer ``[execute <read>, close]`` on a new stream in one step (``point_read``);
+        False: always the general path (tests compare the two)."""
         timeout = store.settings.stream_idle_timeout if idle_timeout is None else idle_timeout
         self.registry = StreamRegistry(store, idle_timeout=timeout)
 
@@ -84,6 +93,12 @@ class HranaHttp:
     def _share(self, caller: str | None) -> CallerShare | None:
         return None if self.quotas is None or caller is None else self.quotas.share(caller)
 
+    def _may_open_stream(self, caller: str | None) -> bool:
+        """Whether a new stream would be let in (else the general path refuses it)."""
+        if len(self.registry) >= self.registry.max_streams:
+            return False
+        return self.quotas is None or caller is None or self.quotas.may_open_stream(caller)
+
     async def pipeline(
         self, body: bytes, *, owner: str, readonly: bool, caller: str | None = None
     ) -> bytes:
@@ -92,9 +107,17 @@ class HranaHttp:
         requests = req.get("requests")
         if not isinstance(requests, list):
             raise ProtocolError("the request needs a requests array")
-        entry = self.registry.take(
-            req.get("baton"), owner=owner, readonly=readonly, share=self._share(caller)
-        )
+        baton = req.get("baton")
+        if baton is None and self.point_reads and self._may_open_stream(caller):
+            answer = await point_read(
+                self.store,
+                requests,
+                readonly=readonly,
+                max_response_bytes=self.store.settings.max_response_bytes,
+            )
+            if answer is not None:
+                return answer
+        entry = self.registry.take(baton, owner=owner, readonly=readonly, share=self._share(caller))
         failed = True
         try:
             stream = entry.stream
@@ -110,8 +133,9 @@ class HranaHttp:
             failed = False
         finally:
             self.registry.release(entry, failed=failed)
-        baton = self.registry.baton_for(entry)
-        return _encode({"baton": baton, "base_url": None, "results": results})
+        return _encode(
+            {"baton": self.registry.baton_for(entry), "base_url": None, "results": results}
+        )
 
     # --- v3 cursor -----------------------------------------------------------------------
     def cursor(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Literal
 from ..config import Settings
 from ..errors import PoolTimeout, ProtocolError
 
-__all__ = ["CallerShare", "Quotas", "Role", "Slot", "caller_key"]
+__all__ = ["CallerShare", "Quotas", "Role", "Slot", "caller_key", "token_digest"]
 
 Role = Literal["reader", "writer"]
 
@@ -32,10 +33,17 @@ _POLL = 0.25
 which nobody announces)."""
 
 
+@functools.lru_cache(maxsize=256)
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest of ``token``. Remembered for the few tokens a server sees:
+    every Hrana HTTP request needs it twice (baton owner, caller share)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def caller_key(token: str | None, address: str | None) -> str:
     """Who a caller is: its credentials when it has any, else its client address."""
     if token:
-        return "token:" + hashlib.sha256(token.encode()).hexdigest()
+        return "token:" + token_digest(token)
     return "addr:" + (address or "unknown")
 
 
@@ -137,6 +145,12 @@ class Quotas:
         if share is None:
             share = self._shares[key] = CallerShare(self, key)
         return share
+
+    def may_open_stream(self, key: str) -> bool:
+        """Whether the caller ``key`` may open one more stream (``CallerShare.open_stream``
+        would not refuse it); creates no share."""
+        share = self._shares.get(key)
+        return share is None or share.streams < self.max_streams
 
     def _forget_if_idle(self, share: CallerShare) -> None:
         if share.idle() and self._shares.get(share.key) is share:

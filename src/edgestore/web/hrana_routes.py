@@ -12,7 +12,6 @@ comes from the app's error mapper like every other route.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
+from litestar.types import Receive
 
 from ..auth import Role
 from ..errors import EdgestoreError, NotFoundError, ProtocolError
@@ -37,11 +37,11 @@ from ..hrana import (
     choose_subprotocol,
     error_of,
 )
-from ..hrana.quota import Quotas, caller_key
+from ..hrana.quota import Quotas, caller_key, token_digest
 from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
 from .drain import LONG_RUNNING_OPT
 from .errors import ERROR_BODY_OPT, OK
-from .middleware import bearer_token, role_of
+from .middleware import ROLE_SCOPE_KEY, bearer_token
 from .routes.tables import RawResponse
 from .state import ROLE_OPT, AppState
 
@@ -84,28 +84,33 @@ class _Hrana:
             self.state.buffers.track(self._http.registry)  # its streams' memory
         return self._http
 
-    def caller(self, request: Request[Any, Any, Any]) -> tuple[bool, str]:
-        """(read-only?, owner key for batons) of the request's credentials (the middleware
-        has authenticated them already)."""
-        token = bearer_token(request.scope)
-        owner = hashlib.sha256((token or "").encode()).hexdigest()
-        return role_of(request) < Role.RW, owner
+    def caller(self, scope: Any) -> tuple[bool, str, str]:
+        """(read-only?, owner key for batons, whose share it counts in) of the request's
+        credentials (the middleware has authenticated them already). The share is the
+        token's, or without one the client address's."""
+        token = bearer_token(scope)
+        client = scope.get("client")
+        share = caller_key(token, client[0] if client else None)
+        role = scope.get(ROLE_SCOPE_KEY)
+        readonly = isinstance(role, Role) and role < Role.RW  # no role: auth is off (admin)
+        return readonly, token_digest(token or ""), share
 
-    @staticmethod
-    def caller_key(request: Request[Any, Any, Any]) -> str:
-        """Whose share a request counts in: its token, or its client address."""
-        client = request.client
-        return caller_key(bearer_token(request.scope), client.host if client else None)
+    async def pipeline(self, scope: Any, receive: Receive) -> bytes:
+        """The response body of a ``v2``/``v3`` pipeline request, from its ASGI scope and
+        receive: the route's whole work, so that a raw ASGI implementation of the route can
+        share it."""
+        readonly, owner, share = self.caller(scope)
+        body = await _read_body(receive, self.state.settings.max_body_bytes)
+        return await self.http.pipeline(body, owner=owner, readonly=readonly, caller=share)
 
 
-async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     """The request body straight from the ASGI messages, 413 past ``limit`` bytes as
     ``request.body()`` does. That one first builds the parsed headers (for Content-Length)
     and streams through an async generator: ~8% of a point-read pipeline (py-spy,
     bench/bench_reads.py)."""
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive
     while True:
         event: Any = await receive()
         kind = event["type"]
@@ -141,13 +146,13 @@ def route_handlers(state: AppState) -> list[Any]:
 
     @post("/v1/execute", status_code=OK, opt=_OPT, include_in_schema=False)
     async def v1_execute(request: Request[Any, Any, Any]) -> Response[bytes]:
-        readonly, _ = hrana.caller(request)
+        readonly, _, _ = hrana.caller(request.scope)
         body = await hrana.http.v1_execute(await request.body(), readonly=readonly)
         return Response(body, media_type=MediaType.JSON)
 
     @post("/v1/batch", status_code=OK, opt=_OPT, include_in_schema=False)
     async def v1_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
-        readonly, _ = hrana.caller(request)
+        readonly, _, _ = hrana.caller(request.scope)
         body = await hrana.http.v1_batch(await request.body(), readonly=readonly)
         return Response(body, media_type=MediaType.JSON)
 
@@ -161,13 +166,7 @@ def route_handlers(state: AppState) -> list[Any]:
 
     @post(["/v2/pipeline", "/v3/pipeline"], status_code=OK, opt=_OPT, include_in_schema=False)
     async def pipeline(request: Request[Any, Any, Any]) -> ASGIResponse:
-        readonly, owner = hrana.caller(request)
-        body = await hrana.http.pipeline(
-            await _read_body(request, state.settings.max_body_bytes),
-            owner=owner,
-            readonly=readonly,
-            caller=hrana.caller_key(request),
-        )
+        body = await hrana.pipeline(request.scope, request.receive)
         # Raw ASGI messages, as the hot table reads send them: Litestar's Response costs
         # ~10 µs a request here (~9% of a point-read pipeline, py-spy on bench_reads.py).
         return RawResponse(OK, [*_JSON_HEADER, (b"content-length", b"%d" % len(body))], body)
@@ -179,9 +178,9 @@ def route_handlers(state: AppState) -> list[Any]:
         include_in_schema=False,
     )
     async def cursor(request: Request[Any, Any, Any]) -> Stream:
-        readonly, owner = hrana.caller(request)
+        readonly, owner, share = hrana.caller(request.scope)
         chunks: AsyncIterator[bytes] = hrana.http.cursor(
-            await request.body(), owner=owner, readonly=readonly, caller=hrana.caller_key(request)
+            await request.body(), owner=owner, readonly=readonly, caller=share
         )
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:

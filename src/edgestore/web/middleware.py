@@ -131,11 +131,12 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
 
             body_done = False
             depth: DepthGuard | None = None
+            body_left: int | None = None  # bytes still to come (Content-Length); -1 unknown
 
             async def checked_receive() -> Any:
                 # Only while the request body is still arriving: afterwards the app waits on
                 # receive() for a disconnect (streamed responses), which may take any time.
-                nonlocal body_done, depth
+                nonlocal body_done, depth, body_left
                 if body_done:
                     return await receive()
                 message = await deadlines.read(receive())
@@ -143,6 +144,20 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                     body_done = True
                     return message
                 more = message.get("more_body", False)
+                if more:
+                    if body_left is None:
+                        body_left = _content_length(scope)
+                    if body_left >= 0:
+                        body_left -= len(message.get("body", b""))
+                        if body_left == 0:
+                            # Content-Length bytes are in: the body is complete. Granian still
+                            # sends an empty message to say so, and every receive() is a task
+                            # on its runtime and a wake-up of the loop from another thread,
+                            # ~10 µs of CPU (a bare ASGI app under wrk: 40-56 µs a POST reading
+                            # both, 35-37 µs stopping here). So this one says it, and readers
+                            # stop now.
+                            message["more_body"] = False
+                            more = False
                 if not more:
                     body_done = True
                 if depth is None:
@@ -216,6 +231,14 @@ def _depth_checked_frames(receive: Receive) -> Receive:
         return message
 
     return checked
+
+
+def _content_length(scope: Scope) -> int:
+    """The request's Content-Length, or -1 (absent, or not a plain number)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
 
 
 async def _run_long(
