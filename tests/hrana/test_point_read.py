@@ -115,11 +115,11 @@ async def test_same_answer_as_the_general_path(store: Any, readonly: bool) -> No
 async def test_point_reads_use_the_query_cache_and_see_writes(store: Any) -> None:
     http = HranaHttp(store)
     read = _body(execute("SELECT name FROM t WHERE id = ?", 1), CLOSE)
-    before = store.cache_stats()["query"]["hits"]
+    before = store.cache_stats().query.hits
     for _ in range(3):
         out = json.loads(await http.pipeline(read, owner="o", readonly=False))
         assert out["results"][0]["response"]["result"]["rows"] == [[hv("a")]]
-    assert store.cache_stats()["query"]["hits"] >= before + 2
+    assert store.cache_stats().query.hits >= before + 2
     # A write acknowledged through Hrana is seen by the very next point read.
     write = _body(execute("UPDATE t SET name = ? WHERE id = ?", "b", 1), CLOSE)
     out = json.loads(await http.pipeline(write, owner="o", readonly=False))
