@@ -369,16 +369,12 @@ class WsConnection:
     async def _guarded(self, make: Callable[[], Awaitable[None]], size: int) -> None:
         self._pending += size  # the request's message, held until it is answered
         try:
-            await self._answer(make)
-        finally:
-            self._pending -= size
-
-    async def _answer(self, make: Callable[[], Awaitable[None]]) -> None:
-        try:
             await make()
         except Exception:
             # The socket went away while we answered: nothing to tell anyone.
             log.debug("dropping a Hrana response for a closed socket", exc_info=True)
+        finally:
+            self._pending -= size
 
     async def close(self) -> None:
         """The socket ended: stop pending work, close cursors and streams (rolling back)."""

@@ -5,7 +5,9 @@ Components (bytes, each figure from the owner's own counter where one exists):
 - ``cache``: bytes charged to the compressed cache (stored values, keys, per-entry overhead);
 - ``sqlite``: SQLite's own allocation counter (``sqlite3_memory_used``), which includes the
   page cache of every connection (``connections`` lists each one's page cache);
-- ``streams``: bytes held for WebSocket and Hrana stream buffers, as reported by the web layer;
+- ``streams``: bytes held for WebSocket connections and Hrana streams (messages in flight,
+  stored SQL, cursor rows read ahead, stream state), as their owners report them to
+  :class:`edgestore.memory.streams.StreamBuffers`;
 - ``python_heap``: what the C allocator has handed out (``mallinfo2``) less the parts above:
   Python objects, interpreter state and C extensions' buffers;
 - ``allocator_free``: memory the C allocator holds free but has not returned to the OS
