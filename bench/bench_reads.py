@@ -24,6 +24,11 @@ Needs ``wrk`` (Debian: ``apt-get install wrk``); .ci/run does not run benchmarks
     .venv/bin/python bench/bench_reads.py                 # 100k rows, 32 connections
     .venv/bin/python bench/bench_reads.py curve           # 10k/100k/1M rows x 1/32/256 conns
     .venv/bin/python bench/bench_reads.py --only rest,inline --seconds 5
+    .venv/bin/python bench/bench_reads.py curve --curve-rows 100000 --curve-connections 1,256
+
+Every row also gives the server's CPU time per request (user + system of its processes over
+the run, from /proc): on a CPU-bound server throughput is its inverse, and unlike req/s and
+p99 it hardly moves with the machine's other load.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from itertools import pairwise
 from pathlib import Path
 
 from servers import ServerURL, baseline_cmd, edgestore_cmd, edgestore_env, server, tree_cpu, wrk
@@ -276,13 +282,11 @@ def report_curve(curve: dict[tuple[int, int], Figures]) -> None:
             p99 = [statistics.median(curve[rows, c][t]["p99"]) for c in conns]
             rps = [statistics.median(curve[rows, c][t]["rps"]) for c in conns]
             steps = []
-            for (c0, a), (c1, b) in zip(
-                zip(conns, p99, strict=True), zip(conns[1:], p99[1:], strict=True), strict=True
-            ):
+            for (c0, a), (c1, b) in pairwise(zip(conns, p99, strict=True)):
                 verdict = "ok" if b / a <= c1 / c0 else "GROWS FASTER"
                 steps.append(f"{c0}->{c1}: {b / a:.1f}x (<= {c1 / c0:.0f}x {verdict})")
             print(
-                f"  {rows:>9,} rows {t:<7} p99 {[round(v, 2) for v in p99]}  "
+                f"  {rows:>9,} rows {t:<11} p99 {[round(v, 2) for v in p99]}  "
                 f"req/s {[round(v) for v in rps]}  " + "; ".join(steps)
             )
 
@@ -295,6 +299,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=SECONDS)
     ap.add_argument("--rows", type=int, default=ROWS)
     ap.add_argument("--connections", type=int, default=CONNECTIONS)
+    ap.add_argument("--curve-rows", default=",".join(map(str, CURVE_ROWS)))
+    ap.add_argument("--curve-connections", default=",".join(map(str, CURVE_CONNECTIONS)))
     args = ap.parse_args()
     targets = tuple(t for t in args.only.split(",") if t)
     with tempfile.TemporaryDirectory(prefix="edgestore-reads-") as tmp:
@@ -309,8 +315,8 @@ def main() -> None:
         # The cost curve: throughput may fall as the table outgrows the page cache; p99 should
         # not grow faster than the connection count.
         curve: dict[tuple[int, int], Figures] = {}
-        for rows in CURVE_ROWS:
-            for conns in CURVE_CONNECTIONS:
+        for rows in (int(r) for r in args.curve_rows.split(",")):
+            for conns in (int(c) for c in args.curve_connections.split(",")):
                 figures = measure(work, rows, conns, args.seconds, args.runs, targets)
                 report(figures, f"curve: {rows:,} rows, {conns} connections")
                 curve[rows, conns] = figures
