@@ -1,9 +1,9 @@
 """SQLAlchemy's dialect compliance suite, run as its documented third-party setup.
 
 This is a pytest session of its own (SQLAlchemy's plugin takes pytest over): run it from this
-directory, ``pytest`` with one ``--dburi`` per backend (``.ci/run`` passes pysqlite, aiosqlite,
-edgestore and edgestore_async in one run); ``compare.py`` then lists every test whose outcome
-differs between pysqlite and an edgestore dialect.
+directory, ``pytest --dburi URL --junitxml=suite_<driver>.xml``, one session per backend
+(``.ci/run`` runs pysqlite, aiosqlite, edgestore and edgestore_async); ``compare.py`` then
+lists every test whose outcome differs between pysqlite and an edgestore dialect.
 """
 
 from __future__ import annotations

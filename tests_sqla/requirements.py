@@ -35,6 +35,15 @@ NO_TEMP = (
 
 
 class Requirements(SuiteRequirements):
+    # -- connections ---------------------------------------------------------------------------
+    @property
+    def independent_connections(self) -> Any:
+        # As SQLAlchemy's own requirements for every SQLite driver: tests that would open a
+        # second engine of their own (the reflection tests' one-connection engine) use
+        # config.db instead. Only config.db gets SQLite's provisioning, which ATTACHes the
+        # test_schema file on each new connection; a second engine's connections lack it.
+        return exclusions.skip_if(["sqlite"])
+
     # -- schemas (ATTACH) and temporary objects --------------------------------------------
     @property
     def schemas(self) -> Any:
