@@ -153,8 +153,9 @@ class StoreCache:
         if miss is not None and miss[0] is sql and miss[1] is params and miss[2] == max_rows:
             # hit() just found no entry (freshness checked, miss counted): go straight to
             # the read, still single-flight; or, the cache being full, mostly without filling
-            # (doorkeeper.py: at the cap, filling every miss only churns).
-            if not qc.worth_filling():
+            # (doorkeeper.py: at the cap, filling every miss only churns). A shared tier is
+            # always asked: another node may have the entry.
+            if self.redis is None and not qc.worth_filling():
                 return await run()
             return await qc.fetch(
                 miss[3], self._stamp_of(reads), run, ttl, lookup=False, counted=True, reads=reads
