@@ -28,7 +28,7 @@ The doorkeeper is a Bloom filter of two bits a key (the second in the same 64-by
 cache line), from one hash of ``(sql, params, max_rows)``, cleared after ``RESET_AFTER`` first
 sightings so that it forgets old keys. A false positive admits a key early, i.e. costs a fill:
 one bit a key in 128 KiB (before) let ~5% of the distinct keys of the bench fill (~1 us a read
-on average), two bits of one byte ~0.3% after 10,000 keys; this layout ~0.1%. It turns strict
+on average), two bits of one byte ~0.3% after 10,000 keys; this layout ~0.02%. It turns strict
 only while the traffic is mostly new keys (over half of a window's reads), so a working set
 that repeats (the common case, and every small one) is cached from its first access.
 """
@@ -130,9 +130,10 @@ class Doorkeeper:
 
         ``StoreCache.admit`` is this method (``Store.query`` calls it before anything else).
         Not strict, it answers True at once unless ``always_ask`` (``StoreCache.hit`` asks
-        after the decoded tier, so that the read is still remembered and counted). It is one
-        function on purpose: a turned-away read costs ~0.45 us here on the loaded 2-core
-        bench host, a ``fast_key`` tuple and a second method call cost ~0.1 us more.
+        after the decoded tier, so that the read is still remembered and counted). A bypassed
+        read costs ~0.1 us here; a turned-away one ~0.45 us (micro-benchmark on the loaded
+        2-core bench host), about what the ``fast_key`` tuple and the one-bit filter cost
+        before: what made a miss cheap is fewer false "seen" keys and the bypass.
         """
         if not always_ask:
             if self.bypass:
