@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import edgestore
-from edgestore.cache.doorkeeper import BYPASS_SAMPLE, WINDOW, Doorkeeper
+from edgestore.cache.doorkeeper import BYPASS_AFTER, BYPASS_SAMPLE, WINDOW, Doorkeeper
 from edgestore.cache.store_cache import StoreCache
 from edgestore.storage import Store
 
 SQL = "SELECT id, v FROM t WHERE id = ?"
-ROWS = 3 * WINDOW
+ROWS = (BYPASS_AFTER + 2) * WINDOW
 
 
 @pytest.fixture
@@ -52,8 +52,11 @@ def test_doorkeeper_turns_strict_only_when_most_keys_are_new() -> None:
 def test_doorkeeper_bypasses_the_cache_while_it_does_not_pay() -> None:
     hits = [0]
     door = Doorkeeper(lambda: hits[0])
-    for i in range(WINDOW):  # a window without a hit
+    for i in range((BYPASS_AFTER - 1) * WINDOW):  # windows without a hit ...
         door.admit(SQL, [i], None, True)
+    assert not door.bypass  # ... not yet enough of them
+    for i in range(WINDOW):
+        door.admit(SQL, [-i], None, True)
     assert door.bypass
     # Bypassing: one read in BYPASS_SAMPLE still goes through the cache, the rest skip it
     # before any hashing (even a key seen before).
@@ -106,7 +109,7 @@ async def test_no_stale_read_after_a_write_while_strict(store: Store) -> None:
 
 async def test_distinct_keys_bypass_the_cache_and_hot_keys_win_it_back(store: Store) -> None:
     door = StoreCache.of(store).query.doorkeeper
-    for i in range(1, 2 * WINDOW + 1):  # no read repeats: the cache cannot pay
+    for i in range(1, (BYPASS_AFTER + 1) * WINDOW + 1):  # no read repeats: the cache cannot pay
         assert (await store.query(SQL, [i])).values == [(i, f"v{i}")]
     assert door.bypass
     before = door.bypassed
@@ -127,7 +130,7 @@ async def test_no_stale_read_after_a_write_while_bypassing(store: Store) -> None
     key = 3
     for _ in range(3):
         await store.query(SQL, [key])  # cached before the bypass starts
-    for i in range(10, 2 * WINDOW + 10):
+    for i in range(10, (BYPASS_AFTER + 1) * WINDOW + 10):
         await store.query(SQL, [i])
     door = StoreCache.of(store).query.doorkeeper
     assert door.bypass

@@ -7,11 +7,12 @@ reads over 100,000 rows (bench/bench_storage.py ``miss``), where SQLite answers 
 1. **Bypass.** A lookup that misses costs ~3 us (external-write check, version stamp, byte
    key, two tiers), a hit saves ~5 us: below a hit ratio of about a third the cache costs
    more than it saves. Every ``WINDOW`` counted reads the doorkeeper compares the hits of the
-   window (``QueryCache.hits``) with its reads; under ``1 / BYPASS_BELOW`` of them, only one
-   read in ``BYPASS_SAMPLE`` goes through the cache (to keep measuring, and to let a working
-   set that forms get in) and the others read SQLite straight away, for ~0.1 us. Uniform
-   random keys over the table cost 1.4-1.6x ``cache=False`` without it (hit ratio 16-20%),
-   and every read of distinct keys paid the doorkeeper below.
+   window (``QueryCache.hits``) with its reads; under ``1 / BYPASS_BELOW`` of them for
+   ``BYPASS_AFTER`` windows in a row, only one read in ``BYPASS_SAMPLE`` goes through the
+   cache (to keep measuring, and to let a working set that forms get in) and the others read
+   SQLite straight away, for ~0.1 us. Uniform random keys over the table cost 1.4-1.6x
+   ``cache=False`` without it (hit ratio 16-20%), and every read of distinct keys paid the
+   doorkeeper below.
 2. **First sightings** (a TinyLFU-style doorkeeper). When most reads are of keys never seen
    before, a key is only looked up and cached from its second access on: filling costs a read
    ~2.3x one with ``cache=False`` (building the byte key, the lookup, encoding the result,
@@ -40,6 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
+    "BYPASS_AFTER",
     "BYPASS_BELOW",
     "BYPASS_SAMPLE",
     "FULL_FILL_EVERY",
@@ -57,7 +59,10 @@ WINDOW = 256
 """Counted reads per decision (strict, bypass) for the next window; bypassing, a quarter of
 that (``BYPASS_SAMPLE * WINDOW // 4`` reads: a working set that forms is noticed sooner)."""
 BYPASS_BELOW = 4
-"""Bypass the cache while fewer than one counted read in this many was a hit."""
+"""Bypass the cache while fewer than one counted read in this many was a hit ..."""
+BYPASS_AFTER = 4
+"""... for this many windows in a row: bypassing also stops the lookups of keys seen before, so
+it waits for more evidence than strictness does (a first sighting only delays one fill)."""
 BYPASS_SAMPLE = 16
 """Bypassing, one read in this many still goes through the cache."""
 FULL_FILL_EVERY = 32
@@ -84,6 +89,7 @@ class Doorkeeper:
         "_admitted",
         "_bits",
         "_hits",
+        "_low_windows",
         "_reads",
         "_reset_at",
         "_skip",
@@ -107,6 +113,7 @@ class Doorkeeper:
         self._admitted = 0  # first sightings let in while not strict
         self._window_start = 0  # ``firsts`` when the current window began
         self._window_hits = 0  # ``hits()`` then
+        self._low_windows = 0  # windows in a row with too few hits
         self._reset_at = RESET_AFTER
         self._reads = 0
         self._window = WINDOW
@@ -193,7 +200,9 @@ class Doorkeeper:
         self.strict = (firsts - self._window_start) * 2 > reads
         self._window_start = firsts
         hits = self._hits()
-        self.bypass = bypass = (hits - self._window_hits) * BYPASS_BELOW < reads
+        low = (hits - self._window_hits) * BYPASS_BELOW < reads
+        self._low_windows = low_windows = self._low_windows + 1 if low else 0
+        self.bypass = bypass = low_windows >= BYPASS_AFTER
         self._window = WINDOW // 4 if bypass else WINDOW
         self._window_hits = hits
         self._reads = 0

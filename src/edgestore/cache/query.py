@@ -93,7 +93,7 @@ class QueryCache:
         self.default_ttl = default_ttl
         # Decoded results of recent hits, in front of the byte entries (same budget).
         self.decoded = DecodedTier(lru)
-        # Whether a key's first read may fill the cache (doorkeeper.py; StoreCache.admit).
+        # Whether a read uses the cache at all, and a miss fills it (doorkeeper.py).
         self.doorkeeper = Doorkeeper(self._hit_count)
         self._normalised: dict[str, bytes] = {}
         self._volatile: dict[str, bool] = {}
