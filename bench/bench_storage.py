@@ -9,10 +9,18 @@
 3. idle: RSS of a process with an open, warmed-up store before and after the idle disconnect.
 4. import: ``import edgestore`` cost (RSS and wall time) against a bare interpreter
    (target: < 15 MB RSS above bare).
+5. miss: what the query cache costs random-key traffic with the default settings, against
+   ``cache=False`` on the same store, over 100,000 rows of ``items(id INTEGER PRIMARY KEY,
+   name TEXT, price NUMERIC, payload TEXT ~300 B JSON)`` and ``SELECT * FROM items WHERE id
+   = ?``: distinct keys (every read a miss; target <= 1.10x), uniform random keys once the
+   cache is full (its steady state), and a few hot keys (the cache's win, < 1x). CPU time of
+   this process (``time.process_time``) over blocks of reads, the modes interleaved in a
+   shuffled order every round, so that load from other processes weighs on both sides alike;
+   the median of the per-round ratios.
 
 Medians of RUNS runs. Run all, or name sections:
 
-    .venv/bin/python bench/bench_storage.py [point] [group] [idle] [import]
+    .venv/bin/python bench/bench_storage.py [point] [group] [idle] [import] [miss]
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import random
 import sqlite3
 import statistics
@@ -290,11 +299,130 @@ def bench_import() -> None:
     )
 
 
+# -- 5. the query cache under random keys ------------------------------------------------------
+
+ITEMS = 100_000
+ITEM_SQL = "SELECT * FROM items WHERE id = ?"
+BLOCK = 1_000  # reads per timed block
+ROUNDS = 40  # blocks per mode
+
+
+def make_items(path: Path) -> None:
+    rng = random.Random(0)
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT, price NUMERIC, payload TEXT)"
+    )
+    con.executemany(
+        "INSERT INTO items VALUES (?, ?, ?, ?)",
+        (
+            (
+                i,
+                f"item {i}",
+                round(rng.random() * 100, 2),
+                json.dumps(
+                    {
+                        "sku": f"SKU-{i:08d}",
+                        "tags": [rng.choice("abcdefgh") * 5 for _ in range(6)],
+                        "text": "lorem ipsum " * 15,
+                        "stock": rng.randint(0, 999),
+                    }
+                ),
+            )
+            for i in range(1, ITEMS + 1)
+        ),
+    )
+    con.commit()
+    con.close()
+
+
+async def _interleaved(
+    store: edgestore.Store, keys: dict[str, Callable[[], list[int]]], rounds: int = ROUNDS
+) -> dict[str, list[float]]:
+    """CPU seconds per read of each mode, block by block ("off": ``cache=False``)."""
+    per: dict[str, list[float]] = {mode: [] for mode in keys}
+    order = list(keys)
+    rng = random.Random(7)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for mode in order:
+            block = keys[mode]()
+            cache = False if mode == "off" else None
+            start = time.process_time()
+            for k in block:
+                await store.query(ITEM_SQL, [k], cache=cache)
+            per[mode].append((time.process_time() - start) / len(block))
+    return per
+
+
+def _ratio(per: dict[str, list[float]], mode: str) -> float:
+    return statistics.median(a / b for a, b in zip(per[mode], per["off"], strict=True))
+
+
+def bench_miss(tmp: Path) -> None:
+    path = tmp / "items.db"
+    make_items(path)
+
+    async def run() -> None:
+        store = await edgestore.open(path, schemas_dir=None, idle_timeout=0)
+        for k in range(1, ITEMS + 1):  # the file in the OS page cache for both sides
+            await store.query(ITEM_SQL, [k], cache=False)
+        # Distinct keys: every default read is a key's first (a miss). A few thousand keys
+        # first let the cache see the traffic as it would after a while (doorkeeper.py).
+        distinct = random.Random(1).sample(range(1, ITEMS + 1), ITEMS)
+        for k in distinct[-4 * BLOCK :]:
+            await store.query(ITEM_SQL, [k])
+        fresh = iter(distinct)
+        per = await _interleaved(
+            store, {m: lambda: [next(fresh) for _ in range(BLOCK)] for m in ("off", "default")}
+        )
+        d, o = statistics.median(per["default"]), statistics.median(per["off"])
+        r = _ratio(per, "default")
+        print(f"random point reads, {ITEMS:,} rows, CPU time per read, medians of {ROUNDS} blocks")
+        print(
+            f"  distinct keys (every read misses): cache=False {o * 1e6:5.2f} us"
+            f"  default {d * 1e6:5.2f} us"
+        )
+        print(
+            f"  miss cost: default vs cache=False {r:.3f}x"
+            f"  (target <= 1.10x: {'met' if r <= 1.10 else 'NOT met'})"
+        )
+        # Uniform random keys over the whole table, once the cache is full: its steady state.
+        rng = random.Random(2)
+        for _ in range(3 * ITEMS):
+            await store.query(ITEM_SQL, [rng.randint(1, ITEMS)])
+        per = await _interleaved(
+            store,
+            {m: lambda: [rng.randint(1, ITEMS) for _ in range(BLOCK)] for m in ("off", "default")},
+        )
+        stats = store.cache_stats()
+        r = _ratio(per, "default")
+        print(
+            f"  uniform random keys, cache full ({stats['entries']:,} entries, hit ratio "
+            f"{stats['query']['hit_rate']:.0%}): default vs cache=False {r:.3f}x"
+        )
+        # A few hot keys: what the cache is for (timed once the cache noticed them, after a
+        # few thousand reads: doorkeeper.py, bypass).
+        hot = rng.sample(range(1, ITEMS + 1), 64)
+        for k in rng.choices(hot, k=4 * BLOCK):
+            await store.query(ITEM_SQL, [k])
+        per = await _interleaved(
+            store, {m: lambda: rng.choices(hot, k=BLOCK) for m in ("off", "default")}, rounds=10
+        )
+        r = _ratio(per, "default")
+        print(f"  64 hot keys: default vs cache=False {r:.3f}x (the cache's win: < 1)")
+        await store.close()
+
+    asyncio.run(run())
+
+
 SECTIONS: dict[str, Callable[[Path], None]] = {
     "point": bench_point,
     "group": bench_group,
     "idle": bench_idle,
     "import": lambda tmp: bench_import(),
+    "miss": bench_miss,
 }
 
 

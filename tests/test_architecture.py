@@ -31,8 +31,8 @@ FRAMEWORK_FREE |= {"auth", "opening", "hrana", "migrate", "replication"}
 # Private names of other libraries read on purpose, and why (the comment at the use says more).
 FOREIGN_PRIVATE_ALLOWED = {
     # A lookup through cachetools' Python-level __getitem__ costs more than the whole hit.
-    ("cache/lru.py", "_Cache__data"),
-    ("cache/lru.py", "_LRUCache__order"),
+    ("cache/lru_space.py", "_Cache__data"),
+    ("cache/lru_space.py", "_LRUCache__order"),
     # Preparing a statement for the authorizer without binding values (analysis.py).
     ("storage/analysis.py", "_null_bindings"),
 }

@@ -1,8 +1,9 @@
 """The caches of one Store: what ``store.cache`` and cached reads use.
 
-A cached read goes: external-change check -> stamp of the tables read -> decoded hit ->
-admission (a key's first access may read SQLite directly, see ``doorkeeper.py``) -> lookup ->
-(miss) single-flight run -> store if the stamp did not move.
+A cached read goes: admission (bypass, or a key's first access while most keys are new: read
+SQLite directly, see ``doorkeeper.py``) -> external-change check -> stamp of the tables read ->
+decoded hit -> lookup -> (miss) single-flight run -> store if the stamp did not move (and, the
+cache being full, only for a sample of the misses).
 
 The external-change check must be cheap, it runs on every hit: ``store.check_external()``
 (storage/external.py) compares the WAL-index header of the ``-shm`` file with the one seen at
@@ -69,6 +70,14 @@ class StoreCache:
         self.default = s.query_cache
         self.unchecked = 0
         self.redis: RedisTier | None = None
+        self.admit: Callable[[str, Params, int | None], bool] = self.query.doorkeeper.admit
+        """False for a read the doorkeeper keeps away from the cache (bypassing while the
+        cache does not pay, or strict and the key's first sighting): ``Store.query`` then
+        reads SQLite without the cache, before anything else, so that a random point read
+        costs about what ``cache=False`` costs (bench/bench_storage.py ``miss``). Bound to
+        ``Doorkeeper.admit`` itself: one call on the path every cached read takes. Not
+        strict, :meth:`hit` asks the doorkeeper after the decoded tier. With a Redis tier,
+        whose entries other processes may have filled, it admits everything."""
         self._stamps: dict[frozenset[str], Callable[[], Hashable]] = {}
         # (sql, params, max_rows, key) of the definite miss hit() just saw; read(), called
         # right after it with no await in between, reuses the key and skips a second lookup.
@@ -85,25 +94,12 @@ class StoreCache:
             tier = RedisTier(self.store, self.query, url)
             await tier.start()
             self.redis = tier
+            self.admit = _admit_all
 
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.close()
             self.redis = None
-
-    def admit(self, sql: str, params: Params, max_rows: int | None) -> bool:
-        """False for a first read the doorkeeper turns away while strict (mostly new keys):
-        read SQLite without the cache, before anything else, so that a random point read
-        costs about what ``cache=False`` costs (bench/bench_storage.py point). Not strict,
-        :meth:`hit` asks the doorkeeper itself, after the decoded tier."""
-        qc = self.query
-        if not qc.doorkeeper.strict or self.redis is not None:
-            return True
-        fast = fast_key(sql, params, max_rows)
-        if fast is None or qc.doorkeeper.admit(fast):
-            return True
-        qc.misses += 1
-        return False
 
     def hit(
         self, sql: str, analysis: Analysis, params: Params, max_rows: int | None
@@ -130,18 +126,14 @@ class StoreCache:
             if hit is not None:
                 qc.hits += 1
                 return hit
-            if door is not None and not door.admit(fast):
-                self._turn_away(sql, params)
+            if door is not None and not door.admit(sql, params, max_rows, True):
+                self._first = (sql, params)  # read() runs it uncached
                 return None
         key = qc.key(sql, params, max_rows)
         result = qc.get_now(key, stamp, fast)
         if result is None and qc.absent:
             self._miss = (sql, params, max_rows, key)
         return result
-
-    def _turn_away(self, sql: str, params: Params) -> None:
-        self.query.misses += 1
-        self._first = (sql, params)  # read() runs it uncached
 
     async def read(
         self,
@@ -161,7 +153,11 @@ class StoreCache:
         miss, self._miss = self._miss, None
         if miss is not None and miss[0] is sql and miss[1] is params and miss[2] == max_rows:
             # hit() just found no entry (freshness checked, miss counted): go straight to
-            # the read, still single-flight.
+            # the read, still single-flight; or, the cache being full, mostly without filling
+            # (doorkeeper.py: at the cap, filling every miss only churns). A shared tier is
+            # always asked: another node may have the entry.
+            if self.redis is None and not qc.worth_filling():
+                return await run()
             return await qc.fetch(
                 miss[3], self._stamp_of(reads), run, ttl, lookup=False, counted=True, reads=reads
             )
@@ -204,3 +200,7 @@ class StoreCache:
             first_sightings_uncached=self.query.doorkeeper.turned_away,
             redis=self.redis.stats() if self.redis is not None else None,
         )
+
+
+def _admit_all(sql: str, params: Params, max_rows: int | None) -> bool:
+    return True

@@ -9,7 +9,6 @@ the writer's group commit. Explicit transactions and sessions hold a connection 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +28,7 @@ from ..errors import (
 from .analysis import Analysis, AnalysisCache, description_of
 from .analyzer import Analyzer
 from .batch_settings import batch_with_settings, sets_session_pragma, setting_alone
+from .commits import CommitListener, CommitPublisher
 from .connection import Conn
 from .execution import Outcome, WriteJob, run_statement
 from .external import ExternalWatch
@@ -41,6 +41,7 @@ from .roles import ReplicationRole
 from .schema import DEFAULT_SCHEMAS_DIR, apply_schema_dir
 from .sqlerrors import translate
 from .streaming import DEFAULT_CHUNK_ROWS, RowStream, open_autocommit
+from .thread_reads import call_translated, release_after, thread_read
 from .txn_errors import not_a_read, not_here
 from .versions import TableVersions
 
@@ -49,10 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Store", "open"]
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
-CommitListener = Callable[[frozenset[str]], None]
 
 _CHECKPOINT_MODES = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
 
@@ -66,14 +64,15 @@ class Store:
         self.loop = loop
         self.versions = TableVersions()
         self.pool = Pool(self.path, settings, loop)
-        self.pool.on_commit = self._on_commit
         self.pool.on_external = self.external_change
         self._analyses = AnalysisCache()
+        self.commits = CommitPublisher(self.versions, self._analyses.clear)
+        """Announces each commit: table versions, commit listeners (storage/commits.py)."""
+        self.pool.on_commit = self.commits.publish
         self.analyzer = Analyzer(self._analyses, self.pool, settings, loop, self.check_open)
         # Bound once (the analysis of a new SQL text); cached ones are read from _analyses.
         self.analysis: Callable[[str], Coroutine[Any, Any, Analysis]] = self.analyzer.analysis
         """The analysis of ``sql`` (cached per SQL text; ``Analyzer.analysis``)."""
-        self._commit_listeners: list[CommitListener] = []
         self.inline_reads = settings.inline_budget > 0
         self.closed = False
         self.read_cache: ReadCache | None = None
@@ -231,7 +230,7 @@ class Store:
                 return await self._read_on_writer(analysis, params, max_rows)
             conn = await pool.acquire_reader()
         running = self.loop.run_in_executor(
-            pool.reader_executor, _thread_read, conn, analysis, params, max_rows, self.settings
+            pool.reader_executor, thread_read, conn, analysis, params, max_rows, self.settings
         )
         try:
             result = await asyncio.shield(running)
@@ -243,7 +242,7 @@ class Store:
                 # The thread is still inside SQLite on this reader: stop it, and give the
                 # reader back only once the thread let go of it.
                 conn.db.interrupt()
-                running.add_done_callback(lambda done: _release_after(pool, conn, done))
+                running.add_done_callback(lambda done: release_after(pool, conn, done))
                 raise
             pool.release_reader(conn)
             raise
@@ -259,7 +258,7 @@ class Store:
         hold = await self.pool.hold()
         try:
             return await hold.run(
-                lambda conn: _thread_read(conn, analysis, params, max_rows, self.settings)
+                lambda conn: thread_read(conn, analysis, params, max_rows, self.settings)
             )
         finally:
             hold.release()
@@ -353,22 +352,6 @@ class Store:
             raise job.error
         return job.results
 
-    def _on_commit(self, outcome: Outcome) -> None:
-        if outcome.external or outcome.schema_change:
-            self._analyses.clear()
-            self.versions.bump_all()
-        elif outcome.touches_all and outcome.committed:
-            self.versions.bump_all()
-        if outcome.written:
-            self.versions.bump(outcome.written)
-        if outcome.committed:
-            written = frozenset(outcome.written)
-            for listener in tuple(self._commit_listeners):
-                try:
-                    listener(written)
-                except Exception:
-                    log.exception("commit listener failed")
-
     # -- transactions and sessions ---------------------------------------------------------
 
     def transaction(self, *, timeout: float | None = None) -> Transaction:
@@ -399,7 +382,7 @@ class Store:
             return []
         applied = await self.run_on_writer(lambda db: apply_schema_dir(db, path))
         if applied:
-            self._on_commit(Outcome(schema_change=True, committed=True))
+            self.commits.publish(Outcome(schema_change=True, committed=True))
         return applied
 
     async def close_idle(self) -> None:
@@ -449,25 +432,19 @@ class Store:
         self.check_open()
         hold = await self.pool.hold()
         try:
-            return await hold.run(lambda conn: _call_translated(fn, conn.db))
+            return await hold.run(lambda conn: call_translated(fn, conn.db))
         finally:
             hold.release()
 
     def add_commit_listener(self, fn: CommitListener) -> Callable[[], None]:
         """Call ``fn(tables_written)`` on the event loop after each commit through this store."""
-        self._commit_listeners.append(fn)
-
-        def remove() -> None:
-            if fn in self._commit_listeners:
-                self._commit_listeners.remove(fn)
-
-        return remove
+        return self.commits.add_listener(fn)
 
     # -- the engine (engine.Engine): what transactions, sessions and streams use ----------
 
     def publish(self, outcome: Outcome) -> None:
         """Announce a commit made on a connection held outside group commit."""
-        self._on_commit(outcome)
+        self.commits.publish(outcome)
 
     def cached_analysis(self, sql: str) -> Analysis | None:
         """The analysis of ``sql`` if it is cached (no await, no connection)."""
@@ -481,29 +458,3 @@ class Store:
     def analysis_generation(self) -> int:
         """Moves when cached analyses are dropped (schema change, external write)."""
         return self._analyses.generation
-
-
-def _release_after(pool: Pool, conn: Conn, done: asyncio.Future[Result]) -> None:
-    if not done.cancelled():
-        done.exception()  # nobody awaits it any more: the caller was cancelled
-    pool.release_reader(conn)
-
-
-def _call_translated(fn: Callable[[apsw.Connection], T], db: apsw.Connection) -> T:
-    try:
-        return fn(db)
-    except apsw.Error as exc:
-        raise translate(exc) from exc
-
-
-def _thread_read(
-    conn: Conn, analysis: Analysis, params: Params, max_rows: int | None, settings: Settings
-) -> Result:
-    guard = conn.guard
-    guard.start_thread(settings.statement_timeout)
-    try:
-        return run_statement(conn, analysis, params, max_rows)
-    except apsw.Error as exc:
-        raise translate(exc, timeout=guard.timed_out) from exc
-    finally:
-        guard.stop()
