@@ -229,13 +229,11 @@ def route_handlers(state: AppState, schema: Catalog) -> list[HTTPRouteHandler]:
         if not result.values:
             raise NotFoundError(f"no row in {t.name!r} with key {key}")
         caching = store.read_cache
-        if (
-            not result.cached
-            and isinstance(caching, StoreCache)
-            and caching.query.doorkeeper.strict
-        ):
-            # Mostly new keys (cache/doorkeeper.py): an entry would only push an unread one out
-            # of the FIFO (HotCache.put was ~5% of a random row read, py-spy, bench_reads.py).
+        door = caching.query.doorkeeper if isinstance(caching, StoreCache) else None
+        if not result.cached and door is not None and (door.strict or door.bypass):
+            # Mostly new keys, or the query cache is bypassed because it does not pay
+            # (cache/doorkeeper.py): an entry would only push an unread one out of the FIFO
+            # (HotCache.put was ~5% of a random row read, py-spy, bench_reads.py).
             scope.pop(HOT_SCOPE_KEY, None)
         names = [c.name for c in result.columns]
         return _json_response(scope, _row_dict(names, result.values[0]))
