@@ -18,14 +18,13 @@ from typing import Any
 from litestar import MediaType, Request, Response, WebSocket, get, post, websocket
 from litestar.exceptions import (
     HTTPException,
-    InternalServerException,
     NotAuthorizedException,
     WebSocketDisconnect,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
-from litestar.types import Receive
+from litestar.types import Receive, Scope, Send
 
 from ..auth import Role
 from ..errors import EdgestoreError, NotFoundError, ProtocolError
@@ -42,6 +41,7 @@ from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
 from .drain import LONG_RUNNING_OPT
 from .errors import ERROR_BODY_OPT, OK
 from .middleware import ROLE_SCOPE_KEY, bearer_token
+from .rawroute import RAW_OPT, read_body, send_json
 from .routes.tables import RawResponse
 from .state import ROLE_OPT, AppState
 
@@ -100,30 +100,8 @@ class _Hrana:
         receive: the route's whole work, so that a raw ASGI implementation of the route can
         share it."""
         readonly, owner, share = self.caller(scope)
-        body = await _read_body(receive, self.state.settings.max_body_bytes)
+        body = await read_body(receive, self.state.settings.max_body_bytes)
         return await self.http.pipeline(body, owner=owner, readonly=readonly, caller=share)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The request body straight from the ASGI messages, 413 past ``limit`` bytes as
-    ``request.body()`` does. That one first builds the parsed headers (for Content-Length)
-    and streams through an async generator: ~8% of a point-read pipeline (py-spy,
-    bench/bench_reads.py)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event: Any = await receive()
-        kind = event["type"]
-        if kind == "http.request":
-            body = event.get("body", b"")
-            size += len(body)
-            if size > limit:
-                raise RequestEntityTooLarge
-            chunks.append(body)
-            if not event.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        elif kind == "http.disconnect":
-            raise InternalServerException("client disconnected prematurely")
 
 
 # The Hrana side of each live app, so that the app's shutdown can close its streams.
@@ -164,7 +142,17 @@ def route_handlers(state: AppState) -> list[Any]:
     async def protobuf_probe() -> None:
         raise NotFoundError("the protobuf encoding is not supported; use /v3 (JSON)")
 
-    @post(["/v2/pipeline", "/v3/pipeline"], status_code=OK, opt=_OPT, include_in_schema=False)
+    async def pipeline_raw(scope: Scope, receive: Receive, send: Send) -> None:
+        """The raw implementation of ``pipeline`` (web/rawroute.py): the route libSQL clients
+        send every statement to, without Litestar's Request and Response layers."""
+        await send_json(send, OK, await hrana.pipeline(scope, receive))
+
+    @post(
+        ["/v2/pipeline", "/v3/pipeline"],
+        status_code=OK,
+        opt={**_OPT, RAW_OPT: pipeline_raw},
+        include_in_schema=False,
+    )
     async def pipeline(request: Request[Any, Any, Any]) -> ASGIResponse:
         body = await hrana.pipeline(request.scope, request.receive)
         # Raw ASGI messages, as the hot table reads send them: Litestar's Response costs
