@@ -130,10 +130,21 @@ def test_the_core_imports_no_framework(path: Path) -> None:
         assert name.split(".")[0] not in FRAMEWORKS, f"{path.name} imports the framework {name}"
 
 
-def _private_reads(path: Path) -> list[str]:
+def _private_reads(path: Path, src: Path = SRC) -> list[str]:
     """``x._name`` where ``x`` is not self/cls and nothing in this module defines ``_name``,
     and ``from m import _name`` of a module of ours."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    # getattr(x, "_name") reads a private name too: its string does not define the name.
+    by_name = {
+        id(node.args[1]): node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "hasattr", "setattr", "delattr")
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+    }
     defined: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -142,9 +153,13 @@ def _private_reads(path: Path) -> list[str]:
             defined.add(node.attr)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             defined.add(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in by_name
+        ):
             defined.add(node.value)  # __slots__ entries
-    rel = str(path.relative_to(SRC))
+    rel = str(path.relative_to(src))
     found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
@@ -155,6 +170,15 @@ def _private_reads(path: Path) -> list[str]:
                 continue
             if (rel, name) not in FOREIGN_PRIVATE_ALLOWED:
                 found.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+        elif isinstance(node, ast.Constant) and id(node) in by_name:
+            name = node.value
+            if not name.startswith("_") or name.startswith("__") or name in defined:
+                continue
+            target = by_name[id(node)].args[0]
+            if isinstance(target, ast.Name) and target.id in ("self", "cls"):
+                continue
+            if (rel, name) not in FOREIGN_PRIVATE_ALLOWED:
+                found.append(f"{rel}:{node.lineno} {ast.unparse(by_name[id(node)])}")
         elif isinstance(node, ast.ImportFrom) and (node.level or node.module == "edgestore"):
             for alias in node.names:
                 if alias.name.startswith("_") and alias.name != "__version__":
@@ -165,6 +189,27 @@ def _private_reads(path: Path) -> list[str]:
 def test_no_module_reads_another_modules_private_names() -> None:
     offenders = [line for path in _modules() for line in _private_reads(path)]
     assert offenders == []
+
+
+def test_the_checker_finds_private_reads_spelled_with_getattr(tmp_path: Path) -> None:
+    planted = tmp_path / "memory" / "probe.py"
+    planted.parent.mkdir()
+    planted.write_text(
+        "def measure(pool, store):\n"
+        "    conns = getattr(pool, '_idle', ())\n"
+        "    cached = hasattr(store, '_analyses')\n"
+        "    return conns, cached, pool._idle\n"
+        "class Own:\n"
+        "    def size(self):\n"
+        "        return getattr(self, '_size', 0)\n",
+        encoding="utf-8",
+    )
+    found = _private_reads(planted, tmp_path)
+    assert [line.split(" ", 1)[0] for line in found] == [
+        "memory/probe.py:2",
+        "memory/probe.py:3",
+        "memory/probe.py:4",
+    ]
 
 
 def test_only_the_dialects_import_sqlalchemy() -> None:

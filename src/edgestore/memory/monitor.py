@@ -197,10 +197,7 @@ class MemoryMonitor:
         pool = getattr(self.store, "pool", None)
         conns: list[tuple[str, Any]] = []
         if pool is not None:
-            writer = getattr(pool, "writer", None)
-            if writer is not None:
-                conns.append(("writer", writer.db))
-            conns.extend(("reader", c.db) for c in list(getattr(pool, "_idle", ())))
+            conns.extend((c.role, c.db) for c in pool.inspectable_connections())
         self.breakdown = measure(
             server_root=self.server_root,
             cache_bytes=lru.currsize if lru is not None else 0,

@@ -78,18 +78,10 @@ class Pool:
         # Bumped on the writer thread around every writer job: a reader that sees the data
         # version move while this moved too cannot tell our commit from another process's.
         self.writer_seq = 0
-        # counters
-        self.waits = 0
-        self.timeouts = 0
-        self.opens = 0
-        self.closes = 0
-        self.idle_closes = 0
-        self.inline_runs = 0
-        self.inline_overruns = 0
-        self.thread_runs = 0
-        self.group_commits = 0
-        self.grouped_writes = 0
-        self.peak = 0
+        # counters (PoolStats says what each counts)
+        self.waits = self.timeouts = self.opens = self.closes = self.idle_closes = 0
+        self.inline_runs = self.inline_overruns = self.thread_runs = 0
+        self.group_commits = self.grouped_writes = self.peak = 0
 
     # -- stats -------------------------------------------------------------------------
 
@@ -192,6 +184,10 @@ class Pool:
                 # The page caches just freed sit in malloc arenas (several threads' worth);
                 # hand them back to the OS so an idle process is small (bench: ~3 MiB).
                 self.writer_executor.submit(release_memory)
+
+    def inspectable_connections(self) -> list[Conn]:
+        """The writer (when open) and the idle readers: those whose memory may be read now."""
+        return [c for c in (self.writer, *self._idle) if c is not None]
 
     def idle_reader(self) -> Conn | None:
         """An already open idle reader, or None (never opens, never waits)."""

@@ -65,8 +65,7 @@ class QueryStats:
         db.set_profile(self._on_statement)
 
     def _deps(self, sql: str) -> tuple[frozenset[str], frozenset[str]]:
-        analyses = getattr(self._store, "_analyses", None)
-        analysis = analyses.get(sql) if analyses is not None else None
+        analysis = self._store.cached_analysis(sql) if self._store is not None else None
         deps = getattr(analysis, "deps", None)
         if deps is None:
             return frozenset(), frozenset()
