@@ -396,11 +396,11 @@ def bench_miss(tmp: Path) -> None:
             store,
             {m: lambda: [rng.randint(1, ITEMS) for _ in range(BLOCK)] for m in ("off", "default")},
         )
-        stats = store.cache_stats()
+        stats = StoreCache.of(store).stats()
         r = _ratio(per, "default")
         print(
-            f"  uniform random keys, cache full ({stats['entries']:,} entries, hit ratio "
-            f"{stats['query']['hit_rate']:.0%}): default vs cache=False {r:.3f}x"
+            f"  uniform random keys, cache full ({stats.entries:,} entries, hit ratio "
+            f"{stats.query.hit_rate:.0%}): default vs cache=False {r:.3f}x"
         )
         # A few hot keys: what the cache is for (timed once the cache noticed them, after a
         # few thousand reads: doorkeeper.py, bypass).
