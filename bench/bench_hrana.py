@@ -16,22 +16,18 @@ Server: ``edgestore serve`` (granian, one worker, access log off, query cache of
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from servers import edgestore_cmd, edgestore_env, server
 
 RUNS = 5
 SECONDS = 4
@@ -42,52 +38,12 @@ REPO = BENCH.parent
 JS = REPO / "tests" / "js"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def edgestore(db: Path, work: Path) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGESTORE_")}
-    env.update(EDGESTORE_QUERY_CACHE="false", EDGESTORE_ACCESS_LOG="false")
-    cmd = [
-        sys.executable,
-        "-c",
-        "from edgestore.cli import main; main()",
-        "serve",
-        "--port",
-        str(port),
-        "--db",
-        str(db),
-        "--schemas",
-        str(REPO / "schemas"),
-    ]
-    log = (work / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/v2", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("edgestore serve did not start; see " + log.name)
+    """``edgestore serve`` on ``db`` (schemas applied) with the query cache off."""
+    env = edgestore_env(db, EDGESTORE_QUERY_CACHE="false")
+    with server(edgestore_cmd(db), env, work, "/v2") as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
 
 
 def seed(db: Path, work: Path) -> None:
