@@ -8,7 +8,10 @@ Litestar app (bench/http_baseline_app.py), both under granian with one worker, a
 2. uncached: the same row read with the query cache off vs a route doing the same point
    select with inline stdlib sqlite3 (target >= 0.7x rps).
 3. mixed: 1,000 concurrent keep-alive clients for 30 s, 90% row reads / 10% inserts, with the
-   25 MiB cache filled first: errors, p99, peak RSS, RSS drift over the run.
+   25 MiB cache filled first: errors, p99, peak RSS, RSS drift over the run. Baseline: the
+   bare Litestar app under the same 1,000 clients (point reads and JSON-body selects); what
+   its RSS grows by is what the connections cost the server stack before edgestore does
+   anything, so edgestore's start + its cache + that growth is the floor it is printed against.
 4. idle: RSS of edgestore serve (all processes) after the idle disconnect next to the bare
    Litestar app (master + worker).
 
@@ -132,6 +135,19 @@ def section_rps(work: Path, cached: bool) -> None:
         )
 
 
+# The bare Litestar baseline under the same connections: the same share of point reads, and
+# its JSON-body route for the rest (it has no insert route).
+BASELINE_MIXED_LUA = """
+local n = {rows}
+request = function()
+  if math.random() < 0.9 then
+    return wrk.format("GET", "/point/" .. math.random(1, n))
+  end
+  return wrk.format("POST", "/query", {{["Content-Type"] = "application/json"}},
+    '{{"sql": "SELECT * FROM items WHERE id = ?", "params": [' .. math.random(1, n) .. ']}}')
+end
+"""
+
 MIXED_LUA = """
 local n = {rows}
 request = function()
@@ -163,29 +179,14 @@ def section_mixed(work: Path) -> None:
         print(f"\n[mixed] skipped: open-file limit {soft} < {MIXED_CLIENTS + 100}")
         return
     with server(edgestore_cmd(db), edgestore_env(db), work, "/health") as url:
-        pid = url.pid
+        start = tree_rss(url.pid)
         cache_bytes = fill_cache(url)
-        samples: list[int] = []
-        proc = subprocess.Popen(
-            [
-                "wrk",
-                "-t2",
-                f"-c{MIXED_CLIENTS}",
-                f"-d{MIXED_SECONDS}s",
-                "--latency",
-                "--timeout",
-                "10s",
-                "-s",
-                str(script),
-                url,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        while proc.poll() is None:
-            samples.append(tree_rss(pid))
-            time.sleep(0.5)
-        out = proc.stdout.read() if proc.stdout else ""
+        out, samples = _mixed_load(url, script)
+    base_script = work / "baseline-mixed.lua"
+    base_script.write_text(BASELINE_MIXED_LUA.format(rows=ROWS))
+    with server(baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), work, "/const") as url:
+        base_start = tree_rss(url.pid)
+        base_out, base_samples = _mixed_load(url, base_script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)", out, re.M)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -207,6 +208,44 @@ def section_mixed(work: Path) -> None:
         f"third {early / 2**20:.1f} MiB, last third {late / 2**20:.1f} MiB "
         f"(drift {100 * (late - early) / early:+.1f}%; target <= 100 MB, flat)"
     )
+    growth = max(base_samples) - base_start
+    base_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", base_out).group(1))  # type: ignore[union-attr]
+    print(
+        f"  bare Litestar on granian (master + worker), same clients, {base_rps:.0f} req/s: "
+        f"RSS {base_start / 2**20:.1f} MiB at start, peak {max(base_samples) / 2**20:.1f} MiB "
+        f"(+{growth / 2**20:.1f} MiB for the connections alone)"
+    )
+    floor = start + cache_bytes + growth
+    print(
+        f"  edgestore's floor: its start {start / 2**20:.1f} + the cache's charge "
+        f"{cache_bytes / 2**20:.1f} + the bare stack's growth {growth / 2**20:.1f} = "
+        f"{floor / 2**20:.1f} MiB; measured peak / floor {max(samples) / floor:.2f}x"
+    )
+
+
+def _mixed_load(url: servers.ServerURL, script: Path) -> tuple[str, list[int]]:
+    """Run the 1,000-client load against ``url``; (wrk's output, RSS samples every 0.5 s)."""
+    samples: list[int] = []
+    proc = subprocess.Popen(
+        [
+            "wrk",
+            "-t2",
+            f"-c{MIXED_CLIENTS}",
+            f"-d{MIXED_SECONDS}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    while proc.poll() is None:
+        samples.append(tree_rss(url.pid))
+        time.sleep(0.5)
+    return (proc.stdout.read() if proc.stdout else ""), samples
 
 
 def _raise_nofile() -> int:

@@ -22,6 +22,7 @@ Medians of RUNS runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -92,43 +93,48 @@ def measured(url: str, pid: int) -> tuple[float, float]:
 
 
 def section_throughput(work: Path) -> None:
+    """One-process vs granian's processes, all three servers up at once, runs alternating.
+
+    Two baselines: granian's processes as they run now (its ``auto`` loop takes uvloop, now a
+    dependency), and as they ran before uvloop was a dependency (``--loop asyncio``)."""
     db = work / "bench.db"
     d = designs(db)
-    ours_rps: list[float] = []
-    base_rps: list[float] = []
-    ours_cpu: list[float] = []
-    base_cpu: list[float] = []
     one_cmd, one_env, _, _ = d["one-process"]
     mp_cmd, mp_env, _, _ = d["processes"]
-    with (
-        server(one_cmd, one_env, work, "/health") as one,
-    ):
-        one_pid = one.pid
-        with server(mp_cmd, mp_env, work, "/health") as mp:
-            mp_pid = mp.pid
-            for url in (one, mp):
-                wrk(url + ROW, seconds=1)
-            for _ in range(RUNS):
-                rps, cpu = measured(one + ROW, one_pid)
-                ours_rps.append(rps)
-                ours_cpu.append(cpu)
-                rps, cpu = measured(mp + ROW, mp_pid)
-                base_rps.append(rps)
-                base_cpu.append(cpu)
-    ratio = statistics.median(o / b for o, b in zip(ours_rps, base_rps, strict=True))
-    # On a shared machine requests/s swings with other load; the server's CPU time per
-    # request does much less, and on a CPU-bound server throughput is its inverse.
-    cpu_ratio = statistics.median(b / o for o, b in zip(ours_cpu, base_cpu, strict=True))
+    targets = {
+        "one-process": (one_cmd, one_env),
+        "processes": (mp_cmd, mp_env),
+        "processes-asyncio": (granian_processes_cmd("--loop", "asyncio"), mp_env),
+    }
+    rps: dict[str, list[float]] = {name: [] for name in targets}
+    cpu: dict[str, list[float]] = {name: [] for name in targets}
+    with contextlib.ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(server(c, e, work, "/health"))
+            for name, (c, e) in targets.items()
+        }
+        for url in urls.values():
+            wrk(url + ROW, seconds=1)
+        for _ in range(RUNS):
+            for name, url in urls.items():
+                r, c = measured(url + ROW, url.pid)
+                rps[name].append(r)
+                cpu[name].append(c)
     print(f"\n[throughput] cached row read, wrk -c32, {RUNS} alternating runs")
-    print(f"  one-process rps {[round(v) for v in ours_rps]}")
-    print(f"  processes   rps {[round(v) for v in base_rps]}")
-    print(f"  one-process CPU us/request {[round(v, 1) for v in ours_cpu]}")
-    print(f"  processes   CPU us/request {[round(v, 1) for v in base_cpu]}")
-    print(f"  median of per-run ratios one-process / processes: {ratio:.2f}x (target >= 0.95x)")
-    print(
-        f"  CPU-bound throughput (processes CPU per request / one-process): {cpu_ratio:.2f}x "
-        "(target >= 0.95x)"
-    )
+    for name in targets:
+        print(f"  {name:<18} rps {[round(v) for v in rps[name]]}")
+        print(f"  {'':<18} CPU us/request {[round(v, 1) for v in cpu[name]]}")
+    for base in ("processes", "processes-asyncio"):
+        pairs = zip(rps["one-process"], rps[base], strict=True)
+        ratio = statistics.median(o / b for o, b in pairs)
+        # On a shared machine requests/s swings with other load; the server's CPU time per
+        # request does much less, and on a CPU-bound server throughput is its inverse.
+        cpu_pairs = zip(cpu["one-process"], cpu[base], strict=True)
+        cpu_ratio = statistics.median(b / o for o, b in cpu_pairs)
+        print(
+            f"  one-process / {base}: requests/s {ratio:.2f}x, CPU-bound throughput (CPU per "
+            f"request inverse) {cpu_ratio:.2f}x (target >= 0.95x)"
+        )
 
 
 def main(argv: list[str]) -> None:

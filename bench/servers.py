@@ -120,9 +120,9 @@ def edgestore_cmd(db: Path, *, schemas: bool = True) -> list[str]:
     return [*cmd, "--schemas", str(REPO / "schemas")] if schemas else cmd
 
 
-def granian_processes_cmd() -> list[str]:
+def granian_processes_cmd(*extra: str) -> list[str]:
     """edgestore's app under granian's process model (master + one worker)."""
-    return _granian("edgestore.web.app:create_app")
+    return _granian("edgestore.web.app:create_app", *extra)
 
 
 def baseline_cmd() -> list[str]:

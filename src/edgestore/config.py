@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
+    "EventLoopChoice",
     "MiB",
     "Settings",
     "is_loopback_host",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 ENV_PREFIX = "EDGESTORE_"
 
 
@@ -112,6 +114,9 @@ class Settings:
     """Port ``edgestore serve`` binds to."""
     workers: int = 1
     """Server worker processes."""
+    event_loop: EventLoopChoice = "auto"
+    """Event loop of ``edgestore serve``: ``auto`` takes uvloop where it is installed (it is a
+    dependency on Linux and macOS), else asyncio's own."""
     auth_tokens: tuple[str, ...] = ()
     """Accepted bearer tokens as ``role:sha256-hex-of-token`` (roles: ro, rw, admin)."""
     jwt_public_key: str | None = None

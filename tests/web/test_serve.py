@@ -146,3 +146,30 @@ def test_config_file_and_flags(captured_run: list[Settings], tmp_path: Path) -> 
     assert settings.db_path == tmp_path / "c.db"
     # The workers get the same settings through the environment.
     assert Settings.load() == settings
+
+
+@pytest.mark.parametrize(("choice", "name"), [(None, "uvloop"), ("asyncio", "asyncio")])
+def test_serve_runs_on_the_chosen_event_loop(tmp_path: Path, choice: str | None, name: str) -> None:
+    # The default (auto) takes uvloop, which is a dependency on Linux; asyncio's own loop when
+    # told. Both serve.
+    env = {} if choice is None else {"EDGESTORE_EVENT_LOOP": choice}
+    with EdgestoreServer(tmp_path / "loop.db", env=env) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            r = http.post("/api/v1/tables/items/rows", json={"name": "loop", "price": 1})
+            assert r.status_code == 201, r.text
+        assert server.stop() == 0
+    assert f"; event loop {name})" in server.log()
+
+
+def test_loop_factory_names_the_loop() -> None:
+    import asyncio
+
+    import uvloop
+
+    from edgestore.cli.server_runner import loop_factory
+
+    assert loop_factory("auto") is uvloop.new_event_loop
+    assert loop_factory("uvloop") is uvloop.new_event_loop
+    assert loop_factory("asyncio") is asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory("auto")) as runner:
+        assert isinstance(runner.get_loop(), uvloop.Loop)

@@ -157,11 +157,12 @@ def _run(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> None:
-    from .server_runner import run
+    from .server_runner import event_loop_name, run
 
     click.echo(
         f"edgestore serving {settings.db_path} on http://{settings.host}:{settings.port} "
-        f"(dashboard /dashboard, OpenAPI /schema)",
+        f"(dashboard /dashboard, OpenAPI /schema; event loop "
+        f"{event_loop_name(settings.event_loop)})",
         err=True,
     )
     sys.stderr.flush()
