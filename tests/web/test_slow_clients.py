@@ -73,3 +73,20 @@ def test_a_body_that_stops_arriving_is_refused(tmp_path: Path, path: str) -> Non
             answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408"), answer
         assert httpx.get(server.url + "/health", timeout=BOUND).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/execute", "/api/v1/query", "/v2/pipeline", "/v3/pipeline"]
+)
+def test_a_body_declared_too_large_is_refused_before_it_is_read(tmp_path: Path, path: str) -> None:
+    # The client announces 2 MB (the default limit is 1 MiB) and sends nothing more: the answer
+    # must come from the header alone, not after the body deadline (a 408 after 30 s).
+    with EdgestoreServer(tmp_path / "big.db") as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+                + b"content-type: application/json\r\ncontent-length: 2000000\r\n\r\n"
+            )
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert httpx.get(server.url + "/health", timeout=BOUND).status_code == 200

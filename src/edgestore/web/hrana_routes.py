@@ -100,7 +100,7 @@ class _Hrana:
         receive: the route's whole work, so that a raw ASGI implementation of the route can
         share it."""
         readonly, owner, share = self.caller(scope)
-        body = await read_body(receive, self.state.settings.max_body_bytes)
+        body = await read_body(receive, self.state.settings.max_body_bytes, scope)
         return await self.http.pipeline(body, owner=owner, readonly=readonly, caller=share)
 
 

@@ -32,7 +32,7 @@ from .hotcache import HOT_OPT, MAX_AGE
 from .json_depth import MAX_DEPTH, DepthGuard, too_deep
 from .metrics import log_access
 from .origins import BrowserPolicy
-from .rawroute import RawHandler, runs_raw
+from .rawroute import RawHandler, content_length, runs_raw
 from .routes.tables import hot_key
 from .state import ESSENTIAL_OPT, ROLE_OPT, AppState
 
@@ -146,7 +146,7 @@ def edge_middleware(state: AppState) -> Callable[[ASGIApp], ASGIApp]:
                 more = message.get("more_body", False)
                 if more:
                     if body_left is None:
-                        body_left = _content_length(scope)
+                        body_left = content_length(scope)
                     if body_left >= 0:
                         body_left -= len(message.get("body", b""))
                         if body_left == 0:
@@ -231,14 +231,6 @@ def _depth_checked_frames(receive: Receive) -> Receive:
         return message
 
     return checked
-
-
-def _content_length(scope: Scope) -> int:
-    """The request's Content-Length, or -1 (absent, or not a plain number)."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else -1
-    return -1
 
 
 async def _run_long(

@@ -68,10 +68,21 @@ def runs_raw(handler: Any) -> RawHandler | None:
     return raw
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+def content_length(scope: Scope) -> int:
+    """The request's Content-Length, or -1 (absent, or not a plain number)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
+
+
+async def read_body(receive: Receive, limit: int, scope: Scope) -> bytes:
     """The request body straight from the ASGI messages, 413 past ``limit`` bytes, as
     Litestar's ``request.body()`` does (which first builds the parsed headers and streams
-    through an async generator)."""
+    through an async generator). A body whose Content-Length already says it is too large
+    is refused before any of it is read, as Litestar does."""
+    if content_length(scope) > limit:
+        raise RequestEntityTooLarge
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -147,7 +147,7 @@ def route_handlers(state: AppState) -> list[HTTPRouteHandler]:
 
     async def query_raw(scope: Scope, receive: Receive, send: Send) -> None:
         """The raw implementation of ``query`` (web/rawroute.py)."""
-        body = await read_body(receive, settings.max_body_bytes)
+        body = await read_body(receive, settings.max_body_bytes, scope)
         result = await run_query(decode_body(body, _QUERY_DECODER, scope))
         await send_json(send, OK, _ENCODER.encode(result))
 
