@@ -47,6 +47,7 @@ CONNECTIONS = 32
 ROWS = 10_000
 MIXED_CLIENTS = 1_000
 MIXED_SECONDS = 30
+AFTER_SECONDS = 6
 # wrk with this module's defaults (the rps sections alternate short runs of ours and baseline).
 wrk = partial(servers.wrk, connections=CONNECTIONS, seconds=DURATION)
 
@@ -182,6 +183,8 @@ def section_mixed(work: Path) -> None:
         start = tree_rss(url.pid)
         cache_bytes = fill_cache(url)
         out, samples = _mixed_load(url, script)
+        time.sleep(AFTER_SECONDS)  # the clients are gone: what comes back
+        after = tree_rss(url.pid)
     base_script = work / "baseline-mixed.lua"
     base_script.write_text(BASELINE_MIXED_LUA.format(rows=ROWS))
     with server(baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), work, "/const") as url:
@@ -207,6 +210,10 @@ def section_mixed(work: Path) -> None:
         f"  RSS (every process of the server): peak {max(samples) / 2**20:.1f} MiB; middle "
         f"third {early / 2**20:.1f} MiB, last third {late / 2**20:.1f} MiB "
         f"(drift {100 * (late - early) / early:+.1f}%; target <= 100 MB, flat)"
+    )
+    print(
+        f"  RSS {AFTER_SECONDS} s after the clients closed their connections: "
+        f"{after / 2**20:.1f} MiB"
     )
     growth = max(base_samples) - base_start
     base_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", base_out).group(1))  # type: ignore[union-attr]
