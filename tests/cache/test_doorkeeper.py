@@ -116,6 +116,12 @@ async def test_distinct_keys_bypass_the_cache_and_hot_keys_win_it_back(store: St
     for i in range(1, BYPASS_SAMPLE + 1):
         await store.query(SQL, [i])
     assert door.bypassed == before + BYPASS_SAMPLE - 1
+    # The operator sees it in the typed figures (and so in /api/v1/cache/stats).
+    figures = store.cache_stats().query
+    assert figures.bypassing is True
+    assert figures.bypassed == door.bypassed
+    assert figures.turned_away == door.turned_away > 0
+    assert figures.misses >= figures.bypassed + figures.turned_away
     # A few hot keys: the sampled reads see them hit, the bypass ends, they are served cached.
     cached = 0
     for n in range(12 * WINDOW * BYPASS_SAMPLE // 4):
@@ -138,3 +144,23 @@ async def test_no_stale_read_after_a_write_while_bypassing(store: Store) -> None
     # Bypassed reads go to SQLite, sampled ones check the entry's stamp: none is stale.
     for _ in range(2 * BYPASS_SAMPLE):
         assert (await store.query(SQL, [key])).values == [(key, "new")]
+
+
+async def test_a_full_cache_fills_a_sample_of_misses_and_says_so(tmp_path: Path) -> None:
+    st = await edgestore.open(
+        tmp_path / "full.db", schemas_dir=None, idle_timeout=0, cache_max_bytes=64 * 1024
+    )
+    try:
+        await st.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+        await st.batch([("INSERT INTO t VALUES (?, ?)", [i, "x" * 200]) for i in range(1, 3001)])
+        for i in range(1, 3001):  # twice each: a first sighting may be turned away
+            for _ in range(2):
+                assert (await st.query(SQL, [i])).values == [(i, "x" * 200)]
+        figures = st.cache_stats()
+        assert figures is not None
+        query = figures.query
+        assert figures.bytes <= figures.max_bytes
+        # Most misses at the cap were not stored, and the figures say how many.
+        assert query.fills_skipped > query.stores
+    finally:
+        await st.close()

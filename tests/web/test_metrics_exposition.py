@@ -65,6 +65,11 @@ def test_cache_hits_and_misses_are_counters_that_move(client: TestClient[Any]) -
     hits = sample(after, "edgestore_cache_hits", "edgestore_cache_hits_total", cache="query")
     assert misses == misses0 + 1
     assert hits == hits0 + 2
+    # The reasons misses skipped the cache are counters too (none skipped it here).
+    assert after["edgestore_cache_skipped"].type == "counter"
+    reasons = {s.labels["reason"] for s in after["edgestore_cache_skipped"].samples}
+    assert reasons == {"first_sighting", "bypass", "full"}
+    assert sample(after, "edgestore_cache_bypassing", "edgestore_cache_bypassing") == 0
 
 
 def test_unrouted_requests_are_counted(client: TestClient[Any]) -> None:

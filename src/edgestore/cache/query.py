@@ -348,6 +348,10 @@ class QueryCache:
             decoded_bytes=self.decoded.bytes,
             decoded_hits=self.decoded.hits,
             inflight=len(self._inflight),
+            turned_away=self.doorkeeper.turned_away,
+            bypassed=self.doorkeeper.bypassed,
+            bypassing=self.doorkeeper.bypass,
+            fills_skipped=self.fills_skipped,
         )
 
     def _encode_prepared(self, stamp: Hashable, result: Result) -> bytes:

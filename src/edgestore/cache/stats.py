@@ -88,6 +88,15 @@ class QueryCacheStats(msgspec.Struct, frozen=True, kw_only=True):
     decoded_bytes: int
     decoded_hits: int
     inflight: int
+    turned_away: int
+    """Misses that skipped the cache as a key's first sighting while most reads were new keys
+    (counted in ``misses``; the doorkeeper, cache/doorkeeper.py)."""
+    bypassed: int
+    """Misses that skipped the cache while it did not pay for its lookups (in ``misses``)."""
+    bypassing: bool
+    """Whether reads skip the cache now (most of them; one in a sample still looks)."""
+    fills_skipped: int
+    """Misses not stored because the cache was full (one in a sample is)."""
 
 
 class RedisTierStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -111,6 +111,24 @@ class _EdgestoreCollector(Collector):
             misses.add_metric(["lru"], stats.cache.misses)
         yield hits
         yield misses
+        # Why query-cache misses did not use the cache (cache/doorkeeper.py): the first
+        # sighting of a key while most keys are new, a bypass while the cache does not pay,
+        # or a full cache that stores only a sample of its misses.
+        skipped = CounterMetricFamily(
+            "edgestore_cache_skipped",
+            "Query-cache misses that skipped the cache, by reason.",
+            labels=["reason"],
+        )
+        if stats is not None:
+            skipped.add_metric(["first_sighting"], stats.query.turned_away)
+            skipped.add_metric(["bypass"], stats.query.bypassed)
+            skipped.add_metric(["full"], stats.query.fills_skipped)
+        yield skipped
+        yield GaugeMetricFamily(
+            "edgestore_cache_bypassing",
+            "1 while most reads skip the query cache because it does not pay for its lookups.",
+            value=int(stats.query.bypassing) if stats is not None else 0,
+        )
         yield CounterMetricFamily(
             "edgestore_cache_evictions",
             "Entries evicted to stay under the cap.",
