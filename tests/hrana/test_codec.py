@@ -202,3 +202,41 @@ def test_protocol_codes_of_the_libsql_server_map_to_edgestore_errors() -> None:
     assert isinstance(exception_of(error_of(e.PoolTimeout("pinned"))), e.DatabaseBusyError)
     # A malformed error object still reads as an error.
     assert isinstance(exception_of({}), e.DatabaseError)
+
+
+class _Int(int):
+    pass
+
+
+class _Text(str):
+    pass
+
+
+def test_a_row_encodes_as_its_values_do() -> None:
+    """encode_row does the common types inline: every value still encodes exactly as
+    encode_value encodes it, down to the bytes sent."""
+    from edgestore.hrana.values import encode_row
+
+    row = [
+        None,
+        0,
+        -(2**63),
+        True,
+        _Int(7),
+        1.5,
+        -0.0,
+        math.inf,
+        -math.inf,
+        math.nan,
+        "é",
+        b"\x00\x01",
+        bytearray(b"ab"),
+        memoryview(b"cd"),
+    ]
+    assert msgspec.json.encode(encode_row(row)) == msgspec.json.encode(
+        [encode_value(v) for v in row]
+    )
+    # A str subclass (msgspec cannot encode one) takes encode_value's path as well.
+    assert encode_row([_Text("t")]) == [encode_value(_Text("t"))]
+    with pytest.raises(e.ProtocolError):
+        encode_row([Decimal(1)])  # type: ignore[list-item]

@@ -15,6 +15,7 @@ import pytest
 
 import edgestore
 from edgestore.config import Settings
+from edgestore.hrana.errors import error_of
 from edgestore.hrana.http import HranaHttp
 from edgestore.hrana.point_read import MAX_POINT_ROWS
 from edgestore.web.app import create_app
@@ -91,6 +92,42 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("write", execute("UPDATE t SET v = v WHERE id = 1")),
     ("write returning", execute("UPDATE t SET v = v WHERE id = 1 RETURNING id, v")),
     ("not a stmt", {"type": "execute", "stmt": "SELECT 1"}),
+    # What @libsql/client sends for every execute(): numbers as floats, empty named_args.
+    (
+        "js client",
+        _stmt(
+            "SELECT * FROM t WHERE id = ?",
+            args=[{"type": "float", "value": 1}],
+            named_args=[],
+            want_rows=True,
+        ),
+    ),
+    (
+        "js client named",
+        _stmt(
+            "SELECT name FROM t WHERE id = :id",
+            args=[],
+            named_args=[{"name": "id", "value": {"type": "float", "value": 2}}],
+        ),
+    ),
+    # Every spelling of a value the codec takes or refuses.
+    ("integer as a number", _stmt("SELECT ?", args=[{"type": "integer", "value": 5}])),
+    ("integer as a bool", _stmt("SELECT ?", args=[{"type": "integer", "value": True}])),
+    ("integer too big", _stmt("SELECT ?", args=[{"type": "integer", "value": str(2**63)}])),
+    ("float as text", _stmt("SELECT ?", args=[{"type": "float", "value": "2.5"}])),
+    ("float as a bool", _stmt("SELECT ?", args=[{"type": "float", "value": False}])),
+    ("float as null", _stmt("SELECT ?", args=[{"type": "float", "value": None}])),
+    ("real", _stmt("SELECT ?", args=[{"type": "real", "value": 1.5}])),
+    ("text, null, blob", execute("SELECT ?, ?, ?", "é", None, b"\x00\x01")),
+    ("value not an object", _stmt("SELECT ?", args=[1])),
+    ("args not a list", _stmt("SELECT 1", args={"a": 1})),
+    ("named_args not a list", _stmt("SELECT 1", named_args="x")),
+    # Every type of result value, and the floats JSON cannot carry.
+    (
+        "result types",
+        execute("SELECT 1, -2.5, 'x', x'0001', NULL, 1e999, -1e999, 9223372036854775807"),
+    ),
+    ("nan", execute("SELECT 0.0 * 1e999")),
 ]
 
 
@@ -102,6 +139,11 @@ async def test_same_answer_as_the_general_path(store: Any, readonly: bool) -> No
         for _ in range(3):  # the later rounds may be answered by the query cache
             for path_shape in ([request, CLOSE], [request, {"type": "close", "x": 1}]):
                 body = _body(*path_shape)
+                # @libsql/client sends no baton key at all on a new stream.
+                no_baton = json.dumps({"requests": path_shape}).encode()
+                assert await fast.pipeline(
+                    no_baton, owner="o", readonly=readonly, caller="c"
+                ) == await general.pipeline(no_baton, owner="o", readonly=readonly, caller="c")
                 want = await general.pipeline(body, owner="o", readonly=readonly, caller="c")
                 got = await fast.pipeline(body, owner="o", readonly=readonly, caller="c")
                 assert got == want, (name, readonly)
@@ -110,6 +152,52 @@ async def test_same_answer_as_the_general_path(store: Any, readonly: bool) -> No
     assert len(fast.registry) == 0
     assert len(general.registry) == 0
     assert fast.quotas is None
+
+
+async def _v1(http: HranaHttp, stmt: Any, readonly: bool) -> Any:
+    """The v1 execute answer: its body, or the class and Hrana error of what it raised."""
+    try:
+        return await http.v1_execute(json.dumps({"stmt": stmt}).encode(), readonly=readonly)
+    except Exception as exc:
+        return type(exc), error_of(exc)
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+async def test_v1_execute_same_answer_as_the_general_path(store: Any, readonly: bool) -> None:
+    fast = HranaHttp(store)
+    general = HranaHttp(store, point_reads=False)
+    for name, request in CASES:
+        stmt = request["stmt"]
+        for _ in range(3):  # the later rounds may be answered by the query cache
+            want = await _v1(general, stmt, readonly)
+            assert await _v1(fast, stmt, readonly) == want, (name, readonly)
+
+
+async def test_v1_reads_take_the_short_path(store: Any) -> None:
+    """libsql-client (Python) sends every execute() as v1: its reads go through the query
+    cache like a pipeline's point reads (the general path never does)."""
+    http = HranaHttp(store)
+    body = json.dumps({"stmt": execute("SELECT name FROM t WHERE id = ?", 1)["stmt"]}).encode()
+    before = store.cache_stats().query.hits
+    for _ in range(3):
+        out = json.loads(await http.v1_execute(body, readonly=False))
+        assert out["result"]["rows"] == [[hv("a")]]
+    assert store.cache_stats().query.hits >= before + 2
+
+
+async def test_columns_follow_a_schema_change(store: Any) -> None:
+    """The encoded columns are remembered per columns tuple: a table that gains a column
+    answers with the new columns at once, as the general path does."""
+    fast = HranaHttp(store)
+    general = HranaHttp(store, point_reads=False)
+    body = _body(execute("SELECT * FROM t WHERE id = ?", 1), CLOSE)
+    first = json.loads(await fast.pipeline(body, owner="o", readonly=False))
+    await store.execute("ALTER TABLE t ADD COLUMN extra TEXT DEFAULT 'e'")
+    got = await fast.pipeline(body, owner="o", readonly=False)
+    assert got == await general.pipeline(body, owner="o", readonly=False)
+    cols = json.loads(got)["results"][0]["response"]["result"]["cols"]
+    assert len(cols) == len(first["results"][0]["response"]["result"]["cols"]) + 1
+    assert cols[-1] == {"name": "extra", "decltype": "TEXT"}
 
 
 async def test_point_reads_use_the_query_cache_and_see_writes(store: Any) -> None:

@@ -76,7 +76,7 @@ def test_a_body_that_stops_arriving_is_refused(tmp_path: Path, path: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/v1/execute", "/api/v1/query", "/v2/pipeline", "/v3/pipeline"]
+    "path", ["/api/v1/execute", "/api/v1/query", "/v1/execute", "/v2/pipeline", "/v3/pipeline"]
 )
 def test_a_body_declared_too_large_is_refused_before_it_is_read(tmp_path: Path, path: str) -> None:
     # The client announces 2 MB (the default limit is 1 MiB) and sends nothing more: the answer

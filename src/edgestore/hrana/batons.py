@@ -1,6 +1,6 @@
 """HTTP streams reached by baton, and their idle expiry.
 
-A baton is ``<stream id>.<sequence>.<HMAC>``: the MAC (a per-process random key) makes it
+A baton is ``<stream id>.<sequence>.<MAC>``: the MAC (a per-process random key) makes it
 unforgeable, the sequence makes it single-use (taking a stream advances it, so the baton just
 used is dead), and the owner recorded with the stream (a digest of the caller's credentials)
 makes a baton useless to any other caller. Each refusal names its reason:
@@ -87,8 +87,11 @@ class StreamRegistry:
 
     # --- batons --------------------------------------------------------------------------
     def _mac(self, stream_id: int, seq: int) -> str:
+        # Keyed BLAKE2b, a MAC by design (RFC 7693), 128 bits as before with HMAC-SHA-256
+        # cut to 32 hex digits: 0.62 µs against 1.94 µs (timeit), and every request that
+        # continues a stream computes two (the baton presented, the next one).
         msg = f"{stream_id}.{seq}".encode()
-        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()[:32]
+        return hashlib.blake2b(msg, key=self._key, digest_size=16).hexdigest()
 
     def _baton(self, entry: Entry) -> str:
         return f"{entry.id}.{entry.seq}.{self._mac(entry.id, entry.seq)}"

@@ -27,18 +27,29 @@ from .backend import StoreLike
 from .batons import Entry, StreamRegistry
 from .errors import error_of
 from .framing import decode_object
-from .point_read import point_read
+from .point_read import pipeline_error, pipeline_ok, point_result, point_stmt
 from .quota import CallerShare, Quotas
 from .stream import ResponseBudget, Stream
 
-__all__ = ["HranaHttp", "decode_body"]
+__all__ = ["HranaHttp", "decode_body", "pipeline_request"]
 
 _encode = msgspec.json.Encoder().encode
+_V1_HEAD = b'{"result":'
 
 
 def decode_body(body: bytes) -> Mapping[str, Any]:
     """The JSON object of a request body; ProtocolError when it is not one."""
     return decode_object(body, "the request body")
+
+
+def pipeline_request(body: bytes) -> tuple[list[Any], Any]:
+    """The requests and the baton of a pipeline request body; ProtocolError when it is not
+    one (the baton itself is checked when a stream is taken)."""
+    req = decode_object(body, "the request body")
+    requests = req.get("requests")
+    if not isinstance(requests, list):
+        raise ProtocolError("the request needs a requests array")
+    return requests, req.get("baton")
 
 
 class HranaHttp:
@@ -56,8 +67,8 @@ class HranaHttp:
         self.quotas = quotas
         """Per-caller shares (streams, held readers and writer); None: no shares."""
         self.point_reads = point_reads
-        """Answer ``[execute <read>, close]`` on a new stream in one step (``point_read``);
-        False: always the general path (tests compare the two)."""
+        """Answer ``[execute <read>, close]`` on a new stream, and a v1 execute of a read, in
+        one step (point_read.py); False: always the general path (tests compare the two)."""
         timeout = store.settings.stream_idle_timeout if idle_timeout is None else idle_timeout
         self.registry = StreamRegistry(store, idle_timeout=timeout)
 
@@ -72,12 +83,31 @@ class HranaHttp:
         stmt = req.get("stmt")
         if not isinstance(stmt, Mapping):
             raise ProtocolError("the request needs a stmt object")
+        if (
+            self.point_reads
+            and type(stmt) is dict
+            and type(stmt.get("sql")) is str
+            and stmt.get("sql_id") is None
+        ):
+            # A read in one step, as a pipeline's [execute, close] (point_read.py); an error
+            # goes to the general path, which raises it as it always has.
+            try:
+                result = await point_result(
+                    self.store,
+                    stmt,
+                    readonly=readonly,
+                    max_response_bytes=self.store.settings.max_response_bytes,
+                )
+            except EdgestoreError:
+                result = None
+            if result is not None:
+                return _V1_HEAD + result + b"}"
         stream = Stream(self.store, readonly=readonly)
         try:
-            result = await stream.execute(stmt)
+            result_obj = await stream.execute(stmt)
         finally:
             await stream.close()
-        return _encode({"result": result})
+        return _encode({"result": result_obj})
 
     async def v1_batch(self, body: bytes, *, readonly: bool) -> bytes:
         """``POST /v1/batch``: ``{"batch"}`` -> ``{"result": BatchResult}``."""
@@ -103,20 +133,47 @@ class HranaHttp:
         self, body: bytes, *, owner: str, readonly: bool, caller: str | None = None
     ) -> bytes:
         """``POST /v2/pipeline`` and ``/v3/pipeline``; ``caller`` names the caller's share."""
-        req = decode_body(body)
-        requests = req.get("requests")
-        if not isinstance(requests, list):
-            raise ProtocolError("the request needs a requests array")
-        baton = req.get("baton")
-        if baton is None and self.point_reads and self._may_open_stream(caller):
-            answer = await point_read(
+        requests, baton = pipeline_request(body)
+        answer = await self.point_pipeline(requests, baton, readonly=readonly, caller=caller)
+        if answer is not None:
+            return answer
+        return await self.run_pipeline(
+            requests, baton, owner=owner, readonly=readonly, caller=caller
+        )
+
+    async def point_pipeline(
+        self, requests: list[Any], baton: Any, *, readonly: bool, caller: str | None
+    ) -> bytes | None:
+        """The response to a pipeline ``[execute <read>, close]`` on a new stream, answered
+        in one step (point_read.py); None for any other pipeline (nothing has run then, or
+        only a read that :meth:`run_pipeline` runs again). ``caller`` may be None when the
+        quotas hold no share yet (it is only asked whether it may open a stream)."""
+        if baton is not None or not self.point_reads:
+            return None
+        stmt = point_stmt(requests)
+        if stmt is None or not self._may_open_stream(caller):
+            return None
+        try:
+            result = await point_result(
                 self.store,
-                requests,
+                stmt,
                 readonly=readonly,
                 max_response_bytes=self.store.settings.max_response_bytes,
             )
-            if answer is not None:
-                return answer
+        except EdgestoreError as exc:
+            return pipeline_error(exc)
+        return None if result is None else pipeline_ok(result)
+
+    async def run_pipeline(
+        self,
+        requests: list[Any],
+        baton: Any,
+        *,
+        owner: str,
+        readonly: bool,
+        caller: str | None = None,
+    ) -> bytes:
+        """The general path of a pipeline: every request on the baton's stream."""
         entry = self.registry.take(baton, owner=owner, readonly=readonly, share=self._share(caller))
         failed = True
         try:

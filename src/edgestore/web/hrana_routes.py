@@ -36,6 +36,7 @@ from ..hrana import (
     choose_subprotocol,
     error_of,
 )
+from ..hrana.http import pipeline_request
 from ..hrana.quota import Quotas, caller_key, token_digest
 from ..hrana.ws import CLOSE_NORMAL, CLOSE_TOO_BIG
 from .drain import LONG_RUNNING_OPT
@@ -91,17 +92,37 @@ class _Hrana:
         token = bearer_token(scope)
         client = scope.get("client")
         share = caller_key(token, client[0] if client else None)
-        role = scope.get(ROLE_SCOPE_KEY)
-        readonly = isinstance(role, Role) and role < Role.RW  # no role: auth is off (admin)
-        return readonly, token_digest(token or ""), share
+        return _readonly(scope), token_digest(token or ""), share
 
     async def pipeline(self, scope: Any, receive: Receive) -> bytes:
         """The response body of a ``v2``/``v3`` pipeline request, from its ASGI scope and
         receive: the route's whole work, so that a raw ASGI implementation of the route can
         share it."""
-        readonly, owner, share = self.caller(scope)
         body = await read_body(receive, self.state.settings.max_body_bytes, scope)
-        return await self.http.pipeline(body, owner=owner, readonly=readonly, caller=share)
+        http = self.http
+        requests, baton = pipeline_request(body)
+        # A point read needs neither the owner digest nor the share's key (2% of a point-read
+        # request, py-spy on the app driven in-process): the key only says whether the caller
+        # may open one more stream, which any caller may while no caller holds a share.
+        caller = self.caller(scope) if len(self.quotas) else None
+        answer = await http.point_pipeline(
+            requests,
+            baton,
+            readonly=_readonly(scope),
+            caller=None if caller is None else caller[2],
+        )
+        if answer is not None:
+            return answer
+        readonly, owner, share = caller or self.caller(scope)
+        return await http.run_pipeline(
+            requests, baton, owner=owner, readonly=readonly, caller=share
+        )
+
+
+def _readonly(scope: Any) -> bool:
+    """Whether the request's credentials are read-only (no role: auth is off, admin)."""
+    role = scope.get(ROLE_SCOPE_KEY)
+    return isinstance(role, Role) and role < Role.RW
 
 
 # The Hrana side of each live app, so that the app's shutdown can close its streams.
@@ -122,16 +143,25 @@ def route_handlers(state: AppState) -> list[Any]:
     hrana = _Hrana(state)
     _LIVE[id(state)] = hrana
 
-    @post("/v1/execute", status_code=OK, opt=_OPT, include_in_schema=False)
+    async def v1_execute_raw(scope: Scope, receive: Receive, send: Send) -> None:
+        """The raw implementation of ``v1_execute`` (web/rawroute.py): what ``libsql-client``
+        (Python) sends for every statement over HTTP."""
+        body = await read_body(receive, state.settings.max_body_bytes, scope)
+        await send_json(send, OK, await hrana.http.v1_execute(body, readonly=_readonly(scope)))
+
+    @post(
+        "/v1/execute",
+        status_code=OK,
+        opt={**_OPT, RAW_OPT: v1_execute_raw},
+        include_in_schema=False,
+    )
     async def v1_execute(request: Request[Any, Any, Any]) -> Response[bytes]:
-        readonly, _, _ = hrana.caller(request.scope)
-        body = await hrana.http.v1_execute(await request.body(), readonly=readonly)
+        body = await hrana.http.v1_execute(await request.body(), readonly=_readonly(request.scope))
         return Response(body, media_type=MediaType.JSON)
 
     @post("/v1/batch", status_code=OK, opt=_OPT, include_in_schema=False)
     async def v1_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
-        readonly, _, _ = hrana.caller(request.scope)
-        body = await hrana.http.v1_batch(await request.body(), readonly=readonly)
+        body = await hrana.http.v1_batch(await request.body(), readonly=_readonly(request.scope))
         return Response(body, media_type=MediaType.JSON)
 
     @get(["/v2", "/v3"], status_code=OK, opt=_OPT, include_in_schema=False)
