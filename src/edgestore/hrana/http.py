@@ -92,12 +92,7 @@ class HranaHttp:
             # A read in one step, as a pipeline's [execute, close] (point_read.py); an error
             # goes to the general path, which raises it as it always has.
             try:
-                result = await point_result(
-                    self.store,
-                    stmt,
-                    readonly=readonly,
-                    max_response_bytes=self.store.settings.max_response_bytes,
-                )
+                result = await self._point_result(stmt, readonly)
             except EdgestoreError:
                 result = None
             if result is not None:
@@ -154,15 +149,20 @@ class HranaHttp:
         if stmt is None or not self._may_open_stream(caller):
             return None
         try:
-            result = await point_result(
-                self.store,
-                stmt,
-                readonly=readonly,
-                max_response_bytes=self.store.settings.max_response_bytes,
-            )
+            result = await self._point_result(stmt, readonly)
         except EdgestoreError as exc:
             return pipeline_error(exc)
         return None if result is None else pipeline_ok(result)
+
+    async def _point_result(self, stmt: Mapping[str, Any], readonly: bool) -> bytes | None:
+        """The one-step read of ``stmt`` (point_read.py), or None when it needs the general
+        path."""
+        return await point_result(
+            self.store,
+            stmt,
+            readonly=readonly,
+            max_response_bytes=self.store.settings.max_response_bytes,
+        )
 
     async def run_pipeline(
         self,
