@@ -11,9 +11,11 @@ memory monitor's RSS is the whole server's RSS.
 The loop is uvloop where it is installed (``event_loop``, default ``auto``). The embedded
 server hands every request from its Rust thread to the loop with ``call_soon_threadsafe``;
 asyncio's loop pays a self-pipe write and a selector wake-up for each, uvloop coalesces them.
-Measured by ``bench/bench_server_modes.py throughput`` (cached row read, CPU per request):
-with asyncio's loop the embedded server cost 5-20% more CPU per request than granian's own
-worker process; with uvloop it is level with that worker, which picks uvloop itself.
+Measured by ``bench/bench_server_modes.py throughput`` (cached row read, CPU per request,
+medians of 5): on uvloop the embedded server does 1.23x the work per CPU second of granian's
+processes on asyncio's loop, and 0.97x of granian's processes on uvloop (granian takes
+uvloop itself where it is installed); on asyncio's loop it had been 0.94-0.96x of granian's
+processes on the same loop.
 
 ``workers > 1`` keeps granian's process model (``granian.Granian``); the memory monitor then
 adds the other processes of the server to the figure it acts on (``edgestore.memory``).
