@@ -24,6 +24,8 @@ The tree::
     │   ├── ParameterError           parameters that cannot be bound: a missing name, a wrong
     │   │                            count, an unsupported type, an integer outside 64 bits
     │   ├── SchemaError              a schema file failed to apply (names the file)
+    │   ├── InvalidTextError         a stored TEXT value is not valid UTF-8, so it cannot be
+    │   │                            returned as text (read it as a BLOB)
     │   └── StorageFault             the file, disk or memory failed (SQLITE_FULL, IOERR,
     │                                CORRUPT, NOMEM, CANTOPEN, NOTADB): the server's fault
     ├── CacheError
@@ -63,6 +65,7 @@ __all__ = [
     "EdgestoreError",
     "EndOfGeneration",
     "InvalidRequest",
+    "InvalidTextError",
     "MigrationError",
     "MisdirectedRequest",
     "MissingExtraError",
@@ -186,6 +189,12 @@ class ParameterError(DatabaseError):
 
 class SchemaError(DatabaseError):
     """A schema file failed to apply; ``detail`` names the file."""
+
+
+class InvalidTextError(DatabaseError):
+    """A TEXT value the statement returns is not valid UTF-8 (SQLite stores what it is given,
+    e.g. ``CAST(x'ff' AS TEXT)``), so it cannot be returned as text. ``CAST(col AS BLOB)``
+    reads its bytes."""
 
 
 class StorageFault(DatabaseError):

@@ -20,7 +20,7 @@ from typing import Any
 import apsw
 import msgspec
 
-from ..errors import ResponseTooLarge
+from ..errors import InvalidTextError, ResponseTooLarge
 
 __all__ = ["ByteBudget", "length_limit", "restore_length", "row_size", "take_rows", "too_big"]
 
@@ -80,21 +80,24 @@ def take_rows(
     # call per row, about a third of the cost of summing value sizes in Python.
     buf = bytearray()
     held = 0
-    for row in rows:
-        encode_into(row, buf, -1)
-        append(row)
-        if len(buf) >= _SPEND_EVERY:
-            size = len(buf)
-            buf.clear()
-            if budget is not None:
-                budget.spend(size)
-            held += size
-            if chunk_bytes and held >= chunk_bytes:
+    try:
+        for row in rows:
+            encode_into(row, buf, -1)
+            append(row)
+            if len(buf) >= _SPEND_EVERY:
+                size = len(buf)
+                buf.clear()
+                if budget is not None:
+                    budget.spend(size)
+                held += size
+                if chunk_bytes and held >= chunk_bytes:
+                    return out, False
+            if len(out) >= count:
+                if budget is not None:
+                    budget.spend(len(buf))
                 return out, False
-        if len(out) >= count:
-            if budget is not None:
-                budget.spend(len(buf))
-            return out, False
+    except UnicodeDecodeError as exc:
+        raise invalid_text(exc) from exc
     if budget is not None:
         budget.spend(len(buf))
     return out, True
@@ -122,3 +125,11 @@ def too_big(limit: int, exc: BaseException) -> ResponseTooLarge:
     )
     err.__cause__ = exc
     return err
+
+
+def invalid_text(exc: UnicodeDecodeError) -> InvalidTextError:
+    """The error for a row whose TEXT value apsw could not decode (it decodes strictly)."""
+    return InvalidTextError(
+        f"a TEXT value in the result is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+        "read that column as a BLOB, e.g. CAST(column AS BLOB), to get its bytes"
+    )

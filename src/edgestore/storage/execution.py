@@ -13,10 +13,18 @@ from typing import Any
 
 import apsw
 
-from ..errors import ParameterError, ResponseTooLarge
+from ..errors import InvalidTextError, ParameterError, ResponseTooLarge
 from .alter_column import apply_alter_column
 from .analysis import Analysis
-from .bounds import ByteBudget, length_limit, restore_length, row_size, take_rows, too_big
+from .bounds import (
+    ByteBudget,
+    invalid_text,
+    length_limit,
+    restore_length,
+    row_size,
+    take_rows,
+    too_big,
+)
 from .connection import Conn
 from .params import raise_bind_error
 from .results import Column, Params, Result, Value
@@ -93,7 +101,9 @@ def run_statement(
                 cursor.close(force=True)
             return Result(columns, values, truncated=truncated)
         values, truncated = _keep_rows(cursor, max_rows, budget)
-    except ResponseTooLarge:
+    except (ResponseTooLarge, InvalidTextError):
+        # The statement stopped between rows: end it, or the savepoint cannot be released
+        # ("SQL statements in progress") and a write's job cannot be rolled back.
         cursor.close(force=True)
         raise
     except apsw.TooBigError as exc:
@@ -119,18 +129,21 @@ def _keep_rows(
     ``max_rows`` and the budget, drop the rest (the result says it was truncated)."""
     values: list[tuple[Any, ...]] = []
     truncated = False
-    for row in cursor:
-        if truncated:
-            continue
-        size = row_size(row) if budget is not None else 0
-        if (max_rows is not None and len(values) >= max_rows) or (
-            budget is not None and size > budget.left
-        ):
-            truncated = True
-            continue
-        if budget is not None:
-            budget.left -= size
-        values.append(row)
+    try:
+        for row in cursor:
+            if truncated:
+                continue
+            size = row_size(row) if budget is not None else 0
+            if (max_rows is not None and len(values) >= max_rows) or (
+                budget is not None and size > budget.left
+            ):
+                truncated = True
+                continue
+            if budget is not None:
+                budget.left -= size
+            values.append(row)
+    except UnicodeDecodeError as exc:
+        raise invalid_text(exc) from exc
     return values, truncated
 
 
