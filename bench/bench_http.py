@@ -136,29 +136,27 @@ def section_rps(work: Path, cached: bool) -> None:
         )
 
 
-# The bare Litestar baseline under the same connections: the same share of point reads, and
-# its JSON-body route for the rest (it has no insert route).
-BASELINE_MIXED_LUA = """
-local n = {rows}
-request = function()
-  if math.random() < 0.9 then
-    return wrk.format("GET", "/point/" .. math.random(1, n))
-  end
-  return wrk.format("POST", "/query", {{["Content-Type"] = "application/json"}},
-    '{{"sql": "SELECT * FROM items WHERE id = ?", "params": [' .. math.random(1, n) .. ']}}')
-end
-"""
-
+# 90% random point reads, 10% of another request: inserts for edgestore; for the bare Litestar
+# baseline under the same connections its JSON-body select (it has no insert route).
 MIXED_LUA = """
 local n = {rows}
 request = function()
   if math.random() < 0.9 then
-    return wrk.format("GET", "/api/v1/tables/items/rows/" .. math.random(1, n))
+    return wrk.format("GET", "{read_path}" .. math.random(1, n))
   end
-  return wrk.format("POST", "/api/v1/tables/items/rows",
-    {{["Content-Type"] = "application/json"}}, '{{"name": "bench", "price": 1}}')
+  return {other}
 end
 """
+EDGESTORE_MIXED = {
+    "read_path": "/api/v1/tables/items/rows/",
+    "other": """wrk.format("POST", "/api/v1/tables/items/rows",
+    {["Content-Type"] = "application/json"}, '{"name": "bench", "price": 1}')""",
+}
+BASELINE_MIXED = {
+    "read_path": "/point/",
+    "other": """wrk.format("POST", "/query", {["Content-Type"] = "application/json"},
+    '{"sql": "SELECT * FROM items WHERE id = ?", "params": [' .. math.random(1, n) .. ']}')""",
+}
 
 
 def fill_cache(url: str) -> float:
@@ -175,7 +173,7 @@ def fill_cache(url: str) -> float:
 def section_mixed(work: Path) -> None:
     db = work / "bench.db"
     script = work / "mixed.lua"
-    script.write_text(MIXED_LUA.format(rows=ROWS))
+    script.write_text(MIXED_LUA.format(rows=ROWS, **EDGESTORE_MIXED))
     if (soft := _raise_nofile()) < MIXED_CLIENTS + 100:
         print(f"\n[mixed] skipped: open-file limit {soft} < {MIXED_CLIENTS + 100}")
         return
@@ -186,7 +184,7 @@ def section_mixed(work: Path) -> None:
         time.sleep(AFTER_SECONDS)  # the clients are gone: what comes back
         after = tree_rss(url.pid)
     base_script = work / "baseline-mixed.lua"
-    base_script.write_text(BASELINE_MIXED_LUA.format(rows=ROWS))
+    base_script.write_text(MIXED_LUA.format(rows=ROWS, **BASELINE_MIXED))
     with server(baseline_cmd(), dict(os.environ, BENCH_DB=str(db)), work, "/const") as url:
         base_start = tree_rss(url.pid)
         base_out, base_samples = _mixed_load(url, base_script)

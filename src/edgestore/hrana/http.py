@@ -45,7 +45,7 @@ def decode_body(body: bytes) -> Mapping[str, Any]:
 def pipeline_request(body: bytes) -> tuple[list[Any], Any]:
     """The requests and the baton of a pipeline request body; ProtocolError when it is not
     one (the baton itself is checked when a stream is taken)."""
-    req = decode_object(body, "the request body")
+    req = decode_body(body)
     requests = req.get("requests")
     if not isinstance(requests, list):
         raise ProtocolError("the request needs a requests array")

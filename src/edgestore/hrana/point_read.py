@@ -3,7 +3,7 @@ close]}`` whose statement is a read, and ``POST /v1/execute`` of a read.
 
 The first is what ``@libsql/client`` sends for every ``execute()`` over HTTP, and what a point
 read is; the second is what ``libsql-client`` (Python) sends for every ``execute()`` over
-HTTP. The general paths (``HranaHttp.pipeline`` / ``v1_execute``) open a Stream, a storage
+HTTP. The general paths (``HranaHttp.run_pipeline`` / ``v1_execute``) open a Stream, a storage
 Session and a RowStream only to close them again. Here the statement runs as the store's
 ordinary read, ``Store.query`` (inline when it fits, through the query cache, as the JSON API
 reads), and the StmtResult is written around one msgspec encode of the rows. Measured on

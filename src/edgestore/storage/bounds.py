@@ -20,7 +20,8 @@ from typing import Any
 import apsw
 import msgspec
 
-from ..errors import InvalidTextError, ResponseTooLarge
+from ..errors import ResponseTooLarge
+from .sqlerrors import invalid_text
 
 __all__ = ["ByteBudget", "length_limit", "restore_length", "row_size", "take_rows", "too_big"]
 
@@ -125,11 +126,3 @@ def too_big(limit: int, exc: BaseException) -> ResponseTooLarge:
     )
     err.__cause__ = exc
     return err
-
-
-def invalid_text(exc: UnicodeDecodeError) -> InvalidTextError:
-    """The error for a row whose TEXT value apsw could not decode (it decodes strictly)."""
-    return InvalidTextError(
-        f"a TEXT value in the result is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-        "read that column as a BLOB, e.g. CAST(column AS BLOB), to get its bytes"
-    )

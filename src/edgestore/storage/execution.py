@@ -18,7 +18,6 @@ from .alter_column import apply_alter_column
 from .analysis import Analysis
 from .bounds import (
     ByteBudget,
-    invalid_text,
     length_limit,
     restore_length,
     row_size,
@@ -28,7 +27,7 @@ from .bounds import (
 from .connection import Conn
 from .params import raise_bind_error
 from .results import Column, Params, Result, Value
-from .sqlerrors import translate
+from .sqlerrors import invalid_text, translate
 
 __all__ = [
     "Outcome",

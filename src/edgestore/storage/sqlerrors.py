@@ -1,4 +1,5 @@
-"""Translate apsw exceptions into the edgestore error tree, in one place.
+"""Translate apsw exceptions (and apsw's strict text decoding) into the edgestore error tree,
+in one place.
 
 Every error keeps SQLite's extended result code name in ``code`` (``SQLITE_CONSTRAINT_UNIQUE``)
 and the primary one in ``base_code`` (``SQLITE_CONSTRAINT``), and is raised ``from`` the apsw
@@ -14,6 +15,7 @@ from ..errors import (
     DatabaseBusyError,
     DatabaseError,
     EdgestoreError,
+    InvalidTextError,
     NoSuchColumnError,
     NoSuchTableError,
     ParameterError,
@@ -24,7 +26,7 @@ from ..errors import (
     StoreClosedError,
 )
 
-__all__ = ["code_names", "translate"]
+__all__ = ["code_names", "invalid_text", "translate"]
 
 _BY_CLASS: dict[type[BaseException], type[DatabaseError]] = {
     apsw.ConstraintError: ConstraintViolation,
@@ -101,3 +103,11 @@ def translate(exc: BaseException, *, timeout: bool = False) -> EdgestoreError:
     err = cls(message, code=code, base_code=base)
     err.__cause__ = exc
     return err
+
+
+def invalid_text(exc: UnicodeDecodeError) -> InvalidTextError:
+    """The error for a row whose TEXT value apsw could not decode (it decodes strictly)."""
+    return InvalidTextError(
+        f"a TEXT value in the result is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+        "read that column as a BLOB, e.g. CAST(column AS BLOB), to get its bytes"
+    )
